@@ -1,0 +1,78 @@
+"""SQLAlchemy models, the engine/session factory and the queries that feed the numpy core.
+
+Importing this package registers every table on `Base.metadata` (Alembic relies on it).
+"""
+
+from models.base import (
+    Base,
+    SchemaNotReady,
+    database_url,
+    make_engine,
+    make_session_factory,
+    require_schema,
+    transaction,
+    utcnow,
+)
+from models.facts import (
+    ApiCallLog,
+    CostFact,
+    GpuFact,
+    Price,
+    SourceStatus,
+    UpstreamFact,
+    UsageFact,
+)
+from models.governance import (
+    Alert,
+    AlertStatus,
+    DecisionRecord,
+    JobLease,
+    OutboxMessage,
+    OutboxStatus,
+)
+from models.registry import (
+    AttributionRule,
+    AuditEvent,
+    OrganisationProfile,
+    Person,
+    Platform,
+    RuleKind,
+    SourceSetting,
+    Team,
+    Workload,
+    WorkloadStatus,
+)
+
+__all__ = [
+    "Alert",
+    "AlertStatus",
+    "ApiCallLog",
+    "AttributionRule",
+    "AuditEvent",
+    "Base",
+    "CostFact",
+    "DecisionRecord",
+    "GpuFact",
+    "JobLease",
+    "OrganisationProfile",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Person",
+    "Platform",
+    "Price",
+    "RuleKind",
+    "SchemaNotReady",
+    "SourceSetting",
+    "SourceStatus",
+    "Team",
+    "UpstreamFact",
+    "UsageFact",
+    "Workload",
+    "WorkloadStatus",
+    "database_url",
+    "make_engine",
+    "make_session_factory",
+    "require_schema",
+    "transaction",
+    "utcnow",
+]

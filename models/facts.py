@@ -1,0 +1,186 @@
+"""Normalised facts written by the collectors, one row per source series and time bucket.
+
+Every fact keeps its `source`, a `series_key` (the raw dimensions joined in a stable order,
+so the natural key is short and indexable) and the raw `dimensions` themselves, so that
+attribution can be re-run and can always say which rule claimed a fact. Writes are upserts
+on the natural key: re-running a collection, or Cost Explorer restating a day, replaces.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+
+class AttributedMixin:
+    """The workload a fact was attributed to, and the rule that claimed it (None: unattributed)."""
+
+    workload_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workloads.id", ondelete="SET NULL"), index=True
+    )
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("attribution_rules.id", ondelete="SET NULL")
+    )
+
+
+class UsageFact(AttributedMixin, Base):
+    """Hourly Bedrock usage from CloudWatch AWS/Bedrock (the near-real-time signal)."""
+
+    __tablename__ = "usage_facts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # bedrock_cloudwatch, invocation_logs, ...
+    series_key: Mapped[str] = mapped_column(String(500))
+    hour: Mapped[datetime] = mapped_column()
+    account: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(32))
+    model_id: Mapped[str | None] = mapped_column(String(300))
+    invocations: Mapped[float] = mapped_column(Float, default=0.0)
+    input_tokens: Mapped[float] = mapped_column(Float, default=0.0)
+    output_tokens: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_read_tokens: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_write_tokens: Mapped[float] = mapped_column(Float, default=0.0)
+    client_errors: Mapped[float] = mapped_column(Float, default=0.0)
+    server_errors: Mapped[float] = mapped_column(Float, default=0.0)
+    throttles: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms_avg: Mapped[float | None] = mapped_column(Float)
+    latency_ms_p95: Mapped[float | None] = mapped_column(Float)
+    # token-based cost estimate (tokens x prices) at collection time, for estimate drift
+    estimated_cost: Mapped[Decimal | None] = mapped_column()
+    dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "series_key", "hour"),
+        Index("ix_usage_facts_hour", "hour"),
+    )
+
+
+class CostFact(AttributedMixin, Base):
+    """Daily billed cost from Cost Explorer, CUR 2.0 or FOCUS exports (the truth, but late)."""
+
+    __tablename__ = "cost_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # cost_explorer, focus, cur2, athena
+    series_key: Mapped[str] = mapped_column(String(500))
+    day: Mapped[date] = mapped_column(Date)
+    account: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(32))
+    service: Mapped[str | None] = mapped_column(String(200))
+    usage_type: Mapped[str | None] = mapped_column(String(300))
+    resource_id: Mapped[str | None] = mapped_column(String(500))
+    cost: Mapped[Decimal] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    usage_quantity: Mapped[float | None] = mapped_column(Float)
+    is_llm: Mapped[bool] = mapped_column(default=True)  # Bedrock/LLM spend vs other cloud spend
+    dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tags, principal, ...
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "series_key", "day"),
+        Index("ix_cost_facts_day", "day"),
+    )
+
+
+class GpuFact(AttributedMixin, Base):
+    """Hourly GPU utilisation of a self-hosted instance or endpoint, and tokens it served."""
+
+    __tablename__ = "gpu_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # cwagent, sagemaker, dcgm, vllm
+    series_key: Mapped[str] = mapped_column(String(500))
+    hour: Mapped[datetime] = mapped_column()
+    resource_id: Mapped[str] = mapped_column(String(300))  # instance id, endpoint, host
+    instance_type: Mapped[str | None] = mapped_column(String(64))
+    gpu_count: Mapped[int] = mapped_column(default=1)
+    utilisation_pct: Mapped[float | None] = mapped_column(Float)  # 0-100 per GPU, averaged
+    memory_used_pct: Mapped[float | None] = mapped_column(Float)
+    tokens_served: Mapped[float | None] = mapped_column(Float)  # vLLM counters, per hour
+    dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "series_key", "hour"),
+        Index("ix_gpu_facts_hour", "hour"),
+    )
+
+
+class UpstreamFact(Base):
+    """Hourly upstream requests of a workload (the requests that trigger LLM calls), for fan-out."""
+
+    __tablename__ = "upstream_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column()
+    requests: Mapped[float] = mapped_column(Float, default=0.0)
+    source: Mapped[str] = mapped_column(String(32), default="cloudwatch")
+    collected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workload_id", "hour", "source"),)
+
+
+class Price(Base):
+    """A price with its source and the date it was taken: token prices and GPU hourly prices."""
+
+    __tablename__ = "prices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # token | gpu_hour
+    key: Mapped[str] = mapped_column(String(300))  # model id or instance type
+    region: Mapped[str] = mapped_column(String(32), default="*")
+    unit: Mapped[str] = mapped_column(String(32))  # per_mtok_input, per_mtok_output, per_hour...
+    amount: Mapped[Decimal] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    source: Mapped[str] = mapped_column(String(64))  # genai-prices, override, bundled, pricing-api
+    as_of: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (UniqueConstraint("kind", "key", "region", "unit"),)
+
+
+class SourceStatus(Base):
+    """Each source's (and account/region scope's) last success and last error, for stale_data."""
+
+    __tablename__ = "source_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(200), default="*")  # account/region or url
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    rows_last_run: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (UniqueConstraint("source", "scope"),)
+
+
+class ApiCallLog(Base):
+    """What the bot itself asked of paid or rate-limited APIs (Cost Explorer is $0.01 a request)."""
+
+    __tablename__ = "api_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    service: Mapped[str] = mapped_column(String(32))  # ce, cloudwatch, slack, ...
+    operation: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(default=1)
+    cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    run_id: Mapped[str | None] = mapped_column(String(64))
