@@ -44,7 +44,9 @@ class UsageFact(AttributedMixin, Base):
 
     __tablename__ = "usage_facts"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
     source: Mapped[str] = mapped_column(String(32))  # bedrock_cloudwatch, invocation_logs, ...
     series_key: Mapped[str] = mapped_column(String(500))
     hour: Mapped[datetime] = mapped_column()

@@ -76,3 +76,14 @@ def session_factory(engine) -> sessionmaker[Session]:
 def session(session_factory) -> Iterator[Session]:
     with session_factory() as db_session:
         yield db_session
+
+
+@pytest.fixture
+def slack_mock():
+    """A mock Slack Web API on an ephemeral port; fails the test on any contract violation."""
+    from tests.support.slack_mock import MockSlack
+
+    mock = MockSlack().start()
+    yield mock
+    mock.stop()
+    assert mock.state.contract_violations == [], mock.state.contract_violations

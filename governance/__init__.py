@@ -1,0 +1,1 @@
+"""Governance: checks, alerts and their lifecycle, digests, the gap review, decisions, audit."""
