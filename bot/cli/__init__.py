@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from models.base import SchemaNotReady
@@ -16,6 +17,15 @@ from models.errors import BadInput, SourceError
 # One module per group of subcommands; each defines register(subparsers).
 SUBCOMMAND_MODULES = [
     "bot.cli.db",
+    "bot.cli.registry",
+    "bot.cli.demo",
+    "bot.cli.serve",
+    "bot.cli.ask",
+    "bot.cli.collect",
+    "bot.cli.governance",
+    "bot.cli.worker",
+    "bot.cli.cost",
+    "bot.cli.decide",
 ]
 
 
@@ -53,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `llmgov demo | head`: the reader went away; exit quietly like other CLI tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,16 +5,29 @@ answers the methods the bot uses, can be told to fail (429 with Retry-After, 5xx
 and checks every call against the Web API method catalogue (a subset of
 slack-ruby/slack-api-ref copied into tests/fixtures): unknown methods, unknown arguments and
 missing required arguments are recorded as contract violations.
+
+With `enforce_rate_limits=True` it also behaves like Slack under load: more than one
+chat.postMessage per second to one channel, or more calls to a method than its tier allows
+per minute (t1 1, t2 20, t3 50, t4 100, from the catalogue's `rate_tier`), is answered 429
+with Retry-After. Its time comes from `clock` (default time.monotonic), so a benchmark can
+share a virtual clock with the sender.
+
+`reply_delay` holds every successful answer back after the work is done (network latency
+on the way back), which widens the window in which a killed client has posted but not
+heard so. A `Fault(200, delay=s)` answers normally after `s` seconds: a client that gave up earlier
+(timed out) has still had its message posted, as happens with the real Slack.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +36,7 @@ from urllib.parse import parse_qs
 CATALOGUE_PATH = os.path.join(
     os.path.dirname(__file__), "..", "fixtures", "slack_web_api_methods.json"
 )
+TIER_PER_MINUTE = {"t1": 1, "t2": 20, "t3": 50, "t4": 100}
 
 
 def load_catalogue() -> dict[str, dict[str, Any]]:
@@ -55,15 +69,27 @@ class SlackState:
     contract_violations: list[str] = field(default_factory=list)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # rate-limit windows: key -> times of the calls Slack accepted
+    windows: dict[tuple[str, str], deque[float]] = field(default_factory=lambda: defaultdict(deque))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class MockSlack:
     """Start with `MockSlack().start()`; `url` is the base URL to give WebClient/SLACK_API_URL."""
 
-    def __init__(self, catalogue: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        catalogue: dict[str, dict[str, Any]] | None = None,
+        *,
+        enforce_rate_limits: bool = False,
+        clock: Callable[[], float] | None = None,
+        reply_delay: float = 0.0,
+    ) -> None:
         self.catalogue = catalogue if catalogue is not None else load_catalogue()
         self.state = SlackState()
+        self.enforce_rate_limits = enforce_rate_limits
+        self.clock = clock or time.monotonic
+        self.reply_delay = reply_delay  # after doing the work, before answering (latency)
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -81,7 +107,11 @@ class MockSlack:
             def do_GET(self):
                 mock._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client that was killed or timed out mid-request: nothing to report
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -141,6 +171,11 @@ class MockSlack:
         with self.state.lock:
             return [m for msgs in self.state.messages.values() for m in msgs]
 
+    def rate_limited_calls(self, method: str | None = None) -> list[Call]:
+        """Calls answered 429 (by an injected fault or by the rate-limit enforcer)."""
+        with self.state.lock:
+            return [c for c in self.state.calls if c.status == 429 and method in (None, c.method)]
+
     # ---- request handling ------------------------------------------------------------
     def _read_args(self, request: BaseHTTPRequestHandler) -> dict[str, Any]:
         length = int(request.headers.get("Content-Length") or 0)
@@ -148,7 +183,11 @@ class MockSlack:
         content_type = request.headers.get("Content-Type", "")
         if "application/json" in content_type and raw:
             args = json.loads(raw)
-        elif "multipart/form-data" in content_type or not raw:
+        elif (
+            "multipart/form-data" in content_type
+            or not raw
+            or request.path.startswith("/upload/")  # file bytes, not a form
+        ):
             args = {"_raw_bytes": len(raw)}
         else:
             args = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
@@ -182,6 +221,9 @@ class MockSlack:
         with self.state.lock:
             faults = self.state.faults.get(method)
             fault = faults.pop(0) if faults else None
+        if fault is not None and fault.status == 200:
+            time.sleep(fault.delay)  # a slow answer: the work is done, just late
+            fault = None
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -191,11 +233,45 @@ class MockSlack:
             error = "ratelimited" if fault.status == 429 else fault.error
             return self._reply(request, fault.status, {"ok": False, "error": error}, headers)
         with self.state.lock:
-            self.state.calls.append(Call(method, args, time.time()))
-            if method not in ("response_url", "upload"):
-                self._check_contract(method, args)
-            payload = self._answer(method, args)
+            retry_after = self._rate_limit(method, args) if self.enforce_rate_limits else None
+            if retry_after is not None:
+                self.state.calls.append(Call(method, args, time.time(), 429))
+            else:
+                self.state.calls.append(Call(method, args, time.time()))
+                if method not in ("response_url", "upload"):
+                    self._check_contract(method, args)
+                payload = self._answer(method, args)
+        if retry_after is not None:
+            return self._reply(
+                request,
+                429,
+                {"ok": False, "error": "ratelimited"},
+                [("Retry-After", str(retry_after))],
+            )
+        if self.reply_delay:
+            time.sleep(self.reply_delay)
         return self._reply(request, 200, payload)
+
+    def _rate_limit(self, method: str, args: dict[str, Any]) -> int | None:
+        """Retry-After seconds when this call exceeds Slack's limits, else None (and count it).
+
+        Called with the state lock held.
+        """
+        if method == "chat.postMessage":
+            key, limit, window = (method, self._dm_channel(str(args.get("channel")))), 1, 1.0
+        else:
+            tier = (self.catalogue.get(method) or {}).get("rate_tier")
+            if tier not in TIER_PER_MINUTE:
+                return None
+            key, limit, window = (method, "*"), TIER_PER_MINUTE[tier], 60.0
+        now = self.clock()
+        calls = self.state.windows[key]
+        while calls and calls[0] <= now - window:
+            calls.popleft()
+        if len(calls) >= limit:
+            return max(1, math.ceil(calls[0] + window - now))
+        calls.append(now)
+        return None
 
     def _check_contract(self, method: str, args: dict[str, Any]) -> None:
         spec = self.catalogue.get(method)
@@ -247,6 +323,14 @@ class MockSlack:
             messages = list(reversed(state.messages.get(args["channel"], [])))
             limit = int(args.get("limit", 100))
             return {"ok": True, "messages": messages[:limit], "has_more": False}
+        if method == "conversations.replies":
+            thread = [
+                m
+                for m in state.messages.get(args["channel"], [])
+                if m["ts"] == args["ts"] or m.get("thread_ts") == args["ts"]
+            ]
+            limit = int(args.get("limit", 100))
+            return {"ok": True, "messages": thread[:limit], "has_more": False}
         if method == "conversations.join":
             return {"ok": True, "channel": {"id": args["channel"]}}
         if method == "users.info":
@@ -278,9 +362,33 @@ class MockSlack:
             state.uploads.setdefault("completed", {}).update(
                 {f["id"]: args.get("channel_id") for f in files}
             )
+            channel = args.get("channel_id")
+            shared = [
+                {
+                    "id": f["id"],
+                    "name": (state.uploads.get(f["id"]) or {}).get("filename"),
+                    "title": f.get("title"),
+                }
+                for f in files
+            ]
+            if channel:  # sharing a file posts a message with it, as in Slack
+                message = {
+                    "channel": channel,
+                    "ts": self._next_ts(),
+                    "text": args.get("initial_comment") or "",
+                    "files": shared,
+                    "thread_ts": args.get("thread_ts"),
+                    "metadata": None,
+                    "blocks": None,
+                }
+                state.messages[channel].append(message)
+                for f in files:
+                    state.uploads[f["id"]]["shares"] = {channel: [{"ts": message["ts"]}]}
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "files.info":
-            return {"ok": True, "file": {"id": args.get("file"), "shares": {}}}
+            upload = state.uploads.get(str(args.get("file"))) or {}
+            shares = upload.get("shares") or {}
+            return {"ok": True, "file": {"id": args.get("file"), "shares": {"private": shares}}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": []}
         return {"ok": True}

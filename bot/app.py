@@ -1,0 +1,146 @@
+"""The Bolt app factory: one shared Web API client, a large listener pool, our listeners.
+
+`build_app(settings, session_factory)` is the only way the bot builds an `App`: `llmgov
+serve` (HTTP or Socket Mode) and the tests use it alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse, Respond
+from slack_bolt.middleware import Middleware
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.listeners import register_listeners
+from bot.listeners.deps import AppDeps
+from bot.settings import Settings
+from bot.slack_client import make_client
+from models.errors import BadInput
+
+log = logging.getLogger(__name__)
+
+# Listeners ack first and then work (DB, Web API); 16 threads keep acks fast while some
+# listeners wait on slow work. Bolt's default is 5.
+LISTENER_WORKERS = 16
+
+SOMETHING_WENT_WRONG = "⚠️ Something went wrong on our side while answering; it has been logged."
+
+
+class UseSharedClient(Middleware):
+    """Give listeners the app's shared client (rate-limit retries, recording, counting).
+
+    Bolt builds a plain WebClient per request; we replace it before authorisation, so even
+    the lazy `auth.test` goes through the recording client. The token is static (one
+    workspace) and nothing mutates the client, so sharing it across threads is safe.
+    """
+
+    def __init__(self, client: WebClient):
+        self.client = client
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        req.context["client"] = self.client
+        return next()
+
+
+# ---- logging without secrets -----------------------------------------------------------
+
+_TOKEN_PATTERN = re.compile(r"\bx(?:ox[abeoprs]|app)-[A-Za-z0-9-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every configured secret, and anything shaped like a Slack token, by [redacted]."""
+
+    def __init__(self, secrets: Iterable[str]):
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return _TOKEN_PATTERN.sub("[redacted]", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def install_log_redaction(settings: Settings, logger: logging.Logger | None = None) -> None:
+    """Attach the redaction filter to every handler of `logger` (the root by default).
+
+    Handler filters see records from every logger that propagates to them; a filter on a
+    logger would only see that logger's own records.
+    """
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets(settings.secrets()))
+
+
+# ---- the app ---------------------------------------------------------------------------
+
+
+def handle_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
+    """Log every unhandled listener error, and tell the user when we can."""
+    logger.exception("listener failed: %s", type(error).__name__, exc_info=error)
+    response_url = body.get("response_url") if isinstance(body, dict) else None
+    if response_url:
+        try:
+            Respond(response_url=response_url)(text=SOMETHING_WENT_WRONG, response_type="ephemeral")
+        except Exception:  # the answer is best effort; the error is logged already
+            logger.warning("could not tell the user about the failure")
+
+
+def build_app(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    client: WebClient | None = None,
+    *,
+    token_verification_enabled: bool = True,
+    socket_mode: bool = False,
+) -> App:
+    """The Slack app. Tests pass `token_verification_enabled=False` (no `auth.test` at start).
+
+    HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked); Socket
+    Mode needs SLACK_APP_TOKEN instead, and requests arrive unsigned over the socket.
+    """
+    if not settings.slack_bot_token and (client is None or not client.token):
+        raise BadInput("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...).")
+    if not socket_mode and not settings.slack_signing_secret:
+        raise BadInput(
+            "SLACK_SIGNING_SECRET is not set: copy it from the app's Basic Information page."
+        )
+    client = client or make_client(settings)
+    app = App(
+        name="llmgov",
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        token_verification_enabled=token_verification_enabled,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(
+            max_workers=LISTENER_WORKERS, thread_name_prefix="llmgov-listener"
+        ),
+        before_authorize=UseSharedClient(client),
+        # Workflow-step tokens would be written onto the shared client; we run no steps.
+        attaching_function_token_enabled=False,
+    )
+    register_listeners(app, AppDeps.build(settings, session_factory))
+    app.error(handle_error)
+    return app
+
+
+__all__ = ["LISTENER_WORKERS", "RedactSecrets", "build_app", "install_log_redaction"]

@@ -1,0 +1,1 @@
+"""Block Kit builders: pure functions from view models to `bot.blocks.common.Message`."""

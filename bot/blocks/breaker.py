@@ -1,0 +1,266 @@
+"""Block Kit for the cost circuit breaker: the card sent to the owner and admins, and the
+Raise budget modal. Pure functions of `guardrails.card.BreakerCard`.
+
+Buttons by state: fired → Trip, Raise budget, Ignore 24h; armed or ignored → Trip, Raise
+budget; tripped → Reset. Every button's value is the workload slug.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    NumberInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.blocks.common import (
+    MAX_FIELD_TEXT,
+    MAX_HEADER_TEXT,
+    MAX_SECTION_TEXT,
+    Message,
+    escape,
+    money,
+    person,
+    truncate,
+)
+from guardrails.card import BreakerCard, PersonRef
+from guardrails.state import Status
+
+TRIP = "breaker_trip"
+RAISE_BUDGET = "breaker_raise_budget"
+IGNORE = "breaker_ignore"
+RESET = "breaker_reset"
+ACTIONS_BLOCK_ID = "breaker_actions"
+RAISE_BUDGET_CALLBACK_ID = "breaker_raise_budget_submit"
+BUDGET_BLOCK_ID = "budget"
+BUDGET_ACTION_ID = "amount"
+
+_HEADERS = {
+    Status.FIRED: ":rotating_light: Cost circuit breaker fired: {slug}",
+    Status.TRIPPED: ":octagonal_sign: Cost circuit breaker tripped: {slug}",
+    Status.IGNORED: ":zzz: Cost circuit breaker ignored: {slug}",
+    Status.ARMED: ":white_check_mark: Cost circuit breaker armed: {slug}",
+}
+WHO_MAY_ACT = "Only the owner, the backup owner or a governance admin can use these buttons."
+
+
+def breaker_message(card: BreakerCard, *, audience: str | None = None) -> Message:
+    """The breaker card for its current state (post it, or replace the original with it).
+
+    `audience` is a first line in mrkdwn, e.g. a user group mention in the channel copy.
+    """
+    blocks: list[Any] = [
+        HeaderBlock(text=truncate(_HEADERS[card.status].format(slug=card.slug), MAX_HEADER_TEXT))
+    ]
+    if audience:
+        blocks.append(_section(audience))
+    if card.triggers:
+        reasons = "\n".join(f"• {escape(line)}" for line in card.triggers)
+        blocks.append(_section(f"*Why it fired*\n{reasons}"))
+    blocks.append(
+        SectionBlock(
+            fields=[
+                _field("Owner", _person(card.owner)),
+                _field("Backup owner", _person(card.backup_owner)),
+                _field("Monthly budget", money(card.budget, card.currency)),
+                _field("Platform", escape(card.platform)),
+            ]
+        )
+    )
+    blocks.append(_section(_status_text(card)))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=t) for t in _notes(card)]))
+    blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=_buttons(card)))
+    return Message(text=_fallback(card), blocks=tuple(blocks)).validate()
+
+
+def raise_budget_modal(card: BreakerCard, *, channel: str | None, ts: str | None) -> View:
+    """The modal behind Raise budget; `private_metadata` carries the slug and the card to update."""
+    metadata = json.dumps({"slug": card.slug, "channel": channel, "ts": ts})
+    initial = card.suggested_budget
+    current = money(card.budget, card.currency) if card.budget is not None else "none"
+    return View(
+        type="modal",
+        callback_id=RAISE_BUDGET_CALLBACK_ID,
+        private_metadata=metadata,
+        title=PlainTextObject(text="Raise budget"),
+        submit=PlainTextObject(text="Raise"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            _section(
+                f"*{escape(card.slug)}*: the monthly budget is now {current}. A higher budget "
+                "arms the breaker again; it fires when the projection passes the new threshold."
+            ),
+            InputBlock(
+                block_id=BUDGET_BLOCK_ID,
+                label=PlainTextObject(text=f"New monthly budget ({card.currency})"),
+                element=NumberInputElement(
+                    action_id=BUDGET_ACTION_ID,
+                    is_decimal_allowed=True,
+                    min_value="0.01",
+                    initial_value=str(initial) if initial is not None else None,
+                ),
+                hint=PlainTextObject(
+                    text="The suggestion is the month-end projection, rounded up."
+                ),
+            ),
+        ],
+    )
+
+
+# ---- pieces ----------------------------------------------------------------------------
+
+
+def _status_text(card: BreakerCard) -> str:
+    by = _actor(card.by)
+    if card.status is Status.TRIPPED:
+        tripped = f"Tripped by {by}, {_date(card.since)}."
+        if card.tripped_dry_run:
+            return (
+                f"{tripped} *Dry run*: nothing was changed in AWS; it would "
+                f"{_joined(card.plan)}.\n*Reset* arms the breaker again."
+            )
+        return f"{tripped} In force: {_joined(card.plan)}.\n*Reset* will {_joined(card.undo)}."
+    trip = f"*Trip* will {_joined(card.plan)}." if card.plan else _no_target_text()
+    if card.status is Status.IGNORED:
+        return f"Ignored by {by} until {_date(card.ignored_until)}. {trip}"
+    if card.status is Status.ARMED:
+        return f"Armed again by {by}, {_date(card.since)}. {trip}"
+    return (
+        f"{trip}\n*Raise budget* sets a higher monthly budget; *Ignore 24h* keeps it quiet "
+        "for a day."
+    )
+
+
+def _no_target_text() -> str:
+    return (
+        "Nothing can be switched off yet: add `principal` (Bedrock) or `ssm_parameter` "
+        "(self-hosted) to its `breaker:` entry in the registry."
+    )
+
+
+def _notes(card: BreakerCard) -> list[str]:
+    notes = []
+    if not card.enabled:
+        notes.append(
+            "Dry run: this breaker is not enabled in the registry, so Trip records what it "
+            "would do and changes nothing in AWS. Set `breaker: {enabled: true}` to arm it."
+        )
+    notes.append(WHO_MAY_ACT)
+    return notes
+
+
+def _buttons(card: BreakerCard) -> list[ButtonElement]:
+    if card.status is Status.TRIPPED:
+        return [
+            ButtonElement(
+                text="Reset",
+                action_id=RESET,
+                value=card.slug,
+                style="primary",
+                confirm=_confirm(
+                    "Reset the breaker?",
+                    (
+                        "The trip was a dry run: nothing changes in AWS."
+                        if card.tripped_dry_run
+                        else f"This will {_joined(card.undo, mrkdwn=False)}. Spend can resume."
+                    ),
+                    "Reset",
+                ),
+            )
+        ]
+    buttons = [
+        ButtonElement(
+            text="Trip",
+            action_id=TRIP,
+            value=card.slug,
+            style="danger",
+            confirm=_confirm(
+                "Trip the breaker?",
+                (
+                    "Dry run: nothing will change in AWS; what it would do is recorded."
+                    if not card.enabled
+                    else f"This will {_joined(card.plan, mrkdwn=False)}. Calls will fail until Reset."
+                ),
+                "Trip",
+            ),
+        ),
+        ButtonElement(text="Raise budget", action_id=RAISE_BUDGET, value=card.slug),
+    ]
+    if card.status is Status.FIRED:
+        buttons.append(ButtonElement(text="Ignore 24h", action_id=IGNORE, value=card.slug))
+    return buttons
+
+
+def _confirm(title: str, text: str, confirm: str) -> ConfirmObject:
+    # Slack caps the confirm text at 300 characters; plain text, so nothing renders as markup.
+    return ConfirmObject(
+        title=title,
+        text=PlainTextObject(text=truncate(text.replace("`", ""), 300)),
+        confirm=confirm,
+        deny="Cancel",
+    )
+
+
+def _fallback(card: BreakerCard) -> str:
+    if card.status is Status.TRIPPED:
+        return f"The cost circuit breaker of {card.slug} is tripped."
+    if card.status is Status.FIRED:
+        why = escape("; ".join(card.triggers)) or "its policy"
+        return f"The cost circuit breaker of {card.slug} fired: {why}. Trip, raise the budget or ignore it."
+    return f"The cost circuit breaker of {card.slug} is {card.status.value}."
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT)))
+
+
+def _field(label: str, value: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(f"*{label}*\n{value}", MAX_FIELD_TEXT))
+
+
+def _person(ref: PersonRef | None) -> str:
+    return person(ref.slack_id, ref.label, active=ref.active) if ref else "nobody"
+
+
+def _actor(actor: str | None) -> str:
+    if actor == "system":
+        return "the check job"
+    return person(actor, actor) if actor else "someone"
+
+
+def _joined(lines: tuple[str, ...], *, mrkdwn: bool = True) -> str:
+    text = " and ".join(lines) if lines else "do nothing"
+    return escape(text) if mrkdwn else text
+
+
+def _date(moment: datetime | None) -> str:
+    if moment is None:
+        return "at an unknown time"
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+__all__ = [
+    "ACTIONS_BLOCK_ID",
+    "BUDGET_ACTION_ID",
+    "BUDGET_BLOCK_ID",
+    "IGNORE",
+    "RAISE_BUDGET",
+    "RAISE_BUDGET_CALLBACK_ID",
+    "RESET",
+    "TRIP",
+    "breaker_message",
+    "raise_budget_modal",
+]

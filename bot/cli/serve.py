@@ -1,0 +1,101 @@
+"""`llmgov serve [--socket] [--no-scheduler] [--port N]`: run the Slack app.
+
+HTTP (default): waitress on $PORT (3000), Slack requests at /slack/events, health at
+/healthz, Prometheus text at /metrics. `--socket`: Socket Mode over SLACK_APP_TOKEN, no public URL needed. Unless
+`--no-scheduler`, the scheduler runs in the same process when `bot.scheduler` exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from slack_bolt.error import BoltError
+
+from bot.app import build_app, install_log_redaction
+from bot.cli.common import migrated_engine
+from bot.metrics import make_metrics_view
+from bot.server import create_web_app, database_check, serve_http
+from bot.settings import Settings
+from bot.slack_client import make_client
+from models.base import make_session_factory
+from models.errors import BadInput, SourceError
+
+log = logging.getLogger("bot.serve")
+
+SCHEDULER_MODULE = "bot.scheduler"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Slack app (HTTP on $PORT, or Socket Mode)",
+        description="Run the Slack app: HTTP at /slack/events (health at /healthz), "
+        "or Socket Mode with --socket.",
+    )
+    parser.add_argument(
+        "--socket", action="store_true", help="use Socket Mode (needs SLACK_APP_TOKEN)"
+    )
+    parser.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run the scheduled checks in this process (run `llmgov worker` instead)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
+    parser.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
+    parser.set_defaults(handler=_serve)
+
+
+def start_scheduler(settings: Settings, session_factory, client) -> Any | None:
+    """Start `bot.scheduler.start_background(...)` when that module exists; else say so."""
+    if importlib.util.find_spec(SCHEDULER_MODULE) is None:
+        log.warning(
+            "no scheduler available (%s is not installed); serving Slack only", SCHEDULER_MODULE
+        )
+        return None
+    scheduler = importlib.import_module(SCHEDULER_MODULE)
+    started = scheduler.start_background(
+        settings=settings, session_factory=session_factory, client=client
+    )
+    log.info("scheduler started")
+    return started
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    settings = Settings.from_env()
+    install_log_redaction(settings)
+    if args.socket and not settings.slack_app_token:
+        raise BadInput(
+            "--socket needs SLACK_APP_TOKEN: an app-level token (xapp-...) with the "
+            "connections:write scope, from the app's Basic Information page."
+        )
+    engine = migrated_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    client = make_client(settings)
+    try:
+        app = build_app(settings, session_factory, client, socket_mode=args.socket)
+    except BoltError as error:  # auth.test at start-up rejected the token
+        raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
+
+    scheduler = None if args.no_scheduler else start_scheduler(settings, session_factory, client)
+    try:
+        if args.socket:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            log.info("llmgov connecting to Slack in Socket Mode")
+            SocketModeHandler(app, settings.slack_app_token).start()
+        else:
+            web = create_web_app(
+                app,
+                health_checks=(database_check(session_factory),),
+                metrics_view=make_metrics_view(session_factory),
+            )
+            serve_http(web, args.host, args.port or settings.port)
+    finally:
+        if scheduler is not None and hasattr(scheduler, "shutdown"):
+            scheduler.shutdown()
+    return 0

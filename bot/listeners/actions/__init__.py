@@ -1,0 +1,16 @@
+"""Block actions (buttons), one module per surface; each module has `register(app)`."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.blocks.owner import CLAIM_ACTION_ID
+from bot.listeners.actions import alert_actions, breaker_actions, decision_actions
+from bot.listeners.actions.owner_claim import owner_claim_action
+
+
+def register(app: App) -> None:
+    app.action(CLAIM_ACTION_ID)(owner_claim_action)
+    alert_actions.register(app)
+    breaker_actions.register(app)
+    decision_actions.register(app)

@@ -1,0 +1,33 @@
+"""The "Claim" button on ownership lists, workload details and the Home tab."""
+
+from __future__ import annotations
+
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.blocks.owner import owner_message
+from bot.listeners.deps import deps_from
+from bot.listeners.events.app_home import publish_home
+from commands import owner
+
+
+def owner_claim_action(
+    ack: Ack,
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    ack()
+    deps = deps_from(context)
+    actor = body["user"]["id"]
+    slug = body["actions"][0]["value"]
+    answer = owner.execute(deps.session_factory, owner.Claim(slug), actor, deps.admins(client))
+    if (body.get("view") or {}).get("type") == "home":
+        publish_home(deps, client, actor)  # the Home tab has no response_url: redraw it
+        return
+    respond(**owner_message(answer).for_respond(replace_original=False))

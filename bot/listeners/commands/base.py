@@ -1,0 +1,35 @@
+"""What every slash command offers besides its Bolt listener: a `reply` function that
+answers the command payload without Bolt, so `llmgov ask` runs the same code Slack does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from slack_sdk import WebClient
+
+from bot.blocks.common import Message
+from bot.listeners.deps import AppDeps
+
+Outcome = Literal["ok", "error", "refused"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    message: Message
+    outcome: Outcome = "ok"
+
+
+# reply(deps, command payload, client or None) -> the reply, or None when a modal was opened
+ReplyFunction = Callable[[AppDeps, dict[str, Any], WebClient | None], Reply | None]
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str  # "/llm-owner"
+    listener: Callable[..., None]  # the Bolt listener: ack, then reply, then respond
+    reply: ReplyFunction
+
+
+__all__ = ["Outcome", "Reply", "ReplyFunction", "SlashCommand"]

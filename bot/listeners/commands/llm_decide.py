@@ -1,0 +1,131 @@
+"""`/llm-decide`: ack at once; with no argument open the form before anything slow; else
+answer with the decision (ephemeral) and its "Record decision" button."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from logging import Logger
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session
+
+from bot.blocks.common import Message
+from bot.blocks.decide import (
+    decide_error_message,
+    decide_form,
+    decide_help_message,
+    decide_message,
+)
+from bot.listeners.commands.base import Reply, SlashCommand
+from bot.listeners.deps import AppDeps, deps_from
+from collectors.prices import PriceBook, gpu_hourly_price
+from commands.decide import (
+    COMMAND,
+    DatabasePrices,
+    DecideRequest,
+    GpuPriceQuote,
+    HelpRequest,
+    OpenForm,
+    TokenPriceQuote,
+    build_decision,
+    parse_decide_text,
+)
+from commands.parsing import ParseError
+
+NEEDS_SLACK = (
+    "Give a workload or key=values: the form only opens in Slack. "
+    "E.g. `llmgov decide search-summaries`."
+)
+
+
+class CataloguePrices:
+    """The price catalogues bundled with the collectors: genai-prices (and the override file)
+    for Bedrock tokens, the dated GPU price table for instances. Used when the database has
+    not recorded a price yet."""
+
+    def __init__(self, today: date | None = None):
+        self.book = PriceBook.load(today=today)
+
+    def token(self, model_id: str) -> TokenPriceQuote | None:
+        price = self.book.token_price(model_id)
+        if price is None:
+            return None
+        return TokenPriceQuote(
+            float(price.input_mtok), float(price.output_mtok), f"{price.source}, {price.as_of}"
+        )
+
+    def gpu_hour(self, instance_type: str) -> GpuPriceQuote | None:
+        price = gpu_hourly_price(instance_type)
+        if price is None or price.per_hour is None:
+            return None
+        return GpuPriceQuote(float(price.per_hour), f"{price.source}, {price.as_of}")
+
+
+def decision_prices(session: Session) -> DatabasePrices:
+    """Prices for a decision: what the database recorded, then the bundled catalogues."""
+    return DatabasePrices(session, fallback=CataloguePrices())
+
+
+def decide_answer(deps: AppDeps, text: str, *, today: date | None = None) -> tuple[Message, str]:
+    """The answer to `/llm-decide TEXT` (not the form) and its outcome."""
+    today = today or datetime.now(UTC).date()
+    try:
+        request = parse_decide_text(text, today=today)
+        if isinstance(request, HelpRequest):
+            return decide_help_message(), "ok"
+        if isinstance(request, OpenForm):
+            return decide_error_message(NEEDS_SLACK, "/llm-decide search-summaries"), "error"
+        assert isinstance(request, DecideRequest)
+        with deps.session_factory() as session:
+            decision = build_decision(session, request, prices=decision_prices(session))
+    except ParseError as error:
+        return decide_error_message(error.message, error.example), "error"
+    return decide_message(decision), "ok"
+
+
+def reply_llm_decide(
+    deps: AppDeps, command: dict[str, Any], client: WebClient | None
+) -> Reply | None:
+    """The answer to `/llm-decide TEXT`; None when the form was opened instead."""
+    text = command.get("text") or ""
+    if not text.strip() and client is not None and command.get("trigger_id"):
+        # The trigger expires 3 s after the command: open the form before any slow work.
+        metadata = {"channel_id": command.get("channel_id"), "user_id": command.get("user_id")}
+        client.views_open(trigger_id=command["trigger_id"], view=decide_form(metadata))
+        return None
+    message, outcome = decide_answer(deps, text)
+    return Reply(message, "ok" if outcome == "ok" else "error")
+
+
+def llm_decide_command(
+    ack: Ack,
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    ack()
+    reply = reply_llm_decide(deps_from(context), command, client)
+    if reply is not None:
+        respond(**reply.message.for_respond())
+
+
+SLASH_COMMAND = SlashCommand(COMMAND, llm_decide_command, reply_llm_decide)
+
+
+def register(app: App) -> None:
+    app.command(COMMAND)(llm_decide_command)
+
+
+__all__ = [
+    "SLASH_COMMAND",
+    "CataloguePrices",
+    "decide_answer",
+    "decision_prices",
+    "llm_decide_command",
+    "register",
+    "reply_llm_decide",
+]

@@ -1,0 +1,11 @@
+"""Events API listeners: the Home tab (`app_home_opened`)."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners.events import app_home
+
+
+def register(app: App) -> None:
+    app_home.register(app)

@@ -1,0 +1,117 @@
+"""The numpy projection core: arrays in, arrays and dataclasses out.
+
+Imports numpy and the standard library only (no database, no Slack, no AWS). Every function
+works on whole `[workloads x time]` arrays that share one time axis; row `i` is the same
+workload in every array. Money is float in the caller's currency; convert to `Decimal` at
+the edges.
+
+Start with `analyse`:
+
+    from economics import DailyArrays, HourlyArrays, analyse
+    result = analyse(daily, hourly, budgets, as_of)         # one vectorised pass
+    result.forecast.month_end, result.forecast.exhaustion_date
+    for kind, found in result.detections.items(): ...       # retry_storm, token_growth, ...
+
+The parts are usable alone:
+
+- inputs: `DailyArrays` (W x days), `HourlyArrays` (W x hours), `GpuArrays` (W x hours);
+- `forecast` -> `Forecast`: month end, next 30/90 days with ranges, daily path, budget
+  exhaustion dates;
+- `daily_anomalies`, `hourly_anomalies` -> `Anomalies` (robust, weekday-aware);
+- `decompose`, `decompose_periods` -> `Decomposition` (volume, retries, intensity,
+  price/mix; LMDI, effects add up to the change);
+- detectors -> `Detection`: `retry_storm`, `token_growth`, `fan_out_growth`,
+  `unit_cost_drift`, `idle_gpu`, `estimate_drift`, `spend_anomalies`;
+- `unit_costs` -> `UnitCosts`, `traffic_shape` -> `TrafficShape`,
+  `self_hosted_cost_per_mtok` (reservation-based);
+- `break_even` -> `BreakEven`, with `instance_throughput` / `throughput_per_gpu` from the
+  bundled published throughput table, `people_monthly_cost`, `bedrock_monthly_cost`.
+"""
+
+from economics.analysis import DETECTION_KINDS, Analysis, Thresholds, analyse
+from economics.anomaly import Anomalies, daily_anomalies, hourly_anomalies, weekday_factors
+from economics.breakeven import (
+    INSTANCE_GPUS,
+    BreakEven,
+    ThroughputAnchor,
+    bedrock_monthly_cost,
+    break_even,
+    instance_throughput,
+    instances_needed,
+    load_throughput,
+    people_monthly_cost,
+    throughput_per_gpu,
+)
+from economics.decompose import (
+    DECOMPOSITION_METHODS,
+    EFFECTS,
+    Decomposition,
+    PeriodTotals,
+    decompose,
+    decompose_periods,
+)
+from economics.detectors import (
+    Detection,
+    estimate_drift,
+    fan_out_growth,
+    idle_gpu,
+    retry_storm,
+    spend_anomalies,
+    token_growth,
+    unit_cost_drift,
+)
+from economics.forecast import METHODS, Forecast, forecast
+from economics.series import DailyArrays, GpuArrays, HourlyArrays
+from economics.unit import (
+    TrafficShape,
+    UnitCosts,
+    self_hosted_cost_per_mtok,
+    traffic_shape,
+    unit_costs,
+)
+
+__all__ = [
+    "DECOMPOSITION_METHODS",
+    "DETECTION_KINDS",
+    "EFFECTS",
+    "INSTANCE_GPUS",
+    "METHODS",
+    "Analysis",
+    "Anomalies",
+    "BreakEven",
+    "DailyArrays",
+    "Decomposition",
+    "Detection",
+    "Forecast",
+    "GpuArrays",
+    "HourlyArrays",
+    "PeriodTotals",
+    "Thresholds",
+    "ThroughputAnchor",
+    "TrafficShape",
+    "UnitCosts",
+    "analyse",
+    "bedrock_monthly_cost",
+    "break_even",
+    "daily_anomalies",
+    "decompose",
+    "decompose_periods",
+    "estimate_drift",
+    "fan_out_growth",
+    "forecast",
+    "hourly_anomalies",
+    "idle_gpu",
+    "instance_throughput",
+    "instances_needed",
+    "load_throughput",
+    "people_monthly_cost",
+    "retry_storm",
+    "self_hosted_cost_per_mtok",
+    "spend_anomalies",
+    "throughput_per_gpu",
+    "token_growth",
+    "traffic_shape",
+    "unit_cost_drift",
+    "unit_costs",
+    "weekday_factors",
+]

@@ -1,0 +1,41 @@
+"""Small numeric helpers shared by the core, tuned for `[workloads x short window]` arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Skinny matrix products run in row blocks small enough for OpenBLAS to stay single-threaded
+# (it splits a product over threads once rows x inner x columns passes ~2 x 281,250). Waking
+# its threads costs more than the arithmetic: a (10,000 x 8) @ (8 x 90) product measured
+# 70 ms in one call versus about 1 ms in blocks, on a 2-core machine.
+_BLOCK_ELEMENTS = 400_000
+
+
+def ratio(numerator, denominator) -> np.ndarray:
+    """numerator / denominator elementwise, 0 where the denominator is not positive."""
+    numerator, denominator = np.broadcast_arrays(
+        np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    )
+    return np.divide(numerator, denominator, out=np.zeros(numerator.shape), where=denominator > 0)
+
+
+def median(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The median along `axis`, by sorting: several times faster than `np.median`'s
+    partition on short rows (7-56 values), which is all the core asks of it."""
+    ordered = np.sort(values, axis=axis)
+    length = ordered.shape[axis]
+    if length == 0:
+        return np.zeros(np.delete(ordered.shape, axis % ordered.ndim))
+    middle = np.take(ordered, [(length - 1) // 2, length // 2], axis=axis)
+    return middle.mean(axis=axis)
+
+
+def matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """`left @ right` for a tall `left` `(n, k)` and a small `right` `(k, m)`, in row blocks."""
+    block = max(_BLOCK_ELEMENTS // max(left.shape[1] * right.shape[1], 1), 1)
+    if left.shape[0] <= block:
+        return left @ right
+    out = np.empty((left.shape[0], right.shape[1]), dtype=np.result_type(left, right))
+    for start in range(0, left.shape[0], block):
+        np.matmul(left[start : start + block], right, out=out[start : start + block])
+    return out

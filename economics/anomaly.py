@@ -1,0 +1,246 @@
+"""Robust, weekday-aware spend anomalies on daily and hourly series.
+
+A day is compared with what that weekday usually costs now: the recent level (median of the
+last two weeks, each day divided by its weekday factor) times the weekday's factor (median
+of that weekday over the baseline weeks, relative to the other weekdays). An hour is compared
+with the same hour of the previous days (median), adjusted by the weekday factors. The scale
+is the median absolute deviation (MAD), so one bad day cannot hide the next one.
+
+An anomaly needs all three: a robust z-score of at least `z`, an excess of at least
+`min_amount` (money), and an excess of at least `min_ratio` of the expected value: so noise
+on a tiny series, or a small wobble on a large one, never alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from economics._numeric import median
+from economics.series import day_index, weekday
+
+_MAD_TO_SIGMA = 1.4826
+_MAX_SCORE = 1e9  # a finite stand-in for "infinitely many sigmas" (zero scale)
+
+
+@dataclass(frozen=True, eq=False)
+class Anomalies:
+    """Scores for the evaluated periods (the last `T` days or hours).
+
+    - `times`: `(T,)` datetime64 ([D] for days, [h] for hours) of the evaluated periods.
+    - `actual`, `expected`, `excess` (= actual - expected, money), `scale` (robust sigma,
+      money), `score` (excess / scale): `(W, T)` float64.
+    - `is_anomaly`: `(W, T)` bool (spend above normal, past every threshold).
+    - `weekday_factors`: `(W, 7)` Monday..Sunday spend relative to an average day (1 when
+      unknown).
+    """
+
+    times: np.ndarray
+    actual: np.ndarray
+    expected: np.ndarray
+    excess: np.ndarray
+    scale: np.ndarray
+    score: np.ndarray
+    is_anomaly: np.ndarray
+    weekday_factors: np.ndarray
+
+    @property
+    def latest(self) -> np.ndarray:
+        """`(W,)` bool: anomalous in the last evaluated period."""
+        if self.is_anomaly.shape[1] == 0:
+            return np.zeros(self.is_anomaly.shape[0], dtype=bool)
+        return self.is_anomaly[:, -1]
+
+
+def weekday_factors(cost: np.ndarray, days: np.ndarray, weeks: int = 8) -> np.ndarray:
+    """`(W, 7)` Monday..Sunday factors from the last `weeks` full weeks of `cost` `(W, D)`.
+
+    Each factor is the weekday's median over those weeks divided by the mean of the seven
+    medians; rows with under two full weeks, or no spend, get 1.
+    """
+    n, n_days = cost.shape
+    full_weeks = min(weeks, n_days // 7)
+    factors = np.ones((n, 7))
+    if full_weeks < 2:
+        return factors
+    block = cost[:, n_days - 7 * full_weeks :].reshape(n, full_weeks, 7)
+    medians = median(block, axis=1)  # (n, 7) by position in the block
+    overall = medians.mean(axis=1, keepdims=True)
+    by_position = np.divide(medians, overall, out=np.ones_like(medians), where=overall > 0)
+    positions = weekday(days[n_days - 7 : n_days])  # weekday of each block position
+    factors[:, positions] = by_position
+    return factors
+
+
+def daily_anomalies(
+    cost: np.ndarray,
+    days: np.ndarray,
+    as_of=None,
+    *,
+    eval_days: int = 1,
+    baseline_weeks: int = 8,
+    level_days: int = 14,
+    min_history: int = 7,
+    z: float | np.ndarray = 3.5,
+    min_amount: float | np.ndarray = 10.0,
+    min_ratio: float | np.ndarray = 0.5,
+) -> Anomalies:
+    """Score the last `eval_days` days up to `as_of` against the days before each of them.
+
+    - `cost`: `(W, D)` daily spend; `days`: `(D,)` datetime64[D].
+    - `z`, `min_amount`, `min_ratio`: scalars or `(W,)` per-workload thresholds.
+    - `min_history`: days of spend a workload needs before its days are scored.
+    """
+    days = np.asarray(days).astype("datetime64[D]")
+    end = days.size if as_of is None else day_index(days, as_of) + 1
+    cost = np.asarray(cost, dtype=np.float64)[:, :end]
+    days = days[:end]
+    n, n_days = cost.shape
+    evaluated = np.arange(max(n_days - eval_days, 0), n_days)
+    shape = (n, evaluated.size)
+    expected, scale = np.zeros(shape), np.ones(shape)  # unscored periods: any finite scale
+    eligible = np.zeros(shape, dtype=bool)
+    factors = np.ones((n, 7))
+    first_spend = np.where((cost != 0).any(axis=1), np.argmax(cost != 0, axis=1), n_days)
+
+    for column, today in enumerate(evaluated):
+        start = max(today - 7 * baseline_weeks, 0)
+        baseline, baseline_days = cost[:, start:today], days[start:today]
+        if baseline.shape[1] == 0:
+            continue
+        factors = weekday_factors(baseline, baseline_days, baseline_weeks)
+        recent = baseline[:, -level_days:]
+        recent_factors = factors[:, weekday(baseline_days[-level_days:])]
+        level = _robust_level(recent, recent_factors)
+        fitted = level[:, None] * recent_factors
+        mad = median(np.abs(recent - fitted))
+        expected[:, column] = level * factors[:, weekday(days[today])]
+        scale[:, column] = _scale_floor(_MAD_TO_SIGMA * mad, expected[:, column], recent, 0.05)
+        eligible[:, column] = (today - first_spend) >= min_history
+
+    actual = cost[:, evaluated]
+    return _judge(
+        days[evaluated], actual, expected, scale, eligible, factors, z, min_amount, min_ratio
+    )
+
+
+def hourly_anomalies(
+    cost: np.ndarray,
+    hours: np.ndarray,
+    *,
+    eval_hours: int = 1,
+    baseline_days: int = 7,
+    min_baseline_days: int = 3,
+    factors: np.ndarray | None = None,
+    z: float | np.ndarray = 3.5,
+    min_amount: float | np.ndarray = 10.0,
+    min_ratio: float | np.ndarray = 0.5,
+) -> Anomalies:
+    """Score the last `eval_hours` hours against the same hour of the previous days.
+
+    - `cost`: `(W, H)` hourly spend; `hours`: `(H,)` datetime64[h].
+    - `factors`: `(W, 7)` weekday factors (from `weekday_factors` on the daily series), so
+      a Monday hour is compared with Sunday's after scaling by Monday/Sunday; None: none.
+    - An hour needs at least `min_baseline_days` earlier days of the same hour to be scored.
+    """
+    hours = np.asarray(hours).astype("datetime64[h]")
+    values = np.asarray(cost, dtype=np.float64)
+    n, n_hours = values.shape
+    evaluated = np.arange(max(n_hours - eval_hours, 0), n_hours)
+    if factors is None:
+        factors = np.ones((n, 7))
+    expected = np.zeros((n, evaluated.size))
+    scale = np.ones((n, evaluated.size))  # unscored hours: any finite scale
+    eligible = np.zeros((n, evaluated.size), dtype=bool)
+    for column, hour in enumerate(evaluated):  # a few hours: a loop over time, not workloads
+        depth = min(baseline_days, int(hour) // 24)
+        if depth < min_baseline_days:
+            continue
+        history = same_hour_history(values, hours, np.array([hour]), depth, factors)[:, 0, :]
+        typical = median(history)
+        mad = median(np.abs(history - typical[:, None]))
+        expected[:, column] = typical
+        scale[:, column] = _scale_floor(_MAD_TO_SIGMA * mad, typical, values, 0.1)
+        eligible[:, column] = True
+    actual = values[:, evaluated]
+    return _judge(
+        hours[evaluated], actual, expected, scale, eligible, factors, z, min_amount, min_ratio
+    )
+
+
+def same_hour_history(
+    values: np.ndarray,
+    hours: np.ndarray,
+    evaluated: np.ndarray,
+    depth: int,
+    factors: np.ndarray | None = None,
+) -> np.ndarray:
+    """`(W, E, K)`: for each evaluated hour, the same hour 1..K days earlier (K <= depth).
+
+    With `factors` `(W, 7)`, each earlier value is rescaled to the evaluated hour's weekday.
+    Callers keep `depth <= evaluated // 24` so every lag exists.
+    """
+    lags = 24 * np.arange(1, depth + 1)
+    index = evaluated[:, None] - lags[None, :]  # (E, K)
+    history = values[:, index]
+    if factors is not None:
+        target = factors[:, weekday(hours[evaluated])]  # (W, E)
+        source = factors[:, weekday(hours[index])]  # (W, E, K)
+        ratio = np.divide(target[..., None], source, out=np.ones_like(source), where=source > 0)
+        history = history * ratio
+    return history
+
+
+def _robust_level(recent: np.ndarray, recent_factors: np.ndarray) -> np.ndarray:
+    """Median of the weekday-normalised recent days; days whose factor is 0 use the mean."""
+    total_factor = recent_factors.sum(axis=1)
+    mean_level = np.divide(
+        recent.sum(axis=1), total_factor, out=np.zeros(recent.shape[0]), where=total_factor > 0
+    )
+    normalised = np.divide(
+        recent,
+        recent_factors,
+        out=np.repeat(mean_level[:, None], recent.shape[1], axis=1),
+        where=recent_factors > 0,
+    )
+    return median(normalised)
+
+
+def _scale_floor(scale, expected, series, relative: float) -> np.ndarray:
+    """Keep the scale above `relative` x expected and above rounding noise of the series."""
+    magnitude = np.max(np.abs(series), axis=-1) if series.size else 0.0
+    tiny = 1e-9 * np.asarray(magnitude, dtype=float)
+    if np.ndim(tiny) == 1 and np.ndim(scale) == 2:
+        tiny = tiny[:, None]
+    return np.maximum(np.maximum(scale, relative * np.abs(expected)), np.maximum(tiny, 1e-300))
+
+
+def _judge(times, actual, expected, scale, eligible, factors, z, min_amount, min_ratio):
+    def column(value):
+        value = np.asarray(value, dtype=float)
+        return value[:, None] if value.ndim == 1 else value
+
+    excess = actual - expected
+    # excess / scale, saturated at +-_MAX_SCORE without ever computing an overflowing ratio
+    saturated = np.abs(excess) >= _MAX_SCORE * scale
+    score = np.where(
+        saturated, np.sign(excess) * _MAX_SCORE, excess / np.where(saturated, 1.0, scale)
+    )
+    is_anomaly = (
+        eligible
+        & (score >= column(z))
+        & (excess >= column(min_amount))
+        & (excess >= column(min_ratio) * np.abs(expected))
+        & (excess > 0)
+    )
+    return Anomalies(times, actual, expected, excess, scale, score, is_anomaly, factors)
+
+
+__all__ = [
+    "Anomalies",
+    "daily_anomalies",
+    "hourly_anomalies",
+    "same_hour_history",
+    "weekday_factors",
+]

@@ -1,0 +1,450 @@
+"""Bedrock or self-hosted: monthly cost both ways, the break-even volume and its sensitivity.
+
+    Bedrock monthly     = input tokens x input price + output tokens x output price
+    self-hosted monthly = instances x hourly price x 730 + people
+    instances           = max(min_instances, ceil(peak output token rate /
+                                                  (throughput per instance x target utilisation)))
+    peak rate           = monthly output tokens / seconds in a month x peak-to-mean ratio
+    people              = people cost per year / 12 x FTE (1.5 senior engineers without existing
+                          ML infrastructure, a marginal 0.25 with it)
+
+Throughput is output tokens per second, the metric the published benchmarks report
+(`throughput.csv`, see the README). Everything broadcasts: pass scalars for one workload or
+`(W,)` arrays for many.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+HOURS_PER_MONTH = 730.0
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+FTE_WITHOUT_ML_INFRA = 1.5  # "1-2 senior engineers"
+FTE_WITH_ML_INFRA = 0.25  # a marginal share of an existing platform team
+
+THROUGHPUT_CSV = Path(__file__).with_name("throughput.csv")
+
+# GPUs per AWS instance type (public instance specifications), for per-instance throughput.
+INSTANCE_GPUS: dict[str, tuple[str, int]] = {
+    "g5.xlarge": ("A10G", 1),
+    "g5.2xlarge": ("A10G", 1),
+    "g5.4xlarge": ("A10G", 1),
+    "g5.8xlarge": ("A10G", 1),
+    "g5.16xlarge": ("A10G", 1),
+    "g5.12xlarge": ("A10G", 4),
+    "g5.24xlarge": ("A10G", 4),
+    "g5.48xlarge": ("A10G", 8),
+    "g6.xlarge": ("L4", 1),
+    "g6.2xlarge": ("L4", 1),
+    "g6.4xlarge": ("L4", 1),
+    "g6.8xlarge": ("L4", 1),
+    "g6.16xlarge": ("L4", 1),
+    "g6.12xlarge": ("L4", 4),
+    "g6.24xlarge": ("L4", 4),
+    "g6.48xlarge": ("L4", 8),
+    "p4d.24xlarge": ("A100", 8),
+    "p4de.24xlarge": ("A100", 8),
+    "p5.48xlarge": ("H100", 8),
+    "p5e.48xlarge": ("H200", 8),
+    "p5en.48xlarge": ("H200", 8),
+}
+
+
+@dataclass(frozen=True)
+class ThroughputAnchor:
+    """One published throughput figure (a row of `throughput.csv`)."""
+
+    source_id: str
+    engine: str
+    model: str
+    gpu: str  # as published, e.g. "H100-SXM-80GB"
+    gpu_family: str  # H100, H200, A100, A10G, L4
+    input_tokens: float | None
+    output_tokens: float | None
+    load: str
+    output_tokens_per_second_per_gpu: float
+    notes: str
+
+    @property
+    def model_billions(self) -> float | None:
+        return model_size_billions(self.model)
+
+    @property
+    def upper_bound(self) -> bool:
+        """Offline maximum-throughput runs: optimistic for serving traffic."""
+        return "offline" in self.load or "upper bound" in self.notes
+
+
+def _number(text: str) -> float | None:
+    match = re.match(r"\s*(\d+(?:\.\d+)?)", text or "")
+    return float(match.group(1)) if match else None
+
+
+def gpu_family(name: str) -> str:
+    """ "H100-SXM-80GB (assumed ...)" -> "H100"; "A10G-24GB (g5.2xlarge)" -> "A10G"."""
+    return re.split(r"[-\s(]", name.strip(), maxsplit=1)[0].upper()
+
+
+def model_size_billions(name: str) -> float | None:
+    """Parameters in billions from a model name ("Llama-3.1-70B-Instruct" -> 70)."""
+    match = re.search(r"(\d+(?:\.\d+)?)b(?![a-z])", name.lower())
+    return float(match.group(1)) if match else None
+
+
+@cache
+def load_throughput(path: str | None = None) -> tuple[ThroughputAnchor, ...]:
+    """The throughput table (`throughput.csv` beside this module unless `path` is given)."""
+    with open(path or THROUGHPUT_CSV, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    anchors = []
+    for row in rows:
+        per_gpu = _number(row["per_gpu_value"])
+        if per_gpu is None:
+            continue
+        anchors.append(
+            ThroughputAnchor(
+                source_id=row["source_id"],
+                engine=row["engine"],
+                model=row["model"],
+                gpu=row["gpu"],
+                gpu_family=gpu_family(row["gpu"]),
+                input_tokens=_number(row["input_tokens"]),
+                output_tokens=_number(row["output_tokens"]),
+                load=row["concurrency_or_load"],
+                output_tokens_per_second_per_gpu=per_gpu,
+                notes=row["notes"],
+            )
+        )
+    return tuple(anchors)
+
+
+def throughput_per_gpu(
+    gpu: str,
+    model: str | None = None,
+    *,
+    input_tokens: float | None = None,
+    output_tokens: float | None = None,
+    anchors: tuple[ThroughputAnchor, ...] | None = None,
+) -> ThroughputAnchor | None:
+    """The published figure closest to a deployment: same GPU family, nearest model size,
+    nearest input/output length ratio; serving benchmarks preferred over offline upper
+    bounds; at a tie, the most conservative. For each setup only its saturated figure counts
+    (the highest load measured). None when no figure exists for that GPU."""
+    family = gpu_family(gpu)
+    candidates = [a for a in (anchors or load_throughput()) if a.gpu_family == family]
+    if not candidates:
+        return None
+    # Keep each setup's saturated figure: the best over the loads measured.
+    best: dict[tuple, ThroughputAnchor] = {}
+    for anchor in candidates:
+        key = (anchor.source_id, anchor.model, anchor.input_tokens, anchor.output_tokens)
+        if (
+            key not in best
+            or anchor.output_tokens_per_second_per_gpu > best[key].output_tokens_per_second_per_gpu
+        ):
+            best[key] = anchor
+    wanted_size = model_size_billions(model) if model else None
+    wanted_ratio = input_tokens / output_tokens if input_tokens and output_tokens else None
+
+    def score(anchor: ThroughputAnchor) -> tuple[float, float]:
+        distance = 0.0
+        size = anchor.model_billions
+        if wanted_size and size:
+            distance += abs(math.log(size / wanted_size))
+        elif wanted_size:
+            distance += 1.0
+        if wanted_ratio:
+            ratio = (
+                anchor.input_tokens / anchor.output_tokens
+                if anchor.input_tokens and anchor.output_tokens
+                else 1.2  # ShareGPT-like chat traffic
+            )
+            distance += 0.5 * abs(math.log(ratio / wanted_ratio))
+        if anchor.upper_bound:
+            distance += 0.5
+        return (round(distance, 6), anchor.output_tokens_per_second_per_gpu)
+
+    return min(best.values(), key=score)
+
+
+def instance_throughput(
+    instance_type: str,
+    model: str | None = None,
+    *,
+    input_tokens: float | None = None,
+    output_tokens: float | None = None,
+) -> tuple[float, ThroughputAnchor] | None:
+    """Output tokens per second one instance can serve (per-GPU figure x GPUs), with the
+    anchor used; None for an unknown instance type or GPU."""
+    spec = INSTANCE_GPUS.get(instance_type)
+    if spec is None:
+        return None
+    family, count = spec
+    anchor = throughput_per_gpu(
+        family, model, input_tokens=input_tokens, output_tokens=output_tokens
+    )
+    if anchor is None:
+        return None
+    return anchor.output_tokens_per_second_per_gpu * count, anchor
+
+
+def people_monthly_cost(
+    people_cost_per_year,
+    ml_infrastructure,
+    *,
+    fte_without_ml_infra: float = FTE_WITHOUT_ML_INFRA,
+    fte_with_ml_infra: float = FTE_WITH_ML_INFRA,
+) -> np.ndarray:
+    """People cost per month of running the platform: loaded cost per year / 12 x FTE."""
+    fte = np.where(
+        np.asarray(ml_infrastructure, dtype=bool), fte_with_ml_infra, fte_without_ml_infra
+    )
+    return np.asarray(people_cost_per_year, dtype=float) * fte / 12
+
+
+def bedrock_monthly_cost(
+    monthly_tokens, output_share, price_input_per_mtok, price_output_per_mtok
+) -> np.ndarray:
+    """Bedrock on-demand cost of `monthly_tokens` (input + output) per month."""
+    return np.asarray(monthly_tokens, float) * _price_per_token(
+        output_share, price_input_per_mtok, price_output_per_mtok
+    )
+
+
+def instances_needed(
+    monthly_tokens,
+    output_share,
+    throughput_per_instance,
+    peak_to_mean,
+    target_utilisation,
+    min_instances=1,
+) -> np.ndarray:
+    """Instances needed to serve the peak output token rate at the target utilisation."""
+    peak_rate = (
+        np.asarray(monthly_tokens, float)
+        * np.asarray(output_share, float)
+        / SECONDS_PER_MONTH
+        * np.asarray(peak_to_mean, float)
+    )
+    capacity = np.asarray(throughput_per_instance, float) * np.asarray(target_utilisation, float)
+    needed = np.ceil(
+        np.divide(
+            peak_rate,
+            capacity,
+            out=np.zeros(np.broadcast(peak_rate, capacity).shape),
+            where=capacity > 0,
+        )
+        - 1e-9
+    )
+    return np.maximum(needed, min_instances)
+
+
+@dataclass(frozen=True, eq=False)
+class BreakEven:
+    """Monthly costs both ways at the workload's volume, the break-even and sensitivities.
+
+    Money is per month in the currency of the prices; arrays have the broadcast shape `S`
+    of the inputs (a 0-d array for scalar inputs: use `float(x)`).
+
+    - `monthly_tokens`, `bedrock_monthly`, `self_hosted_monthly` (= infra + people),
+      `self_hosted_infra_monthly`, `self_hosted_people_monthly`, `instances`,
+      `savings_monthly` (bedrock - self-hosted; positive: self-hosting saves),
+      `fleet_utilisation` (mean output token rate / fleet throughput, 0-1).
+    - `break_even_monthly_tokens`: the smallest monthly volume (input + output tokens) at
+      which self-hosting costs no more than Bedrock; NaN where it never does
+      (`breaks_even` False: a fully used instance costs more per token than Bedrock).
+    - `volume_factors` `(3,)` = 0.5, 1, 1.5 and `bedrock_by_volume`, `self_hosted_by_volume`
+      `S + (3,)`: costs at -50%, the volume, +50%.
+    - `peak_to_mean_values` `S + (3,)` (half, as given, double; never below 1),
+      `self_hosted_by_peak`, `break_even_by_peak` `S + (3,)`.
+    """
+
+    monthly_tokens: np.ndarray
+    bedrock_monthly: np.ndarray
+    self_hosted_monthly: np.ndarray
+    self_hosted_infra_monthly: np.ndarray
+    self_hosted_people_monthly: np.ndarray
+    instances: np.ndarray
+    savings_monthly: np.ndarray
+    fleet_utilisation: np.ndarray
+    break_even_monthly_tokens: np.ndarray
+    breaks_even: np.ndarray
+    volume_factors: np.ndarray
+    bedrock_by_volume: np.ndarray
+    self_hosted_by_volume: np.ndarray
+    peak_to_mean_values: np.ndarray
+    self_hosted_by_peak: np.ndarray
+    break_even_by_peak: np.ndarray
+
+
+def break_even(
+    monthly_tokens,
+    output_share,
+    price_input_per_mtok,
+    price_output_per_mtok,
+    throughput_per_instance,
+    instance_hourly_price,
+    *,
+    peak_to_mean=3.0,
+    target_utilisation=0.6,
+    people_cost_per_year=180000.0,
+    ml_infrastructure=False,
+    people_monthly=None,
+    min_instances: int = 1,
+) -> BreakEven:
+    """Compare Bedrock and self-hosting for a monthly volume.
+
+    - `monthly_tokens`: input + output tokens per month; `output_share`: output / total.
+    - `price_input_per_mtok`, `price_output_per_mtok`: Bedrock prices per million tokens.
+    - `throughput_per_instance`: output tokens per second one instance serves at saturation
+      (see `instance_throughput`); `instance_hourly_price`: on-demand price per hour.
+    - `peak_to_mean`: peak over mean token rate of the traffic (see `traffic_shape`).
+    - `target_utilisation`: the share of throughput to plan for at peak (0-1).
+    - `people_cost_per_year`, `ml_infrastructure`: the organisation profile; or give
+      `people_monthly` directly.
+    - `min_instances`: the smallest fleet (1; 2 for a redundant critical-path service).
+    """
+    people = (
+        people_monthly_cost(people_cost_per_year, ml_infrastructure)
+        if people_monthly is None
+        else people_monthly
+    )
+    # Every input to one shape S, so the sensitivity grids can add a last axis to all.
+    volume, share, throughput, hourly, peak, utilisation, people, price_in, price_out = (
+        np.array(a, dtype=float)
+        for a in np.broadcast_arrays(
+            monthly_tokens,
+            output_share,
+            throughput_per_instance,
+            instance_hourly_price,
+            peak_to_mean,
+            target_utilisation,
+            people,
+            price_input_per_mtok,
+            price_output_per_mtok,
+        )
+    )
+    price = _price_per_token(share, price_in, price_out)
+
+    def grid(value):  # S -> S + (1,)
+        return value[..., None]
+
+    def infra_cost(tokens, peak_ratio, expand=lambda v: v):
+        fleet = instances_needed(
+            tokens,
+            expand(share),
+            expand(throughput),
+            peak_ratio,
+            expand(utilisation),
+            min_instances,
+        )
+        return fleet, fleet * expand(hourly) * HOURS_PER_MONTH
+
+    instances, infra = infra_cost(volume, peak)
+    bedrock = volume * price
+    self_hosted = infra + people
+    fleet_capacity = instances * throughput
+    fleet_utilisation = np.divide(
+        volume * share / SECONDS_PER_MONTH,
+        fleet_capacity,
+        out=np.zeros(volume.shape),
+        where=fleet_capacity > 0,
+    )
+    volume_at_break_even, breaks = _break_even_volume(
+        price, share, throughput, hourly, peak, utilisation, people, min_instances
+    )
+
+    factors = np.array([0.5, 1.0, 1.5])
+    by_volume = grid(volume) * factors
+    peaks = np.maximum(grid(peak) * np.array([0.5, 1.0, 2.0]), 1.0)
+    return BreakEven(
+        monthly_tokens=volume,
+        bedrock_monthly=bedrock,
+        self_hosted_monthly=self_hosted,
+        self_hosted_infra_monthly=infra,
+        self_hosted_people_monthly=people,
+        instances=instances,
+        savings_monthly=bedrock - self_hosted,
+        fleet_utilisation=fleet_utilisation,
+        break_even_monthly_tokens=volume_at_break_even,
+        breaks_even=breaks,
+        volume_factors=factors,
+        bedrock_by_volume=by_volume * grid(price),
+        self_hosted_by_volume=infra_cost(by_volume, grid(peak), grid)[1] + grid(people),
+        peak_to_mean_values=peaks,
+        self_hosted_by_peak=infra_cost(grid(volume), peaks, grid)[1] + grid(people),
+        break_even_by_peak=_break_even_volume(
+            grid(price),
+            grid(share),
+            grid(throughput),
+            grid(hourly),
+            peaks,
+            grid(utilisation),
+            grid(people),
+            min_instances,
+        )[0],
+    )
+
+
+def _price_per_token(output_share, price_input_per_mtok, price_output_per_mtok) -> np.ndarray:
+    share = np.asarray(output_share, dtype=float)
+    return (
+        (1 - share) * np.asarray(price_input_per_mtok, float)
+        + share * np.asarray(price_output_per_mtok, float)
+    ) / 1e6
+
+
+def _break_even_volume(price, share, throughput, hourly, peak, utilisation, people, min_instances):
+    """The first monthly volume where Bedrock's cost reaches the self-hosted cost.
+
+    With `k` instances needed per monthly token, an instance full at the target carries
+    `1/k` tokens a month. Self-hosting can only catch up when that many tokens cost more on
+    Bedrock than the instance does (`price / k > monthly instance cost`); the first fleet size
+    where it does is `n* = max(min, ceil(people / (price / k - instance)))`, and the crossing
+    is where Bedrock's cost reaches that fleet's cost: `(n* x instance + people) / price`.
+    """
+    monthly_instance = hourly * HOURS_PER_MONTH
+    capacity = throughput * utilisation * SECONDS_PER_MONTH  # output tokens a month
+    per_instance_tokens = np.divide(
+        capacity,
+        share * peak,
+        out=np.full(np.broadcast(capacity, share, peak).shape, np.inf),
+        where=(share * peak) > 0,
+    )  # 1/k: total tokens an instance carries
+    with np.errstate(invalid="ignore"):  # 0 x inf: no price, never breaks even
+        margin = price * per_instance_tokens - monthly_instance  # per full instance
+    breaks = (margin > 0) & (price > 0)
+    safe_margin = np.where(breaks, margin, 1.0)
+    fleet = np.maximum(np.ceil(np.maximum(people, 0) / safe_margin - 1e-9), min_instances)
+    volume = np.divide(
+        fleet * monthly_instance + people,
+        price,
+        out=np.zeros(np.broadcast(fleet, price).shape),
+        where=price > 0,
+    )
+    return np.where(breaks, volume, np.nan), breaks
+
+
+__all__ = [
+    "FTE_WITHOUT_ML_INFRA",
+    "FTE_WITH_ML_INFRA",
+    "HOURS_PER_MONTH",
+    "INSTANCE_GPUS",
+    "BreakEven",
+    "ThroughputAnchor",
+    "bedrock_monthly_cost",
+    "break_even",
+    "instance_throughput",
+    "instances_needed",
+    "load_throughput",
+    "model_size_billions",
+    "people_monthly_cost",
+    "throughput_per_gpu",
+]

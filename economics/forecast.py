@@ -1,0 +1,429 @@
+"""Spend projections for every workload at once: month end, the next 30 and 90 days, each with
+a range, the projected daily path and the date each monthly budget runs out.
+
+All workloads share one time axis, so a trend-plus-weekday least-squares fit is one matrix
+product for every series: the coefficients are `Y @ pinv(X).T` with `X` the shared design
+matrix. What each series may use of its history differs, though:
+
+- a new workload has only a few days: its series is put in the group whose window fits its
+  history (56, 28 or 14 days), or projected at its run rate when it has under 14 days;
+- a level shift (a step up or down that a line does not explain) is detected and the series
+  is refitted on the days after it, the same way as a new workload;
+- outlying days (an incident, a gap that reads as zero) are clipped before the final fit;
+- a trend that is not clearly there is shrunk towards flat, so noise is not extrapolated.
+
+Ranges come from the residual scale of each series (inflated for autocorrelation) and the
+uncertainty of the fitted coefficients, both exact for the shared design; the default is a
+90% range (z = 1.645). Money is float inside the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from economics._numeric import matmul, median
+from economics.series import DAY, day_index, weekday
+
+# Fit windows, longest first: a series uses the longest window its usable history fills.
+WEEKDAY_WINDOWS = (56, 28)
+TREND_WINDOW = 14
+RUN_RATE_WINDOW = 7
+
+METHODS = ("none", "run_rate", "trend_14", "trend_28", "trend_56")
+"""Names of the `Forecast.method` codes: 0 no spend at all, 1 run rate (under 14 days of
+usable history), 2 level + trend on 14 days, 3 and 4 level + trend + weekday on 28 / 56 days."""
+
+_MAD_TO_SIGMA = 1.4826
+_CLIP_SIGMAS = 4.0  # residuals beyond this many robust sigmas are clipped before refitting
+_CLIP_ROUNDS = 2
+_TREND_T = 2.0  # a trend with |t| under this is dropped; above it, shrunk by 1 - (2/t)^2
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """Projections for W workloads as of one day (`as_of`, the last day of data used).
+
+    Money fields are `(W,)` float64 in the currency of the input, low/high the bounds of the
+    range (`z` sigmas; 90% by default), never below what is already spent, never negative.
+
+    - `month_to_date`: spend from the 1st of the month through `as_of`.
+    - `month_end` / `_low` / `_high`: projected spend for the whole calendar month.
+    - `naive_month_end`: the run-rate projection most tools use (MTD / days elapsed x days in
+      month), for comparison.
+    - `next_30` / `next_90` (and `_low` / `_high`): spend projected over the next 30 / 90 days
+      after `as_of`.
+    - `path_days`: `(horizon,)` datetime64[D], the days after `as_of`.
+    - `daily_path`, `daily_low`, `daily_high`: `(W, horizon)` projected spend per day and its
+      per-day range.
+    - `budget`: `(W,)` the monthly budget given (NaN: none).
+    - `exhaustion_date`: `(W,)` datetime64[D], the day the month's cumulative spend reaches
+      the budget (already past, or projected within this month), NaT when it does not.
+    - `exhaustion_date_earliest`: the same on the high side of the range ("as early as").
+    - `level`: `(W,)` expected spend of the next day; `trend_per_day`: `(W,)` money per day per
+      day after shrinkage; `daily_sigma`: `(W,)` residual scale of one day.
+    - `history_days`: `(W,)` int, days since the first day with spend (0: never spent).
+    - `level_shift_on`: `(W,)` datetime64[D], first day of the regime after a detected level
+      shift (NaT: none).
+    - `method`: `(W,)` int8 codes into `METHODS`.
+    """
+
+    as_of: np.datetime64
+    month_to_date: np.ndarray
+    month_end: np.ndarray
+    month_end_low: np.ndarray
+    month_end_high: np.ndarray
+    naive_month_end: np.ndarray
+    next_30: np.ndarray
+    next_30_low: np.ndarray
+    next_30_high: np.ndarray
+    next_90: np.ndarray
+    next_90_low: np.ndarray
+    next_90_high: np.ndarray
+    path_days: np.ndarray
+    daily_path: np.ndarray
+    daily_low: np.ndarray
+    daily_high: np.ndarray
+    budget: np.ndarray
+    exhaustion_date: np.ndarray
+    exhaustion_date_earliest: np.ndarray
+    level: np.ndarray
+    trend_per_day: np.ndarray
+    daily_sigma: np.ndarray
+    history_days: np.ndarray
+    level_shift_on: np.ndarray
+    method: np.ndarray
+
+
+def forecast(
+    cost: np.ndarray,
+    days: np.ndarray,
+    as_of=None,
+    budgets: np.ndarray | float | None = None,
+    *,
+    horizon: int = 90,
+    z: float = 1.645,
+    known: np.ndarray | None = None,
+) -> Forecast:
+    """Project spend for every workload (rows of `cost`) in one vectorised pass.
+
+    - `cost`: `(W, D)` spend per day; `days`: `(D,)` consecutive datetime64[D].
+    - `as_of`: the last day to use (a date or datetime64; default the last column). Later
+      columns are ignored, so a backtest can pass the full history.
+    - `budgets`: `(W,)` or a scalar monthly budget; NaN or None: no budget.
+    - `horizon`: days of daily path to return (at least 90).
+    - `z`: half-width of the range in sigmas (1.645: a 90% range).
+    - `known`: optional `(W, D)` bool, False where a day is missing (not zero): those days are
+      filled with the series' median before fitting.
+    """
+    days = np.asarray(days).astype("datetime64[D]")
+    end = days.size if as_of is None else day_index(days, as_of) + 1
+    spend = np.asarray(cost, dtype=np.float64)[:, :end]
+    days = days[:end]
+    n_workloads, n_days = spend.shape
+    horizon = max(int(horizon), 90)
+    as_of_day = days[-1]
+    if known is not None:
+        spend = _fill_missing(spend, np.asarray(known, dtype=bool)[:, :end])
+
+    window = min(WEEKDAY_WINDOWS[0], n_days)
+    recent = spend[:, n_days - window :]
+    history = _days_since_first_spend(spend)
+    shift_age = _level_shift_age(recent, weekday(days[n_days - window :]))
+    usable = np.where(shift_age > 0, np.minimum(history, shift_age), history)
+
+    path_days = as_of_day + DAY * np.arange(1, horizon + 1)
+    path = np.zeros((n_workloads, horizon))
+    sd_cumulative = np.zeros((n_workloads, horizon))
+    sd_daily = np.zeros((n_workloads, horizon))
+    trend = np.zeros(n_workloads)
+    sigma = np.zeros(n_workloads)
+    method = np.zeros(n_workloads, dtype=np.int8)
+
+    # Least-squares groups: the longest window each series' usable history fills.
+    assigned = np.zeros(n_workloads, dtype=bool)
+    for code, fit_window, with_weekdays in ((4, 56, True), (3, 28, True), (2, TREND_WINDOW, False)):
+        rows = np.flatnonzero(~assigned & (usable >= fit_window))
+        assigned[rows] = True
+        if rows.size == 0:
+            continue
+        fit = _fit_group(
+            spend[rows, n_days - fit_window :],
+            days[n_days - fit_window :],
+            path_days,
+            with_weekdays,
+        )
+        path[rows], sd_cumulative[rows], sd_daily[rows] = fit.path, fit.sd_cumulative, fit.sd_daily
+        trend[rows], sigma[rows], method[rows] = fit.trend, fit.sigma, code
+
+    rows = np.flatnonzero(~assigned & (usable > 0))
+    if rows.size:
+        run = _run_rate(spend[rows], usable[rows], horizon)
+        path[rows], sd_cumulative[rows], sd_daily[rows] = run.path, run.sd_cumulative, run.sd_daily
+        sigma[rows], method[rows] = run.sigma, 1
+
+    np.maximum(path, 0.0, out=path)
+    cumulative = np.cumsum(path, axis=1)
+
+    # This calendar month: what is spent, what remains.
+    month_start = as_of_day.astype("datetime64[M]").astype("datetime64[D]")
+    month_days = int(
+        ((as_of_day.astype("datetime64[M]") + 1).astype("datetime64[D]") - month_start) / DAY
+    )
+    elapsed = int((as_of_day - month_start) / DAY) + 1
+    elapsed_with_data = min(elapsed, n_days)
+    remaining = month_days - elapsed
+    this_month = spend[:, n_days - elapsed_with_data :]
+    month_to_date = this_month.sum(axis=1)
+    naive = np.maximum(month_to_date, 0.0) / elapsed_with_data * (elapsed_with_data + remaining)
+
+    def total(days_ahead: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if days_ahead <= 0:
+            zero = np.zeros(n_workloads)
+            return zero, zero, zero
+        point = cumulative[:, days_ahead - 1]
+        spread = z * sd_cumulative[:, days_ahead - 1]
+        return point, np.maximum(point - spread, 0.0), point + spread
+
+    rest, rest_low, rest_high = total(remaining)
+    next_30 = total(30)
+    next_90 = total(90)
+
+    budget = _per_workload(budgets, n_workloads)
+    exhausted = _exhaustion_dates(this_month, cumulative[:, :remaining], budget, as_of_day)
+    high_cumulative = cumulative[:, :remaining] + z * sd_cumulative[:, :remaining]
+    exhausted_earliest = _exhaustion_dates(this_month, high_cumulative, budget, as_of_day)
+
+    shift_on = np.full(n_workloads, np.datetime64("NaT"), dtype="datetime64[D]")
+    shifted = shift_age > 0
+    shift_on[shifted] = as_of_day - DAY * (shift_age[shifted] - 1)
+
+    return Forecast(
+        as_of=as_of_day,
+        month_to_date=month_to_date,
+        month_end=month_to_date + rest,
+        month_end_low=month_to_date + rest_low,
+        month_end_high=month_to_date + rest_high,
+        naive_month_end=naive,
+        next_30=next_30[0],
+        next_30_low=next_30[1],
+        next_30_high=next_30[2],
+        next_90=next_90[0],
+        next_90_low=next_90[1],
+        next_90_high=next_90[2],
+        path_days=path_days,
+        daily_path=path,
+        daily_low=np.maximum(path - z * sd_daily, 0.0),
+        daily_high=path + z * sd_daily,
+        budget=budget,
+        exhaustion_date=exhausted,
+        exhaustion_date_earliest=exhausted_earliest,
+        level=path[:, 0].copy(),
+        trend_per_day=trend,
+        daily_sigma=sigma,
+        history_days=history,
+        level_shift_on=shift_on,
+        method=method,
+    )
+
+
+@dataclass(frozen=True)
+class _Projection:
+    path: np.ndarray  # (n, horizon)
+    sd_cumulative: np.ndarray  # (n, horizon): sd of the sum of the first h+1 days
+    sd_daily: np.ndarray  # (n, horizon): sd of each single day
+    trend: np.ndarray  # (n,)
+    sigma: np.ndarray  # (n,)
+
+
+def _design(days: np.ndarray, time: np.ndarray, with_weekdays: bool) -> np.ndarray:
+    """Rows [1, t, weekday effects (Mon..Sat coded against Sunday = -1)]."""
+    columns = [np.ones_like(time), time]
+    if with_weekdays:
+        day_of_week = weekday(days)
+        for k in range(6):
+            columns.append((day_of_week == k).astype(float) - (day_of_week == 6))
+    return np.stack(columns, axis=1)
+
+
+def _fit_group(
+    series: np.ndarray, days: np.ndarray, future_days: np.ndarray, with_weekdays: bool
+) -> _Projection:
+    """Robust trend (+ weekday) least squares for a group sharing one window: `(n, L)`."""
+    n, length = series.shape
+    time = np.arange(length, dtype=float) - (length - 1) / 2
+    future_time = (length - 1) / 2 + np.arange(1, future_days.size + 1, dtype=float)
+    design = _design(days, time, with_weekdays)
+    future = _design(future_days, future_time, with_weekdays)
+    params = design.shape[1]
+    pseudo_inverse = np.linalg.pinv(design)  # (p, L)
+    covariance = pseudo_inverse @ pseudo_inverse.T  # (X'X)^-1
+
+    # Clip outlying days (incidents, gaps) and refit, twice. Sparse rows (spend on under half
+    # the days) are left alone: there a rare day of spend is the pattern, not an outlier.
+    coefficients = matmul(series, pseudo_inverse.T)
+    residuals = series - matmul(coefficients, design.T)
+    dense = np.count_nonzero(series, axis=1) * 2 >= length
+    floor = 0.05 * np.abs(series.mean(axis=1))  # a constant row has no spread to measure
+    cleaned = series
+    for _ in range(_CLIP_ROUNDS):
+        robust = np.maximum(_MAD_TO_SIGMA * median(np.abs(residuals)), floor)
+        limit = np.where(dense, _CLIP_SIGMAS * robust, np.inf)[:, None]
+        cleaned = cleaned - residuals + np.clip(residuals, -limit, limit)
+        coefficients = matmul(cleaned, pseudo_inverse.T)
+        residuals = cleaned - matmul(coefficients, design.T)
+
+    sigma = np.sqrt(np.sum(residuals**2, axis=1) / max(length - params, 1))
+    energy = np.sum(residuals**2, axis=1)
+    lag_one = np.sum(residuals[:, 1:] * residuals[:, :-1], axis=1)
+    rho = np.clip(np.divide(lag_one, energy, out=np.zeros(n), where=energy > 0), 0.0, 0.8)
+    inflation = (1 + rho) / (1 - rho)
+
+    # Shrink a trend that is not clearly there (positive-part James-Stein on its t-statistic).
+    slope_sd = sigma * np.sqrt(inflation * covariance[1, 1])
+    slope = np.abs(coefficients[:, 1])
+    clear = slope > _TREND_T * slope_sd  # |t| > 2 (always, for a noiseless trend)
+    keep = np.zeros(n)
+    keep[clear] = 1 - (_TREND_T * slope_sd[clear] / slope[clear]) ** 2
+    coefficients[:, 1] *= keep
+
+    path = matmul(coefficients, future.T)
+    steps = np.arange(1, future_days.size + 1, dtype=float)
+    summed_rows = np.cumsum(future, axis=0)
+    parameter_var_sum = np.einsum("hp,pq,hq->h", summed_rows, covariance, summed_rows)
+    parameter_var_day = np.einsum("hp,pq,hq->h", future, covariance, future)
+    scale = sigma * np.sqrt(inflation)
+    sd_cumulative = scale[:, None] * np.sqrt(steps + parameter_var_sum)[None, :]
+    sd_daily = scale[:, None] * np.sqrt(1 + parameter_var_day)[None, :]
+    return _Projection(path, sd_cumulative, sd_daily, coefficients[:, 1].copy(), sigma)
+
+
+def _run_rate(spend: np.ndarray, usable: np.ndarray, horizon: int) -> _Projection:
+    """Flat projection at the mean of the last `min(usable, 7)` days, for short histories."""
+    n, n_days = spend.shape
+    window = min(RUN_RATE_WINDOW, n_days)
+    last = spend[:, n_days - window :][:, ::-1]  # most recent first
+    counts = np.clip(usable, 1, window)
+    sums = np.cumsum(last, axis=1)[np.arange(n), counts - 1]
+    squares = np.cumsum(last**2, axis=1)[np.arange(n), counts - 1]
+    mean = sums / counts
+    variance = np.maximum(squares / counts - mean**2, 0.0) * counts / np.maximum(counts - 1, 1)
+    # One day says nothing about the spread: take the day's own size as its uncertainty.
+    sigma = np.where(counts > 1, np.sqrt(variance), np.abs(mean))
+    steps = np.arange(1, horizon + 1, dtype=float)
+    path = np.repeat(mean[:, None], horizon, axis=1)
+    sd_cumulative = sigma[:, None] * np.sqrt(steps[None, :] + steps[None, :] ** 2 / counts[:, None])
+    sd_daily = np.repeat((sigma * np.sqrt(1 + 1 / counts))[:, None], horizon, axis=1)
+    return _Projection(path, sd_cumulative, sd_daily, np.zeros(n), sigma)
+
+
+def _days_since_first_spend(spend: np.ndarray) -> np.ndarray:
+    nonzero = spend != 0
+    first = np.argmax(nonzero, axis=1)
+    return np.where(nonzero.any(axis=1), spend.shape[1] - first, 0).astype(np.int64)
+
+
+def _level_shift_age(
+    recent: np.ndarray,
+    day_of_week: np.ndarray,
+    *,
+    min_before: int = 7,
+    min_after: int = 3,
+    sse_ratio: float = 0.7,
+    min_t: float = 5.0,
+    min_relative: float = 0.2,
+) -> np.ndarray:
+    """Days since the most significant level shift in each row (0: none).
+
+    A step (two constant levels) must explain the weekday-adjusted series much better than a
+    straight line does (so a steady trend is not a shift), the jump must be significant and
+    at least `min_relative` of the larger level. Prefix sums make every split O(1).
+    """
+    n, length = recent.shape
+    ages = np.zeros(n, dtype=np.int64)
+    if length < min_before + min_after or n == 0:
+        return ages
+    row_mean = recent.mean(axis=1)
+    one_hot = (day_of_week[:, None] == np.arange(7)[None, :]).astype(float)
+    counts = np.maximum(one_hot.sum(axis=0), 1)
+    # Minus each row's weekday means (which also centres it). float32 halves the memory
+    # traffic; a detection threshold needs no more precision.
+    weekday_means = matmul(recent, one_hot) / counts
+    adjusted = (recent - matmul(weekday_means, one_hot.T)).astype(np.float32)
+
+    prefix = np.cumsum(adjusted, axis=1)
+    splits = np.arange(min_before, length - min_after + 1)  # first day of the new level
+    before = splits.astype(np.float32)
+    after = (length - splits).astype(np.float32)
+    sum_before = prefix[:, splits - 1]
+    sum_after = prefix[:, -1:] - sum_before
+    # SSE of two levels = sum of squares - sum_before^2/before - sum_after^2/after
+    explained = sum_before * sum_before / before + sum_after * sum_after / after
+    best = np.argmax(explained, axis=1)
+    rows = np.arange(n)
+    squares = np.einsum("ij,ij->i", adjusted, adjusted, dtype=np.float64)
+    total = prefix[:, -1].astype(np.float64)
+    sse_step = np.maximum(squares - explained[rows, best], 0.0)
+
+    time = np.arange(length) - (length - 1) / 2
+    slope_fit = matmul(adjusted.astype(np.float64), time[:, None])[:, 0]
+    sse_line = np.maximum(squares - total**2 / length - slope_fit**2 / (time @ time), 0.0)
+
+    n_before, n_after = before[best].astype(float), after[best].astype(float)
+    mean_before = sum_before[rows, best] / n_before
+    mean_after = sum_after[rows, best] / n_after
+    jump = mean_after - mean_before
+    noise = np.sqrt(sse_step / max(length - 2, 1)) * np.sqrt(1 / n_before + 1 / n_after)
+    level = np.maximum(np.abs(mean_before + row_mean), np.abs(mean_after + row_mean))
+    shifted = (
+        (sse_step < sse_ratio * sse_line)
+        & (np.abs(jump) > min_t * noise)
+        & (np.abs(jump) >= min_relative * level)
+    )
+    ages[shifted] = (length - splits[best])[shifted]
+    return ages
+
+
+def _exhaustion_dates(
+    this_month: np.ndarray, projected_cumulative: np.ndarray, budget: np.ndarray, as_of
+) -> np.ndarray:
+    """First day the month's cumulative spend reaches the budget: in the data or projected."""
+    n, elapsed = this_month.shape
+    result = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    has_budget = np.isfinite(budget)
+    limit = np.where(has_budget, budget, np.inf)[:, None]
+    spent = np.cumsum(this_month, axis=1)
+    crossed = (spent >= limit) & (spent > 0)
+    already = crossed.any(axis=1)
+    first = np.argmax(crossed, axis=1)
+    result[already] = as_of - DAY * (elapsed - 1 - first[already])
+    if projected_cumulative.shape[1]:
+        ahead = spent[:, -1:] + projected_cumulative if elapsed else projected_cumulative
+        crossing = (ahead >= limit) & (ahead > 0)
+        later = ~already & crossing.any(axis=1)
+        result[later] = as_of + DAY * (np.argmax(crossing, axis=1)[later] + 1)
+    return result
+
+
+def _fill_missing(spend: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Missing days take the median of the row's known days (0 if none is known)."""
+    masked = np.where(known, spend, np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.nanmedian(masked, axis=1)
+    medians = np.where(np.isfinite(medians), medians, 0.0)
+    return np.where(known, spend, medians[:, None])
+
+
+def _per_workload(values, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, np.nan)
+    array = np.asarray(values, dtype=np.float64)
+    return np.broadcast_to(array, (n,)).copy() if array.ndim == 0 else array.reshape(n).copy()
+
+
+__all__ = ["METHODS", "Forecast", "forecast"]

@@ -1,0 +1,238 @@
+"""The core's inputs: dense `[workloads x time]` arrays that share one time axis.
+
+Every array of one container has the same shape; row `i` is the same workload everywhere
+(`workload_ids[i]` says which, for the caller; the core never looks at it). Money is a float
+in the organisation's currency; counts are floats too (sums of hourly facts).
+
+Fields other than `cost` may be left out: they read as zeros (a read-only broadcast view,
+so a missing field costs no memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+
+import numpy as np
+
+DAY = np.timedelta64(1, "D")
+HOUR = np.timedelta64(1, "h")
+
+
+def as_day(value: date | datetime | str | np.datetime64) -> np.datetime64:
+    """A calendar day as `datetime64[D]` (a datetime is cut to its date)."""
+    if isinstance(value, datetime):
+        value = value.date()
+    return np.datetime64(value, "D")
+
+
+def weekday(days: np.ndarray) -> np.ndarray:
+    """Monday=0 ... Sunday=6 for `datetime64[D]` (or `[h]`) values, any shape."""
+    return (days.astype("datetime64[D]").astype(np.int64) + 3) % 7
+
+
+def _fill_zeros(container, shape: tuple[int, ...], skip: set[str]) -> None:
+    for spec in fields(container):
+        if spec.name in skip:
+            continue
+        value = getattr(container, spec.name)
+        if value is None:
+            object.__setattr__(container, spec.name, np.broadcast_to(np.float64(0.0), shape))
+        else:
+            value = np.asarray(value, dtype=np.float64)
+            if value.shape != shape:
+                raise ValueError(f"{spec.name} has shape {value.shape}, expected {shape}")
+            object.__setattr__(container, spec.name, value)
+
+
+@dataclass(frozen=True, eq=False)
+class DailyArrays:
+    """Workloads x days. Column `j` is the day `days[j]`; the days are consecutive.
+
+    Fields (all `(W, D)` float64 unless said otherwise):
+    - `days`: `(D,)` datetime64[D], ascending and consecutive.
+    - `cost`: spend per day, billed where billing has arrived, else the token estimate.
+    - `billed_cost`, `estimated_cost`: billed cost (0 where not billed yet) and the token-based
+      estimate (tokens x prices), kept apart for estimate drift.
+    - `has_billed`: `(W, D)` bool, where a billed figure exists.
+    - `input_tokens`, `output_tokens`, `requests` (LLM invocations), `errors` (client and
+      server errors), `throttles`, `upstream_requests` (the requests that trigger LLM calls).
+    - `gpu_cost`: self-hosted reservation cost per day (instance hours x hourly price); not
+      part of `cost`.
+    - `workload_ids`: `(W,)` labels for the caller (database ids), or None.
+    """
+
+    days: np.ndarray
+    cost: np.ndarray
+    billed_cost: np.ndarray | None = None
+    estimated_cost: np.ndarray | None = None
+    has_billed: np.ndarray | None = None
+    input_tokens: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+    requests: np.ndarray | None = None
+    errors: np.ndarray | None = None
+    throttles: np.ndarray | None = None
+    upstream_requests: np.ndarray | None = None
+    gpu_cost: np.ndarray | None = None
+    workload_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        days = np.asarray(self.days).astype("datetime64[D]")
+        object.__setattr__(self, "days", days)
+        cost = np.asarray(self.cost, dtype=np.float64)
+        if cost.ndim != 2 or cost.shape[1] != days.shape[0]:
+            raise ValueError(f"cost has shape {cost.shape}, expected (W, {days.shape[0]})")
+        if days.size > 1 and np.any(np.diff(days) != DAY):
+            raise ValueError("days must be consecutive and ascending")
+        if self.has_billed is None:
+            object.__setattr__(self, "has_billed", np.broadcast_to(False, cost.shape))
+        else:
+            object.__setattr__(self, "has_billed", np.asarray(self.has_billed, dtype=bool))
+        _fill_zeros(self, cost.shape, {"days", "has_billed", "workload_ids"})
+
+    @property
+    def n_workloads(self) -> int:
+        return self.cost.shape[0]
+
+    @property
+    def n_days(self) -> int:
+        return self.cost.shape[1]
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.input_tokens + self.output_tokens
+
+    def through(self, as_of) -> DailyArrays:
+        """The columns up to and including `as_of` (views, no copy)."""
+        end = day_index(self.days, as_of) + 1
+        return self.select(slice(None), slice(0, end))
+
+    def select(self, rows, columns=slice(None)) -> DailyArrays:
+        """A sub-array: `rows` (index array, mask or slice) and `columns` (a slice)."""
+        values = {
+            spec.name: _take(getattr(self, spec.name), rows, columns)
+            for spec in fields(self)
+            if spec.name not in ("days", "workload_ids")
+        }
+        ids = None if self.workload_ids is None else np.asarray(self.workload_ids)[rows]
+        return DailyArrays(days=self.days[columns], workload_ids=ids, **values)
+
+
+@dataclass(frozen=True, eq=False)
+class HourlyArrays:
+    """Workloads x hours (the recent weeks), from the near-real-time usage metrics.
+
+    Fields (all `(W, H)` float64): `cost` (token-based estimate per hour), `input_tokens`,
+    `output_tokens`, `requests` (invocations), `errors`, `throttles`, `upstream_requests`;
+    `hours`: `(H,)` datetime64[h] UTC, ascending and consecutive; `workload_ids` as in
+    `DailyArrays`.
+    """
+
+    hours: np.ndarray
+    cost: np.ndarray
+    input_tokens: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+    requests: np.ndarray | None = None
+    errors: np.ndarray | None = None
+    throttles: np.ndarray | None = None
+    upstream_requests: np.ndarray | None = None
+    workload_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        hours = np.asarray(self.hours).astype("datetime64[h]")
+        object.__setattr__(self, "hours", hours)
+        cost = np.asarray(self.cost, dtype=np.float64)
+        if cost.ndim != 2 or cost.shape[1] != hours.shape[0]:
+            raise ValueError(f"cost has shape {cost.shape}, expected (W, {hours.shape[0]})")
+        if hours.size > 1 and np.any(np.diff(hours) != HOUR):
+            raise ValueError("hours must be consecutive and ascending")
+        _fill_zeros(self, cost.shape, {"hours", "workload_ids"})
+
+    @property
+    def n_workloads(self) -> int:
+        return self.cost.shape[0]
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.input_tokens + self.output_tokens
+
+    def select(self, rows, columns=slice(None)) -> HourlyArrays:
+        values = {
+            spec.name: _take(getattr(self, spec.name), rows, columns)
+            for spec in fields(self)
+            if spec.name not in ("hours", "workload_ids")
+        }
+        ids = None if self.workload_ids is None else np.asarray(self.workload_ids)[rows]
+        return HourlyArrays(hours=self.hours[columns], workload_ids=ids, **values)
+
+
+@dataclass(frozen=True, eq=False)
+class GpuArrays:
+    """Self-hosted GPU fleets, workloads x hours.
+
+    Fields (all `(W, H)` float64):
+    - `instance_hours`: instances provisioned (reporting) in the hour; one instance for one
+      hour is one instance-hour, busy or idle.
+    - `gpu_hours`: GPUs provisioned in the hour.
+    - `utilisation_pct`: mean GPU utilisation 0-100 over those GPUs (0 where none).
+    - `cost`: what the provisioned instances cost in the hour (instance-hours x hourly price).
+    - `tokens_served`: tokens the fleet served in the hour (input + output).
+    `hours`: `(H,)` datetime64[h]; `workload_ids` as in `DailyArrays`.
+    """
+
+    hours: np.ndarray
+    instance_hours: np.ndarray
+    gpu_hours: np.ndarray | None = None
+    utilisation_pct: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    tokens_served: np.ndarray | None = None
+    workload_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        hours = np.asarray(self.hours).astype("datetime64[h]")
+        object.__setattr__(self, "hours", hours)
+        shape = np.shape(self.instance_hours)
+        if len(shape) != 2 or shape[1] != hours.shape[0]:
+            raise ValueError(f"instance_hours has shape {shape}, expected (W, {hours.shape[0]})")
+        _fill_zeros(self, shape, {"hours", "workload_ids"})
+
+    @property
+    def n_workloads(self) -> int:
+        return self.instance_hours.shape[0]
+
+    def select(self, rows, columns=slice(None)) -> GpuArrays:
+        values = {
+            spec.name: _take(getattr(self, spec.name), rows, columns)
+            for spec in fields(self)
+            if spec.name not in ("hours", "workload_ids")
+        }
+        ids = None if self.workload_ids is None else np.asarray(self.workload_ids)[rows]
+        return GpuArrays(hours=self.hours[columns], workload_ids=ids, **values)
+
+
+def _take(values: np.ndarray, rows, columns) -> np.ndarray:
+    if isinstance(rows, slice):
+        return values[rows, columns]
+    return values[np.asarray(rows)][:, columns]
+
+
+def day_index(days: np.ndarray, as_of) -> int:
+    """The column of `as_of` in a consecutive `days` axis; ValueError when outside it."""
+    if days.size == 0:
+        raise ValueError("the days axis is empty")
+    offset = int((as_day(as_of) - days[0]) / DAY)
+    if not 0 <= offset < days.size:
+        raise ValueError(f"as_of {as_day(as_of)} is outside the days {days[0]}..{days[-1]}")
+    return offset
+
+
+__all__ = [
+    "DAY",
+    "HOUR",
+    "DailyArrays",
+    "GpuArrays",
+    "HourlyArrays",
+    "as_day",
+    "day_index",
+    "weekday",
+]

@@ -1,0 +1,118 @@
+"""Who may change what in the ownership registry: one rule book, used everywhere.
+
+The rules (issue 2):
+- anyone may claim a workload that has no owner, is `discovered`, or whose owner has left;
+- only the owner, the backup owner or a governance admin may reassign it, set its backup
+  owner or set its budget;
+- only a governance admin may retire it;
+- anyone may register a new workload.
+
+Every refusal carries a reason a person can act on; callers audit it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from models.registry import Workload, WorkloadStatus
+
+
+class Action(enum.StrEnum):
+    REGISTER = "register"
+    CLAIM = "claim"
+    ASSIGN = "assign"
+    SET_BACKUP = "backup"
+    SET_BUDGET = "budget"
+    RETIRE = "retire"
+
+
+# How a refusal names the action: "only ... can <verb> search-summaries".
+_VERBS = {
+    Action.ASSIGN: "reassign",
+    Action.SET_BACKUP: "set the backup owner of",
+    Action.SET_BUDGET: "set the budget of",
+    Action.RETIRE: "retire",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _slack_id(person) -> str | None:
+    return person.slack_id if person is not None else None
+
+
+def has_live_owner(workload: Workload) -> bool:
+    """An owner who is still with the company (not deactivated in Slack)."""
+    return workload.owner is not None and workload.owner.active
+
+
+def authorise(
+    actor: str, action: Action | str, workload: Workload | None, admins: Collection[str]
+) -> Decision:
+    """May Slack user `actor` do `action` to `workload`? `admins` are governance admin ids."""
+    action = Action(action)
+    is_admin = actor in admins
+    if action is Action.REGISTER:
+        return Decision(True, "anyone may register a workload")
+    if workload is None:
+        raise ValueError(f"{action} needs a workload")
+
+    slug = workload.slug
+    owner_id = _slack_id(workload.owner)
+    backup_id = _slack_id(workload.backup_owner)
+
+    if action is Action.CLAIM:
+        if workload.status == WorkloadStatus.RETIRED:
+            return Decision(False, f"{slug} is retired; it cannot be claimed")
+        if owner_id == actor and has_live_owner(workload):
+            return Decision(True, f"you already own {slug}")
+        if not has_live_owner(workload) or workload.status == WorkloadStatus.DISCOVERED:
+            return Decision(True, f"{slug} has no active owner, so anyone may claim it")
+        return Decision(
+            False,
+            f"{slug} is already owned by {_mention(owner_id, workload.owner)}; ask them, "
+            "the backup owner or a governance admin to "
+            f"`/llm-owner assign {slug} @you`",
+        )
+
+    if is_admin:
+        return Decision(True, "governance admin")
+    if action is Action.RETIRE:
+        return Decision(False, f"only a governance admin can retire {slug}")
+
+    if actor is not None and actor in (owner_id, backup_id):
+        role = "owner" if actor == owner_id else "backup owner"
+        return Decision(True, f"{role} of {slug}")
+    return Decision(False, _only_who(workload, action, owner_id, backup_id))
+
+
+def _mention(slack_id: str | None, person) -> str:
+    if slack_id:
+        return f"<@{slack_id}>"
+    return person.label if person is not None else "nobody"
+
+
+def _only_who(workload: Workload, action: Action, owner_id, backup_id) -> str:
+    who = []
+    if workload.owner is not None:
+        who.append(f"the owner {_mention(owner_id, workload.owner)}")
+    if workload.backup_owner is not None:
+        who.append(f"the backup owner {_mention(backup_id, workload.backup_owner)}")
+    who.append("a governance admin")
+    listed = ", ".join(who[:-1]) + f" or {who[-1]}" if len(who) > 1 else who[0]
+    reason = f"only {listed} can {_VERBS[action]} {workload.slug}"
+    if not has_live_owner(workload) and workload.status != WorkloadStatus.RETIRED:
+        reason += f"; it has no active owner, so you can `/llm-owner claim {workload.slug}` first"
+    return reason
+
+
+__all__ = ["Action", "Decision", "authorise", "has_live_owner"]

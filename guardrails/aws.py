@@ -1,0 +1,303 @@
+"""What Trip does in AWS, and how Reset undoes it.
+
+- Bedrock: an inline IAM policy `llmgov-breaker-<slug>` on the workload's role or user that
+  denies `bedrock:InvokeModel*` (on `*`, or only on its application inference profile), as
+  AWS Budgets' `APPLY_IAM_POLICY` action does. An explicit Deny beats every Allow. Converse
+  and ConverseStream are authorised by `bedrock:InvokeModel` and
+  `bedrock:InvokeModelWithResponseStream`, so the wildcard stops them too (there is no
+  `bedrock:Converse*` IAM action; IAM Access Analyzer would flag one as invalid).
+- Self-hosted: an SSM String parameter the application reads, set to the off value.
+  Reset restores the value it had before the trip, or deletes the parameter if it had none.
+
+Actions are plain JSON dicts, kept in the breaker state, so Reset undoes exactly what Trip
+did even if the registry changed in between. A trip of several actions is all or nothing:
+when one fails, the ones already applied are undone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.orm import Session
+
+from collectors.aws import (
+    ACCESS_DENIED,
+    BAD_CREDENTIALS,
+    AwsAccount,
+    AwsClients,
+    describe_aws_error,
+    load_aws_settings,
+    parse_aws_settings,
+)
+from guardrails.policy import BreakerPolicy
+from models.errors import SourceError
+
+POLICY_NAME_PREFIX = "llmgov-breaker-"
+DENIED_ACTIONS = ("bedrock:InvokeModel*",)
+
+
+class ClientFactory(Protocol):
+    """Returns a boto3 client for `service`, in `account` (None: the current credentials)."""
+
+    def __call__(self, service: str, *, account: str | None, region: str | None) -> Any: ...
+
+
+def registry_clients(session: Session) -> ClientFactory:
+    """Clients as the collectors make them: the registry's `sources.aws` accounts, assuming
+    each account's `role_arn` (an account not listed there uses the current credentials).
+    boto3 honours AWS_ENDPOINT_URL, so a moto server can stand in for AWS."""
+    settings = load_aws_settings(session) or parse_aws_settings({})
+    clients = AwsClients(settings)
+    accounts = {account.id: account for account in settings.accounts if account.id}
+
+    def factory(service: str, *, account: str | None, region: str | None) -> Any:
+        target = accounts.get(account) if account else None
+        return clients.client(service, target or AwsAccount(), region or settings.regions[0])
+
+    return factory
+
+
+class BreakerActionError(SourceError):
+    """AWS refused or failed an action; the message says what, why and what to do."""
+
+
+def policy_name(slug: str) -> str:
+    return f"{POLICY_NAME_PREFIX}{slug}"[:128]
+
+
+def deny_document(resource: str | None) -> dict[str, Any]:
+    """The deny policy: every Bedrock invocation, or only through one inference profile."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LlmgovCostCircuitBreaker",
+                "Effect": "Deny",
+                "Action": list(DENIED_ACTIONS),
+                "Resource": resource or "*",
+            }
+        ],
+    }
+
+
+def plan_trip(slug: str, policy: BreakerPolicy) -> list[dict[str, Any]]:
+    """The actions Trip takes for this policy, in order (empty: nothing configured)."""
+    plan: list[dict[str, Any]] = []
+    if policy.principal is not None:
+        plan.append(
+            {
+                "type": "iam_deny",
+                "account": policy.principal.account,
+                "principal_arn": policy.principal.arn,
+                "principal_kind": policy.principal.kind,
+                "principal_name": policy.principal.name,
+                "policy_name": policy_name(slug),
+                "document": deny_document(policy.inference_profile),
+            }
+        )
+    if policy.ssm_parameter is not None:
+        plan.append(
+            {
+                "type": "ssm_switch",
+                "account": policy.account,
+                "region": policy.region,
+                "parameter": policy.ssm_parameter,
+                "value": policy.ssm_off_value,
+                "previous": None,  # filled in when applied
+            }
+        )
+    return plan
+
+
+def describe(action: dict[str, Any]) -> str:
+    """One line saying what the action does, for messages and the audit trail."""
+    if action["type"] == "iam_deny":
+        resource = action["document"]["Statement"][0]["Resource"]
+        scope = "every model" if resource == "*" else f"the inference profile `{resource}`"
+        return (
+            f"deny `{', '.join(DENIED_ACTIONS)}` on {scope} to {action['principal_kind']} "
+            f"`{action['principal_name']}` in account {action['account']} "
+            f"(inline policy `{action['policy_name']}`)"
+        )
+    where = f" in {action['region']}" if action.get("region") else ""
+    return f"set the SSM parameter `{action['parameter']}`{where} to `{action['value']}`"
+
+
+def describe_undo(action: dict[str, Any]) -> str:
+    if action["type"] == "iam_deny":
+        return (
+            f"remove the inline policy `{action['policy_name']}` from "
+            f"{action['principal_kind']} `{action['principal_name']}` in account {action['account']}"
+        )
+    if _restores_previous(action):
+        return f"set the SSM parameter `{action['parameter']}` back to `{action['previous']}`"
+    return f"delete the SSM parameter `{action['parameter']}`"
+
+
+def apply_all(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[str, Any]]:
+    """Apply every action; on a failure undo the ones applied, then raise. Returns them applied."""
+    applied: list[dict[str, Any]] = []
+    for action in plan:
+        try:
+            applied.append(_apply(action, clients))
+        except BreakerActionError as error:
+            leftovers = undo_all(applied, clients, raise_on_error=False)
+            if leftovers:
+                raise BreakerActionError(
+                    f"{error} The actions already taken could not all be undone; by hand: "
+                    + "; ".join(leftovers)
+                    + "."
+                ) from error
+            raise
+    return applied
+
+
+def undo_all(
+    applied: list[dict[str, Any]], clients: ClientFactory, *, raise_on_error: bool = True
+) -> list[str]:
+    """Undo actions in reverse order. Returns what could not be undone (when not raising)."""
+    failures: list[str] = []
+    for action in reversed(applied):
+        try:
+            _undo(action, clients)
+        except BreakerActionError:
+            if raise_on_error:
+                raise
+            failures.append(describe_undo(action))
+    return failures
+
+
+# ---- one action ------------------------------------------------------------------------
+
+
+def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
+    if action["type"] == "iam_deny":
+        iam = _client(clients, "iam", action, describe(action))
+        kind, name = action["principal_kind"], action["principal_name"]
+        put: Callable[..., Any] = iam.put_role_policy if kind == "role" else iam.put_user_policy
+        _call(
+            describe(action),
+            put,
+            **{"RoleName" if kind == "role" else "UserName": name},
+            PolicyName=action["policy_name"],
+            PolicyDocument=json.dumps(action["document"]),
+        )
+        return dict(action)
+
+    ssm = _client(clients, "ssm", action, describe(action))
+    previous = _current_ssm_value(ssm, action)
+    _call(
+        describe(action),
+        ssm.put_parameter,
+        Name=action["parameter"],
+        Value=action["value"],
+        Type="String",
+        Overwrite=True,
+        Description="Set by the llmgov cost circuit breaker; Reset in Slack restores it.",
+    )
+    return {**action, "previous": previous}
+
+
+def _undo(action: dict[str, Any], clients: ClientFactory) -> None:
+    what = describe_undo(action)
+    if action["type"] == "iam_deny":
+        iam = _client(clients, "iam", action, what)
+        kind, name = action["principal_kind"], action["principal_name"]
+        delete = iam.delete_role_policy if kind == "role" else iam.delete_user_policy
+        _call(
+            what,
+            delete,
+            ignore=("NoSuchEntity",),  # already removed by hand: the goal is reached
+            **{"RoleName" if kind == "role" else "UserName": name},
+            PolicyName=action["policy_name"],
+        )
+        return
+    ssm = _client(clients, "ssm", action, what)
+    if _restores_previous(action):
+        _call(
+            what,
+            ssm.put_parameter,
+            Name=action["parameter"],
+            Value=action["previous"],
+            Type="String",
+            Overwrite=True,
+        )
+    else:
+        _call(what, ssm.delete_parameter, ignore=("ParameterNotFound",), Name=action["parameter"])
+
+
+def _restores_previous(action: dict[str, Any]) -> bool:
+    # A previous value equal to the off value (say, a trip whose DB write was lost and is
+    # being repeated) is no state to go back to: Reset deletes the parameter then.
+    previous = action.get("previous")
+    return previous is not None and previous != action["value"]
+
+
+def _current_ssm_value(ssm: Any, action: dict[str, Any]) -> str | None:
+    what = describe(action)
+    found = _call(what, ssm.get_parameter, ignore=("ParameterNotFound",), Name=action["parameter"])
+    if found is None:
+        return None
+    parameter = found["Parameter"]
+    if parameter.get("Type") == "SecureString":
+        raise BreakerActionError(
+            f"Could not {what}: it is a SecureString. The breaker switch holds on/off, not a "
+            "secret: make it a String parameter, then try again. Nothing was changed."
+        )
+    return parameter.get("Value")
+
+
+def _client(clients: ClientFactory, service: str, action: dict[str, Any], what: str) -> Any:
+    try:
+        return clients(service, account=action.get("account"), region=action.get("region"))
+    except (BotoCoreError, ClientError) as error:
+        raise BreakerActionError(_explain(what, error)) from error
+
+
+def _call(what: str, method: Callable[..., Any], *, ignore: tuple[str, ...] = (), **kwargs) -> Any:
+    try:
+        return method(**kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ignore:
+            return None
+        raise BreakerActionError(_explain(what, error)) from error
+    except BotoCoreError as error:
+        raise BreakerActionError(_explain(what, error)) from error
+
+
+def _explain(what: str, error: Exception) -> str:
+    if not isinstance(error, ClientError):  # no credentials, no region, no network...
+        return describe_aws_error(error, what=f"Could not {what}")
+    code = error.response.get("Error", {}).get("Code", "Error")
+    detail = error.response.get("Error", {}).get("Message", "")
+    reason = f"{code}: {detail}" if detail else code
+    if code in ACCESS_DENIED:
+        advice = (
+            "Give the bot's role in that account the permissions in "
+            "docs/iam-breaker-policy.json, then try again."
+        )
+    elif code in BAD_CREDENTIALS:
+        advice = "The bot's AWS credentials are expired or invalid: refresh them, then try again."
+    elif code in {"NoSuchEntity", "NoSuchEntityException"}:
+        advice = "Check the breaker's `principal` in the registry names an existing role or user."
+    else:
+        advice = "Try again; if it keeps failing, check the breaker settings in the registry."
+    return f"Could not {what}: AWS said {reason}. {advice}"
+
+
+__all__ = [
+    "DENIED_ACTIONS",
+    "BreakerActionError",
+    "ClientFactory",
+    "apply_all",
+    "deny_document",
+    "describe",
+    "describe_undo",
+    "plan_trip",
+    "policy_name",
+    "registry_clients",
+    "undo_all",
+]

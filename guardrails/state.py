@@ -1,0 +1,100 @@
+"""Breaker state per workload, stored in `Workload.breaker["state"]` (no table of its own).
+
+    armed ──(a trigger)──► fired ──Trip──► tripped ──Reset──► armed
+      ▲                      │ └─Ignore 24h─► ignored (until T; armed again after T)
+      └──(condition clears, or Raise budget)
+
+Trip is allowed from any state but tripped (an owner may stop spend before it fires).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from guardrails.policy import STATE_KEY
+from models.registry import Workload
+
+
+class Status(enum.StrEnum):
+    ARMED = "armed"
+    FIRED = "fired"  # fired, awaiting the owner's decision
+    TRIPPED = "tripped"
+    IGNORED = "ignored"  # until `ignored_until`
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    status: Status = Status.ARMED
+    since: datetime | None = None  # when this status began
+    by: str | None = None  # who moved it here (Slack user id or "system")
+    firing_id: str | None = None  # the current firing, for idempotent notifications
+    triggers: tuple[dict[str, Any], ...] = ()  # Trigger.to_json() of the current firing
+    ignored_until: datetime | None = None
+    dry_run: bool = False  # the trip was a dry run: nothing was done in AWS
+    applied: tuple[dict[str, Any], ...] = ()  # what Trip did (or would do), for Reset
+
+    def effective(self, now: datetime) -> BreakerState:
+        """The state as of `now`: an ignore that has expired is armed again."""
+        if self.status is Status.IGNORED and self.ignored_until and now >= self.ignored_until:
+            return replace(self, status=Status.ARMED, since=self.ignored_until, ignored_until=None)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "since": _iso(self.since),
+            "by": self.by,
+            "firing_id": self.firing_id,
+            "triggers": list(self.triggers),
+            "ignored_until": _iso(self.ignored_until),
+            "dry_run": self.dry_run,
+            "applied": list(self.applied),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> BreakerState:
+        if not data:
+            return cls()
+        try:
+            status = Status(data.get("status", Status.ARMED.value))
+        except ValueError:
+            status = Status.ARMED  # an unknown status (hand-edited data) is treated as armed
+        return cls(
+            status=status,
+            since=_parse(data.get("since")),
+            by=data.get("by"),
+            firing_id=data.get("firing_id"),
+            triggers=tuple(data.get("triggers") or ()),
+            ignored_until=_parse(data.get("ignored_until")),
+            dry_run=bool(data.get("dry_run", False)),
+            applied=tuple(data.get("applied") or ()),
+        )
+
+
+def load_state(workload: Workload) -> BreakerState:
+    return state_of(workload.breaker)
+
+
+def state_of(breaker: Mapping[str, Any] | None) -> BreakerState:
+    """The state inside a `Workload.breaker` value (armed when there is none)."""
+    return BreakerState.from_json((breaker or {}).get(STATE_KEY))
+
+
+def store_state(workload: Workload, state: BreakerState) -> None:
+    """Write `state` back; a new dict so SQLAlchemy sees the JSON column change."""
+    workload.breaker = {**(workload.breaker or {}), STATE_KEY: state.to_json()}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+__all__ = ["BreakerState", "Status", "load_state", "state_of", "store_state"]

@@ -1,0 +1,287 @@
+"""`/llm-decide`: grammar and its errors, measured inputs, the money checked by hand, the
+framework's recommendation in each situation, and decision records."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from commands.decide import (
+    DecideRequest,
+    HelpRequest,
+    OpenForm,
+    build_decision,
+    decision_to_json,
+    parse_decide_text,
+)
+from commands.parsing import ParseError
+from economics.breakeven import HOURS_PER_MONTH, instance_throughput
+from governance.decisions import recent_decisions, record_decision
+from models.errors import BadInput
+from models.governance import DecisionRecord
+from models.registry import AuditEvent
+from tests.commands.world import AS_OF, INPUT_SHARE, TOKENS_PER_DOLLAR, daily_cost
+
+WHAT_IF = (
+    "tokens_per_month=20B input_share=0.75 price_input=3 price_output=15 "
+    "instance_type=g6.12xlarge instance_price=4.6 peak_to_mean=3 people_cost_per_year=180000 "
+    "ml_infra=no"
+)
+
+
+def decide(session, text: str):
+    request = parse_decide_text(text, today=AS_OF)
+    assert isinstance(request, DecideRequest)
+    return build_decision(session, request)
+
+
+# ---- grammar -----------------------------------------------------------------------------
+def test_no_argument_opens_the_form_and_help_is_help():
+    assert isinstance(parse_decide_text("", today=AS_OF), OpenForm)
+    assert isinstance(parse_decide_text("help", today=AS_OF), HelpRequest)
+    assert "tokens_per_month" in HelpRequest().text
+
+
+def test_slug_and_overrides():
+    request = parse_decide_text(
+        "Search-Summaries peak_to_mean=2.5 input_share=80% ml_infra=yes tokens=1.5e9",
+        today=AS_OF,
+    )
+    assert request.slug == "search-summaries"
+    assert request.overrides == {
+        "peak_to_mean": 2.5,
+        "input_share": 0.8,
+        "ml_infra": True,
+        "tokens_per_month": 1.5e9,
+    }
+    again = parse_decide_text(request.command_text(), today=AS_OF)
+    assert again.overrides == request.overrides and again.slug == request.slug
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tokens_per_month=lots", "`tokens_per_month=lots` is not valid: give a token count like "
+         "2B, 500M, 750k or 1.5e9."),
+        ("a tokens_per_month=2B input_share=1.5", "`input_share=1.5` is not valid: give a share "
+         "between 0 and 1, or a percentage like 80%."),
+        ("a peak_to_mean=0.5", "`peak_to_mean=0.5` is not valid: give a ratio of at least 1 "
+         "(peak hour / mean hour), like 2.5."),
+        ("a ml_infra=maybe", "`ml_infra=maybe` is not valid: give yes or no."),
+        ("a instance_type=g9.huge", "`instance_type=g9.huge` is not valid: give a GPU instance "
+         "type we have throughput for."),
+        ("a latency_p95_ms=fast", "`latency_p95_ms=fast` is not valid: give milliseconds, like 800."),
+        ("a instance_price=-1", "`instance_price=-1` is not valid: give a positive number."),
+        ("a peak_to_meen=2", "`peak_to_meen` is not a key I know. Did you mean `peak_to_mean`? "
+         "Keys: tokens_per_month, input_share, model, price_input, price_output, open_model, "
+         "instance_type, instance_price, min_instances, target_utilisation, peak_to_mean, "
+         "daily_variation, latency_p95_ms, observed_latency_ms, ml_infra, people_cost_per_year, "
+         "critical_path, experiment, fine_tuning, deterministic, aws_native, residency, "
+         "exit_strategy."),
+        ("a tokens_per_month=", "`tokens_per_month=` has no value: input + output tokens a "
+         "month, e.g. 2B."),
+        ("one two", "Two workloads given (`one` and `two`): decide one at a time."),
+        ("model=x", "A what-if needs at least `tokens_per_month=` (or name a registered "
+         "workload)."),
+        ("what?", "`what?` is not a workload slug or a key=value."),
+        ("<@U0ANA0001>", "`<@U0ANA0001>` is not a workload or a key=value."),
+    ],
+)
+def test_each_error_says_what_was_wrong_with_an_example(text, message):
+    with pytest.raises(ParseError) as caught:
+        parse_decide_text(text, today=AS_OF)
+    assert caught.value.message == message
+    assert caught.value.example.startswith("/llm-decide ")
+
+
+def test_an_unknown_workload_is_named_with_a_suggestion(session, world):
+    with pytest.raises(ParseError) as caught:
+        decide(session, "search-sumaries")
+    assert caught.value.message == (
+        "There is no workload `search-sumaries`. Did you mean `search-summaries`? "
+        "For a hypothetical one, give key=values."
+    )
+
+
+# ---- the money, by hand ------------------------------------------------------------------
+def test_what_if_costs_equal_a_hand_calculation(session, world):
+    decision = decide(session, WHAT_IF)
+    throughput = instance_throughput("g6.12xlarge", "llama-3.1-8b")[0]
+    # Bedrock: 20B tokens, 75% input at $3/M and 25% output at $15/M = $6 per million
+    assert decision.bedrock_monthly == pytest.approx(20e9 * 6 / 1e6)
+    # peak output rate = 20B x 25% / (730 h x 3600 s) x 3; each instance serves 60% of its peak
+    peak = 20e9 * 0.25 / (730 * 3600) * 3
+    instances = math.ceil(peak / (throughput * 0.6))
+    assert decision.instances == instances
+    assert decision.self_hosted_infra_monthly == pytest.approx(instances * 4.6 * 730)
+    # 1.5 senior engineers without ML infrastructure
+    assert decision.self_hosted_people_monthly == pytest.approx(180000 * 1.5 / 12)
+    # break-even: the first fleet where Bedrock's price for the tokens an instance carries
+    # covers the instance, plus people
+    per_instance_tokens = throughput * 0.6 * 730 * 3600 / (0.25 * 3)
+    margin = 6e-6 * per_instance_tokens - 4.6 * 730
+    fleet = max(math.ceil(22500 / margin), 1)
+    assert decision.break_even_tokens == pytest.approx((fleet * 4.6 * 730 + 22500) / 6e-6)
+    data = decision_to_json(decision)
+    assert data["monthly_cost"]["bedrock"] == 120000.0
+    assert data["monthly_cost"]["self_hosted"] == round(instances * 4.6 * 730, 2)
+    assert data["monthly_cost"]["self_hosted_people"] == 22500.0
+    assert data["break_even"] == pytest.approx(decision.break_even_tokens)
+    assert data["currency"] == "USD"
+    assert data["recommendation"] == "self_hosted"
+    assert {c["key"] for c in data["criteria"]} >= {"high_volume", "model_control", "regulatory"}
+    assert all(isinstance(c["holds"], bool) and c["evidence"] for c in data["criteria"])
+    volume = {row["factor"]: row for row in data["sensitivity"]["volume"]}
+    assert volume[0.5]["bedrock"] == 60000.0 and volume[1.5]["bedrock"] == 180000.0
+
+
+def test_a_registered_workload_is_measured(session, world):
+    decision = decide(session, "search-summaries")
+    inputs = decision.inputs
+    days = [AS_OF - timedelta(days=i) for i in range(30)]
+    mean_tokens = np.mean([float(daily_cost("search-summaries", d)) * TOKENS_PER_DOLLAR for d in days])
+    assert inputs.monthly_tokens == pytest.approx(mean_tokens * HOURS_PER_MONTH / 24, rel=1e-9)
+    assert inputs.input_share == pytest.approx(INPUT_SHARE)
+    assert inputs.model == "anthropic.claude-3-haiku-20240307-v1:0"
+    assert (inputs.price_input, inputs.price_output) == (0.25, 1.25)
+    assert inputs.observed_latency_ms == pytest.approx(650)
+    assert inputs.latency_objective_ms == 800
+    assert inputs.sources["tokens_per_month"] == "measured, last 30 days"
+    # hourly traffic is flat within a day and grows slowly: the 99th-percentile hour is just
+    # above the mean
+    days14 = [float(daily_cost("search-summaries", AS_OF - timedelta(days=i))) for i in range(14)]
+    hours = np.repeat(days14, 24)
+    assert inputs.peak_to_mean == pytest.approx(np.quantile(hours, 0.99) / np.mean(hours), rel=1e-6)
+    # Bedrock at list prices is what the bill says (the world is priced that way)
+    assert decision.bedrock_monthly == pytest.approx(inputs.monthly_tokens * 0.45 / 1e6)
+    assert decision.recommendation == "bedrock"
+    assert decision.has_exit_strategy
+
+
+# ---- the framework -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "recommendation"),
+    [
+        ("search-summaries", "bedrock"),
+        (WHAT_IF, "self_hosted"),
+        (WHAT_IF.replace("peak_to_mean=3", "peak_to_mean=5").replace("20B", "60B"), "hybrid"),
+        ("search-summaries residency=on_prem", "self_hosted"),
+        ("search-summaries fine_tuning=yes", "hybrid"),  # control needed, GPUs cost more
+        ("search-summaries fine_tuning=yes ml_infra=yes", "self_hosted"),
+        ("orphan-batch", "fix_ownership_first"),
+        ("support-llama", "fix_ownership_first"),  # the owner has left
+    ],
+)
+def test_recommendations(session, world, text, recommendation):
+    assert decide(session, text).recommendation == recommendation
+
+
+def test_criteria_carry_their_evidence(session, world):
+    decision = decide(session, "search-summaries latency_p95_ms=500")
+    criteria = {c.key: c for c in decision.criteria}
+    assert criteria["model_control"].holds
+    assert criteria["model_control"].evidence == "p95 650 ms misses the 500 ms objective"
+    assert not criteria["off_critical_path"].holds
+    assert criteria["regulatory"].evidence == "`eu` residency is met by Bedrock in those regions"
+    assert not criteria["high_volume"].holds
+    assert "of the break-even" in criteria["high_volume"].evidence
+
+
+def test_risks_and_ownership(session, world):
+    rerank = decide(session, "search-rerank")
+    assert rerank.risks[0].startswith("No exit strategy is recorded")
+    assert not rerank.has_exit_strategy
+    assert rerank.ownership["cost"] == "<@U0BO00002>"
+    orphan = decide(session, "orphan-batch")
+    assert orphan.ownership == {
+        "cost": "nobody yet",
+        "control": "undecided until someone owns it",
+        "failure": "nobody: that is the problem",
+    }
+
+
+def test_the_cheapest_fleet_that_fits_is_chosen_when_none_is_given(session, world):
+    small = decide(session, "search-summaries")
+    assert small.inputs.instance_type == "g6.xlarge"  # the cheapest priced fleet for 8B
+    big = decide(session, "search-summaries open_model=llama-3.1-70b")
+    # a 70B model needs ~170 GB: none of the world's priced instances fits it
+    assert big.inputs.instance_type is None and big.self_hosted_infra_monthly is None
+    assert any("No self-hosted price" in note for note in big.notes)
+
+
+def test_missing_prices_are_explained_not_invented(session, world):
+    decision = decide(session, "tokens_per_month=1B instance_type=g6.12xlarge")
+    assert decision.bedrock_monthly is None
+    assert any("No Bedrock price" in note for note in decision.notes)
+    assert decision_to_json(decision)["monthly_cost"]["bedrock"] is None
+
+
+# ---- decision records --------------------------------------------------------------------
+def test_record_decision_is_stored_and_audited(session, world):
+    decision = decide(session, "search-summaries")
+    outputs = decision_to_json(decision)
+    inputs = outputs.pop("inputs")
+    record = record_decision(
+        session,
+        decided_by="U0ANA0001",
+        workload_slug="search-summaries",
+        recommendation=decision.recommendation,
+        inputs=inputs,
+        outputs=outputs,
+    )
+    session.commit()
+    stored = session.scalar(select(DecisionRecord))
+    assert (stored.id, stored.decided_by, stored.recommendation) == (record.id, "U0ANA0001", "bedrock")
+    assert stored.workload_id == world.workloads["search-summaries"].id
+    assert stored.outputs["monthly_cost"]["bedrock"] == outputs["monthly_cost"]["bedrock"]
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "decision.record"))
+    assert (event.actor, event.entity_key) == ("U0ANA0001", "search-summaries")
+    assert event.after == {"decision_id": record.id, "recommendation": "bedrock"}
+    assert recent_decisions(session, world.workloads["search-summaries"].id) == [stored]
+
+
+def test_record_decision_refuses_bad_input(session, world):
+    with pytest.raises(BadInput, match="is not a recommendation"):
+        record_decision(
+            session, decided_by="U1", workload_slug=None, recommendation="yolo", inputs={}, outputs={}
+        )
+    with pytest.raises(BadInput, match="no workload 'ghost'"):
+        record_decision(
+            session,
+            decided_by="U1",
+            workload_slug="ghost",
+            recommendation="bedrock",
+            inputs={},
+            outputs={},
+        )
+
+
+def test_a_what_if_record_has_no_workload(session, world):
+    record = record_decision(
+        session,
+        decided_by="U0ANA0001",
+        workload_slug=None,
+        recommendation="hybrid",
+        inputs={"request": WHAT_IF},
+        outputs={},
+        at=None,
+    )
+    session.commit()
+    assert record.workload_id is None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "decision.record"))
+    assert event.entity == "decision" and event.entity_key == f"what-if:{record.id}"
+
+
+def test_as_of_measures_the_window_before_that_date(session, world):
+    earlier = date(2026, 10, 31)
+    request = parse_decide_text("search-summaries", today=earlier)
+    decision = build_decision(session, request)
+    days = [earlier - timedelta(days=i) for i in range(30)]
+    mean_tokens = np.mean([float(daily_cost("search-summaries", d)) * TOKENS_PER_DOLLAR for d in days])
+    assert decision.inputs.monthly_tokens == pytest.approx(mean_tokens * HOURS_PER_MONTH / 24, rel=1e-9)
+    assert Decimal(str(decision.bedrock_monthly)) < Decimal(str(decide(session, "search-summaries").bedrock_monthly))

@@ -1,0 +1,194 @@
+"""Fixtures for the circuit breaker: a small registry, moto for IAM and SSM, helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.findings import Finding
+from models.registry import AuditEvent, Person, Team, Workload
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+ROLE = "search-summarizer"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{ROLE}"
+PROFILE_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:application-inference-profile/a1b2c3"
+PARAMETER = "/llmgov/support-llama/enabled"
+
+OWNER = "U0OWNER01"
+BACKUP = "U0BACKUP1"
+MEMBER = "U0MEMBER1"  # owns another workload of the same team: no rights on these
+STRANGER = "U0STRANGE"
+ADMIN = "U0ADMIN01"
+ADMINS = frozenset({ADMIN})
+
+BEDROCK = "search-summaries"
+SELF_HOSTED = "support-llama"
+NOW = datetime(2026, 3, 17, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Breakers:
+    bedrock: str = BEDROCK
+    self_hosted: str = SELF_HOSTED
+
+
+def build_registry(
+    session: Session,
+    *,
+    bedrock_breaker: dict[str, Any] | None = None,
+    self_hosted_breaker: dict[str, Any] | None = None,
+) -> Breakers:
+    """One team; a Bedrock workload (owner + backup) and a self-hosted one, each with a breaker."""
+    team = Team(slug="search", name="Search")
+    people = {
+        sid: Person(slack_id=sid, name=name)
+        for sid, name in [
+            (OWNER, "Olivia Owner"),
+            (BACKUP, "Ben Backup"),
+            (MEMBER, "Mia Member"),
+            (STRANGER, "Sam Stranger"),
+            (ADMIN, "Ada Admin"),
+        ]
+    }
+    session.add(team)
+    session.add_all(people.values())
+    session.add_all(
+        [
+            Workload(
+                slug=BEDROCK,
+                name="Search result summaries",
+                platform="bedrock",
+                team=team,
+                owner=people[OWNER],
+                backup_owner=people[BACKUP],
+                budget_monthly=Decimal("4000"),
+                breaker=(
+                    {"enabled": True, "principal": ROLE_ARN}
+                    if bedrock_breaker is None
+                    else bedrock_breaker
+                ),
+            ),
+            Workload(
+                slug=SELF_HOSTED,
+                name="Support assistant",
+                platform="self_hosted",
+                team=team,
+                owner=people[OWNER],
+                backup_owner=people[BACKUP],
+                budget_monthly=Decimal("9000"),
+                breaker=(
+                    {"enabled": True, "ssm_parameter": PARAMETER, "region": REGION}
+                    if self_hosted_breaker is None
+                    else self_hosted_breaker
+                ),
+            ),
+            Workload(slug="search-embeddings", team=team, owner=people[MEMBER]),
+        ]
+    )
+    session.commit()
+    return Breakers()
+
+
+@pytest.fixture
+def aws(monkeypatch) -> Iterator[None]:
+    """Fresh, empty moto IAM/SSM for each test; no real credentials, no network."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_SSM"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    with mock_aws():
+        boto3.client("iam").create_role(
+            RoleName=ROLE,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
+        yield
+
+
+@pytest.fixture
+def registry(session, aws) -> Breakers:
+    return build_registry(session)
+
+
+def inline_policies(role: str = ROLE) -> list[str]:
+    return boto3.client("iam").list_role_policies(RoleName=role)["PolicyNames"]
+
+
+def parameter_value(name: str = PARAMETER) -> str | None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    try:
+        return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+
+
+def audit_events(session: Session, action: str | None = None) -> list[AuditEvent]:
+    session.expire_all()
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return list(session.scalars(query))
+
+
+def breaker_of(session: Session, slug: str) -> dict[str, Any]:
+    session.expire_all()
+    return dict(session.scalar(select(Workload.breaker).where(Workload.slug == slug)) or {})
+
+
+def overrun(slug: str = BEDROCK, pct: float = 180.0, budget: float = 4000.0) -> Finding:
+    """A `budget_projected_overrun` finding as the governance checks produce it."""
+    return Finding(
+        kind="budget_projected_overrun",
+        severity="critical",
+        workload=slug,
+        owner=OWNER,
+        team="search",
+        amount=Decimal(str(budget * (pct - 100) / 100)),
+        currency="USD",
+        message=f"{slug} is projected to end the month at {pct:.0f}% of its budget",
+        # the keys governance.checks.check_budgets puts in its details
+        details={
+            "budget": Decimal(str(budget)),
+            "projected_month_end": Decimal(str(budget * pct / 100)),
+            "projected_low": Decimal(str(budget * pct / 110)),
+            "projected_high": Decimal(str(budget * pct / 90)),
+        },
+    )
+
+
+def retry_storm(slug: str = BEDROCK, minutes: float = 45.0) -> Finding:
+    return Finding(
+        kind="retry_storm",
+        severity="critical",
+        workload=slug,
+        owner=OWNER,
+        team="search",
+        amount=Decimal("120"),
+        currency="USD",
+        message=f"{slug}: invocations at 5x baseline with 40% throttled",
+        details={"duration_minutes": minutes},
+    )

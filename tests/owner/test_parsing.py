@@ -1,0 +1,162 @@
+"""Tokenising slash-command text and parsing `/llm-owner`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from commands import owner
+from commands.parsing import ParseError, TokenKind, parse_amount, tokenize
+
+
+def test_tokenize_slack_escapes_and_quotes():
+    text = (
+        "assign <@U0ANA0001|ana> <#C0SEARCH01|search> <!subteam^S0LEADS1|@leads> <!here> "
+        "<mailto:bo@example.com|bo@example.com> <https://x.example/a?b=1&amp;c=2|docs> "
+        '"two words" “curly quoted” team:search a&amp;b &lt;tag&gt;'
+    )
+    tokens = tokenize(text)
+    assert [(t.kind, t.value, t.label) for t in tokens] == [
+        (TokenKind.WORD, "assign", None),
+        (TokenKind.USER, "U0ANA0001", "ana"),
+        (TokenKind.CHANNEL, "C0SEARCH01", "search"),
+        (TokenKind.USERGROUP, "S0LEADS1", "@leads"),
+        (TokenKind.SPECIAL, "here", None),
+        (TokenKind.WORD, "bo@example.com", None),
+        (TokenKind.LINK, "https://x.example/a?b=1&c=2", "docs"),
+        (TokenKind.WORD, "two words", None),
+        (TokenKind.WORD, "curly quoted", None),
+        (TokenKind.WORD, "team:search", None),
+        (TokenKind.WORD, "a&b", None),
+        (TokenKind.WORD, "<tag>", None),
+    ]
+    assert tokens[9].key_value() == ("team", "search")
+    assert tokens[0].key_value() is None
+
+
+def test_tokenize_blank_and_unclosed():
+    assert tokenize("   ") == []
+    assert [t.value for t in tokenize('"open quote <unclosed')] == ['"open', "quote", "<unclosed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "currency"),
+    [
+        ("4000", Decimal("4000"), None),
+        ("4,000.50", Decimal("4000.50"), None),
+        ("$1,250", Decimal("1250"), "USD"),
+        ("€300", Decimal("300"), "EUR"),
+        ("4k", Decimal("4000"), None),
+    ],
+)
+def test_parse_amount(text, amount, currency):
+    assert parse_amount(text, "ex") == (amount, currency)
+
+
+@pytest.mark.parametrize("text", ["four", "-10", "4,00", "1.2.3", "$", "4000usd"])
+def test_parse_amount_rejects(text):
+    with pytest.raises(ParseError) as error:
+        parse_amount(text, "/llm-owner budget x 4000")
+    assert error.value.example == "/llm-owner budget x 4000"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", owner.Help()),
+        ("help", owner.Help()),
+        ("HELP", owner.Help()),
+        ("register", owner.Register()),
+        ("claim Search-Summaries", owner.Claim("search-summaries")),
+        ("show x", owner.Show("x")),
+        ("retire x", owner.Retire("x")),
+        ("assign x <@U0ANA0001|ana>", owner.Assign("x", owner.PersonRef("U0ANA0001", "ana"))),
+        ("assign x U0ANA0001", owner.Assign("x", owner.PersonRef("U0ANA0001"))),
+        (
+            "backup x <mailto:bo@example.com|bo@example.com>",
+            owner.Backup("x", owner.PersonRef("bo@example.com")),
+        ),
+        ("budget x 4,000", owner.Budget("x", Decimal("4000"))),
+        ("budget x 300 eur", owner.Budget("x", Decimal("300"), "EUR")),
+        ("budget x $300", owner.Budget("x", Decimal("300"), "USD")),
+        ("list", owner.ListWorkloads()),
+        ("list team:Search", owner.ListWorkloads(team="search")),
+        ("list <@U0ANA0001|ana>", owner.ListWorkloads(person=owner.PersonRef("U0ANA0001", "ana"))),
+        ("list mine", owner.ListWorkloads(mine=True)),
+        ("list all", owner.ListWorkloads(include_retired=True)),
+        ("gaps", owner.Gaps()),
+        ("gaps team:search", owner.Gaps(team="search")),
+    ],
+)
+def test_parse(text, expected):
+    assert owner.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "example"),
+    [
+        (
+            "frobnicate",
+            "`frobnicate` is not an /llm-owner subcommand",
+            "/llm-owner list team:search",
+        ),
+        ("claim", "`claim` needs a workload slug", "/llm-owner claim search-summaries"),
+        ("claim a b", "I did not understand `b`", "/llm-owner claim search-summaries"),
+        (
+            "assign x",
+            "`assign` needs a workload slug and a person",
+            "/llm-owner assign search-summaries @ana",
+        ),
+        (
+            "assign x @ana",
+            "reached the bot as plain text",
+            "/llm-owner assign search-summaries @ana",
+        ),
+        (
+            "assign x <!subteam^S1|@leads>",
+            "not a user group",
+            "/llm-owner assign search-summaries @ana",
+        ),
+        ("assign x <#C1|general>", "is not a person", "/llm-owner assign search-summaries @ana"),
+        ("assign x nobody", "neither a Slack user id", "/llm-owner assign search-summaries @ana"),
+        (
+            "budget x lots",
+            "`lots` is not an amount of money",
+            "/llm-owner budget search-summaries 4000",
+        ),
+        (
+            "budget x 0",
+            "A budget must be a positive amount",
+            "/llm-owner budget search-summaries 4000",
+        ),
+        (
+            "budget x 10 dollars",
+            "`dollars` is not a currency code",
+            "/llm-owner budget search-summaries 4000",
+        ),
+        ("budget x $10 EUR", "is not in EUR", "/llm-owner budget search-summaries 4000"),
+        ("list team:a team:b", "`list` takes one filter", "/llm-owner list team:search"),
+        ("list owner:x", "cannot filter by `owner:`", "/llm-owner list team:search"),
+        ("list everything", "is not a filter", "/llm-owner list team:search"),
+        ("gaps mine", "takes an optional `team:X`", "/llm-owner gaps"),
+        ("help me", "`help` takes nothing after it", "/llm-owner help"),
+        ("claim team:x", "is not a workload slug", "/llm-owner claim search-summaries"),
+    ],
+)
+def test_parse_errors_say_what_and_give_an_example(text, message, example):
+    with pytest.raises(ParseError) as error:
+        owner.parse(text)
+    assert message in error.value.message
+    assert error.value.example == example
+    # the example itself parses
+    owner.parse(
+        example.removeprefix("/llm-owner ").replace("@ana", "U0ANA0001").replace("@bo", "U0BO00001")
+    )
+
+
+def test_changes_registry():
+    assert owner.changes_registry(owner.parse("claim x"))
+    assert owner.changes_registry(owner.parse("register"))
+    assert not owner.changes_registry(owner.parse("list"))
+    assert not owner.changes_registry(owner.parse("show x"))
