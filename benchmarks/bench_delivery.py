@@ -183,8 +183,9 @@ def main() -> int:
             f"429s {result['rate_limited']}  Slack time {minutes(result['slack_seconds'])}  "
             f"wall {result['wall_seconds']:.1f} s\n{'':28} calls: {calls}"
         )
-    opens = args.owners / limits.tier_per_minute["t3"] * 60
-    posts = args.owners / limits.post_workspace_per_minute * 60
+    # N calls at a steady rate need N - 1 intervals.
+    opens = (args.owners - 1) / limits.tier_per_minute["t3"] * 60
+    posts = (args.owners - 1) / limits.post_workspace_per_minute * 60
     print(
         f"Lower bounds from the limits: week 1 >= {minutes(opens)} (conversations.open, Tier 3); "
         f"week 2 >= {minutes(posts)} (workspace-wide posting)."

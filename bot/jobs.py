@@ -273,6 +273,7 @@ class JobSpec:
     body: Callable[[JobContext, datetime], Any]
     ttl: timedelta  # the lease; longer than the job can run
     min_interval: timedelta | None  # a second scheduler does not re-run it within this
+    quiet: bool = False  # runs every few seconds: log at INFO only when it did something
 
 
 JOBS: dict[str, JobSpec] = {
@@ -292,7 +293,9 @@ JOBS: dict[str, JobSpec] = {
     "refresh_owners": JobSpec(
         refresh_owners_job, ttl=timedelta(hours=1), min_interval=timedelta(hours=12)
     ),
-    "flush_outbox": JobSpec(flush_outbox_job, ttl=timedelta(minutes=2), min_interval=None),
+    "flush_outbox": JobSpec(
+        flush_outbox_job, ttl=timedelta(minutes=2), min_interval=None, quiet=True
+    ),
 }
 
 
@@ -334,7 +337,8 @@ def run_job(
     now = now or ctx.clock.now()
     min_interval = None if force else spec.min_interval
     if not leases.acquire(ctx.session_factory, job_id, ctx.holder, spec.ttl, now, min_interval):
-        log.info(
+        log.log(
+            logging.DEBUG if spec.quiet else logging.INFO,
             "job %s skipped: another scheduler holds it or ran it recently",
             job_id,
             extra={"job": job_id, "outcome": "skipped"},
@@ -358,7 +362,11 @@ def run_job(
         )
     metrics.observe_job(job_id, result.outcome, result.seconds, finished_at=ctx.clock.now())
     if result.outcome == "success":
-        log.info(
+        idle = spec.quiet and not any(
+            (result.detail or {}).get(k) for k in ("sent", "already_sent", "failed", "retried")
+        )
+        log.log(
+            logging.DEBUG if idle else logging.INFO,
             "job %s done in %.1fs",
             job_id,
             result.seconds,

@@ -9,10 +9,11 @@ Two kinds of figures:
   spent on Cost Explorer (`api_calls`), alerts by state, the outbox by status, each job's
   last run (`job_leases`).
 
-Mount in Flask: `flask_app.add_url_rule("/metrics", view_func=make_metrics_view(
-session_factory, slack_stats=client.stats))`; or set `flask_app.config["LLMGOV_SESSION_FACTORY"]`
-(and `"LLMGOV_SLACK_STATS"`) and add `view_func=metrics_view`. With `bot.server.create_web_app`,
-pass `metrics=lambda: render_metrics(session_factory, slack_stats=client.stats)`.
+Mount in Flask: `flask_app.add_url_rule("/metrics", view_func=make_metrics_view(session_factory))`
+(what `llmgov serve` does through `bot.server.create_web_app(metrics_view=...)`), or set
+`flask_app.config["LLMGOV_SESSION_FACTORY"]` and add `view_func=metrics_view`. Slack calls
+reach `llmgov_slack_calls_total` through `record_slack_call` (bot.slack_client does this for
+every call); a client that does not can be counted with `slack_stats=` instead, never both.
 """
 
 from __future__ import annotations

@@ -84,6 +84,18 @@ class CheckRun:
     changes: list[dict[str, Any]]
     messages: list[Outgoing]
 
+    def as_dict(self) -> dict[str, Any]:
+        """A short summary for logs and the scheduler: counts, not contents."""
+        actions: dict[str, int] = {}
+        for change in self.changes:
+            actions[change["action"]] = actions.get(change["action"], 0) + 1
+        return {
+            "findings": len(self.findings),
+            "alerts": actions,
+            "messages": len(self.messages),
+            "dry_run": self.dry_run,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
@@ -103,6 +115,14 @@ class DigestRun:
     messages: list[Outgoing]
     already_sent: list[str] = field(default_factory=list)  # owners served this week already
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "digests": len(self.digests) - len(self.already_sent),
+            "already_sent": len(self.already_sent),
+            "messages": len(self.messages),
+            "dry_run": self.dry_run,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
@@ -120,6 +140,15 @@ class GapRun:
     review: GapReview
     messages: list[Outgoing]
     already_sent: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gaps": len(self.review.rows),
+            "owned_share": self.review.owned_share,
+            "already_sent": self.already_sent,
+            "messages": len(self.messages),
+            "dry_run": self.dry_run,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -218,17 +247,6 @@ def alert_messages(
         )
         messages.append(_update(key, channel, alert_message(view), alert.id, stamp))
     return messages
-
-
-def alert_update(session: Session, alert: Alert, now: datetime, reason: str) -> Outgoing | None:
-    """The chat.update that shows an alert's new state on its post (after ack or snooze);
-    None when the alert was never posted."""
-    key = post_key(alert)
-    channel = _posted_channel(session, key)
-    if channel is None:
-        return None
-    view = alert_view(alert, _workload(session, alert.workload_id))
-    return _update(key, channel, alert_message(view), alert.id, f"{reason}:{now:%Y%m%dT%H%M%S%f}")
 
 
 def _limits(thresholds: Thresholds, workload: Workload | None) -> Thresholds:
@@ -461,7 +479,6 @@ __all__ = [
     "GapRun",
     "Outgoing",
     "alert_messages",
-    "alert_update",
     "deliver_now",
     "digest_messages",
     "gap_review_key",

@@ -211,8 +211,11 @@ def import_athena(
         athena, query, database=database, output=output, workgroup=workgroup, sleep=sleep
     )
     source = result_source(athena, execution_id)
-    layout = make_layout(source.header, fmt, source.name)
     report = ImportReport(inputs=[f"athena:{database}.{table} ({execution_id})"], format=fmt)
+    if not source.header:  # no columns at all: an empty result, nothing to import
+        report.seconds = time.perf_counter() - started
+        return report
+    layout = make_layout(source.header, fmt, source.name)
     errors = RowErrors()
     with transaction(session_factory) as session:
         stage = BillingStage(session, SOURCE)

@@ -334,6 +334,9 @@ class SourceKey:
     match: dict[str, Any]
     slug_hint: str
     label: str
+    # further keys of the same series that name the same workload (a tagged inference
+    # profile: its usage in CloudWatch carries the profile, never the tag)
+    also: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def discovered_from(self) -> str:
@@ -342,22 +345,28 @@ class SourceKey:
 
 def discoverable_key(dims: Mapping[str, Any], tag_key: str | None) -> SourceKey | None:
     """The key a discovered workload would be created from, most meaningful first."""
-    if tag_key:
-        wanted = normalise_tag_key(tag_key)
-        for key, value in (dims.get("tags") or {}).items():
-            if normalise_tag_key(str(key)) == wanted and str(value or "").strip():
-                value = str(value).strip()
-                return SourceKey(
-                    RuleKind.TAG.value,
-                    {"key": tag_key, "value": value},
-                    value,
-                    f"{tag_key}={value}",
-                )
     profile = dims.get("inference_profile") or (
         dims.get("model_id")
         if "application-inference-profile" in str(dims.get("model_id", ""))
         else None
     )
+    if tag_key:
+        wanted = normalise_tag_key(tag_key)
+        for key, value in (dims.get("tags") or {}).items():
+            if normalise_tag_key(str(key)) == wanted and str(value or "").strip():
+                value = str(value).strip()
+                also = (
+                    ((RuleKind.INFERENCE_PROFILE.value, {"inference_profile": str(profile)}),)
+                    if profile
+                    else ()
+                )
+                return SourceKey(
+                    RuleKind.TAG.value,
+                    {"key": tag_key, "value": value},
+                    value,
+                    f"{tag_key}={value}",
+                    also,
+                )
     if profile:
         ident = profile_id(str(profile))
         return SourceKey(
@@ -393,8 +402,10 @@ def _unique_slug(session: Session, hint: str) -> str:
     return f"{base}-{suffix}"
 
 
-def create_discovered(session: Session, key: SourceKey, evidence: str, actor: str) -> CompiledRule:
-    """The discovered workload for `key` (reused if it exists) and the rule that claims it."""
+def create_discovered(
+    session: Session, key: SourceKey, evidence: str, actor: str
+) -> list[CompiledRule]:
+    """The discovered workload for `key` (reused if it exists) and its rules, primary first."""
     workload = session.scalar(
         select(Workload).where(Workload.discovered_from == key.discovered_from)
     )
@@ -420,16 +431,23 @@ def create_discovered(session: Session, key: SourceKey, evidence: str, actor: st
                     "status": workload.status,
                     "owner": None,
                     "discovered_from": key.discovered_from,
+                    "rules": [
+                        {"kind": kind, "match": match}
+                        for kind, match in ((key.kind, key.match), *key.also)
+                    ],
                 },
                 reason=f"{evidence} carried {key.label} and matched no rule",
             )
         )
-    rule = AttributionRule(
-        workload_id=workload.id, kind=key.kind, match=key.match, priority=DISCOVERED_PRIORITY
-    )
-    session.add(rule)
+    rules = [
+        AttributionRule(
+            workload_id=workload.id, kind=kind, match=match, priority=DISCOVERED_PRIORITY
+        )
+        for kind, match in ((key.kind, key.match), *key.also)
+    ]
+    session.add_all(rules)
     session.flush()
-    return compile_rule(rule, workload.slug)
+    return [compile_rule(rule, workload.slug) for rule in rules]
 
 
 # --- the pass ---------------------------------------------------------------------------------
@@ -519,8 +537,10 @@ def _attribute_table(
                         if amount > 0
                         else f"{active:.0f} invocations"
                     )
-                    rule = create_discovered(session, source_key, evidence, actor)
-                    attributor.add(rule)
+                    rules = create_discovered(session, source_key, evidence, actor)
+                    for created in rules:
+                        attributor.add(created)
+                    rule = rules[0]
                     if rule.workload_slug not in summary.discovered:
                         summary.discovered.append(rule.workload_slug)
             summary.series += 1
@@ -603,16 +623,24 @@ def explain(
     return Explanation(label, best.workload_slug, as_dicts[0], as_dicts[1:], text)
 
 
-def spend_by_workload(session: Session, start, end) -> dict[str | None, dict[str, Decimal]]:
-    """LLM cost per workload slug (None = unattributed) and currency for days in [start, end)."""
-    rows = session.execute(
+def spend_by_workload(
+    session: Session, start, end, source: str | None = None
+) -> dict[str | None, dict[str, Decimal]]:
+    """LLM cost per workload slug (None = unattributed) and currency for days in [start, end).
+
+    Cost sources (cost_explorer, focus, cur2, athena) describe the same bill: pass `source`
+    to read one of them, or the totals count the same dollar once per source.
+    """
+    query = (
         select(Workload.slug, CostFact.currency, func.sum(CostFact.cost))
         .select_from(CostFact)
         .outerjoin(Workload, CostFact.workload_id == Workload.id)
         .where(CostFact.is_llm.is_(True), CostFact.day >= start, CostFact.day < end)
         .group_by(Workload.slug, CostFact.currency)
-    ).all()
+    )
+    if source is not None:
+        query = query.where(CostFact.source == source)
     result: dict[str | None, dict[str, Decimal]] = defaultdict(dict)
-    for slug, currency, total in rows:
+    for slug, currency, total in session.execute(query).all():
         result[slug][currency] = Decimal(str(total or 0))
     return dict(result)

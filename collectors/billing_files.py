@@ -62,7 +62,9 @@ from models.facts import CostFact
 FORMATS = ("focus", "cur2")
 NULLS = frozenset({"", "NULL", "null", "None", "\\N"})
 MAX_REPORTED_ERRORS = 20
-PENDING_LIMIT = 50_000  # (series, day) sums held in memory before a flush to the stage
+PENDING_LIMIT = 20_000  # (series, day) sums held in memory before a flush to the stage
+FLUSH_BATCH = 5_000  # stage rows per executemany
+KEY_CACHE_LIMIT = 100_000  # distinct series described and remembered before the cache restarts
 NANO = Decimal("0.000000001")
 
 FIRST_PARTY_CODES = frozenset(
@@ -616,7 +618,7 @@ class BillingStage:
         self.pending_limit = pending_limit
         self.table = _stage_table(MetaData())
         self.pending: dict[tuple[str, date], list[Any]] = {}
-        self._keys: dict[tuple, tuple[str, dict[str, Any]]] = {}
+        self._keys: dict[tuple, tuple[str, bool, dict[str, Any]]] = {}
         self.currency: str | None = None
         self.currency_first_row: int | None = None
         self.rows = 0
@@ -653,32 +655,14 @@ class BillingStage:
         )
         known = self._keys.get(raw)
         if known is None:
-            canonical = json.dumps(
-                line.tags, sort_keys=True
-            )  # same tags, same key, however written
-            tags_digest = hashlib.sha256(canonical.encode()).hexdigest()[:12] if line.tags else ""
-            key = series_key(
-                self.source,
-                line.account,
-                line.region,
-                line.service,
-                line.usage_type,
-                line.resource_id,
-                line.charge_category,
-                line.iam_principal,
-                tags_digest,
-            )
-            dims = line_dimensions(line)
-            dims["is_llm"] = is_llm_line(line.product_code, line.service, line.publisher)
-            known = (key, dims)
-            if len(self._keys) > 200_000:
+            known = self._describe(line)
+            if len(self._keys) > KEY_CACHE_LIMIT:
                 self._keys.clear()
             self._keys[raw] = known
-        key, dims = known
-        llm = dims["is_llm"]
+        key, llm, _columns = known
         slot = self.pending.get((key, line.day))
         if slot is None:
-            self.pending[(key, line.day)] = [line.cost, line.quantity, llm, line, dims]
+            self.pending[(key, line.day)] = [line.cost, line.quantity, known]
             if len(self.pending) >= self.pending_limit:
                 self.flush()
         else:
@@ -696,30 +680,40 @@ class BillingStage:
         if self.last_day is None or line.day > self.last_day:
             self.last_day = line.day
 
+    def _describe(self, line: BillingLine) -> tuple[str, bool, dict[str, Any]]:
+        """A series' key, whether it is LLM spend, and its stage columns (computed once)."""
+        # same tags, same key, however the export wrote them
+        canonical = json.dumps(line.tags, sort_keys=True)
+        tags_digest = hashlib.sha256(canonical.encode()).hexdigest()[:12] if line.tags else ""
+        key = series_key(
+            self.source,
+            line.account,
+            line.region,
+            line.service,
+            line.usage_type,
+            line.resource_id,
+            line.charge_category,
+            line.iam_principal,
+            tags_digest,
+        )
+        llm = is_llm_line(line.product_code, line.service, line.publisher)
+        columns = {
+            "series_key": key,
+            "is_llm": 1 if llm else 0,
+            "account": _fit(line.account, 32),
+            "region": _fit(line.region, 32),
+            "service": _fit(line.service, 200),
+            "usage_type": _fit(line.usage_type, 300),
+            "resource_id": _fit(line.resource_id, 500),
+            "currency": line.currency,
+            "dims": json.dumps(line_dimensions(line), sort_keys=True),
+        }
+        return key, llm, columns
+
     def flush(self) -> None:
+        """Add the buffered sums to the stage, a few thousand rows per statement."""
         if not self.pending:
             return
-        rows = []
-        for (key, day), (cost, quantity, llm, line, dims) in self.pending.items():
-            rows.append(
-                {
-                    "series_key": key,
-                    "day": day,
-                    "cost_nano": int((cost / NANO).to_integral_value()),
-                    "quantity": quantity,
-                    "is_llm": 1 if llm else 0,
-                    "account": _fit(line.account, 32),
-                    "region": _fit(line.region, 32),
-                    "service": _fit(line.service, 200),
-                    "usage_type": _fit(line.usage_type, 300),
-                    "resource_id": _fit(line.resource_id, 500),
-                    "currency": line.currency,
-                    "dims": json.dumps(
-                        {k: v for k, v in dims.items() if k != "is_llm"}, sort_keys=True
-                    ),
-                }
-            )
-        self.pending.clear()
         table = self.table
         statement = dialect_insert(self.session, table)
         statement = statement.on_conflict_do_update(
@@ -729,7 +723,22 @@ class BillingStage:
                 "quantity": table.c.quantity + statement.excluded.quantity,
             },
         )
-        self.session.execute(statement, rows)  # executemany: one statement, compiled once
+        batch: list[dict[str, Any]] = []
+        for (_key, day), (cost, quantity, (_k, _llm, columns)) in self.pending.items():
+            batch.append(
+                {
+                    **columns,
+                    "day": day,
+                    "cost_nano": int((cost / NANO).to_integral_value()),
+                    "quantity": quantity,
+                }
+            )
+            if len(batch) == FLUSH_BATCH:
+                self.session.execute(statement, batch)  # executemany: compiled once
+                batch = []
+        if batch:
+            self.session.execute(statement, batch)
+        self.pending.clear()
 
     def merge(self, now: datetime) -> int:
         """Upsert the staged sums into cost_facts in one statement; returns the fact count."""

@@ -70,8 +70,8 @@ def region_of_usage_type(usage_type: str) -> str | None:
 def window(
     today: date,
     last_success: datetime | None,
-    settings_restate: int,
-    first_run: int,
+    restate_days: int,
+    first_run_days: int,
     since: date | None,
 ) -> tuple[date, date]:
     """[start, end) of days to (re-)read: the restatement tail, or the first-run history."""
@@ -79,9 +79,9 @@ def window(
     if since is not None:
         start = since
     elif last_success is not None:
-        start = min(last_success.date(), today) - timedelta(days=settings_restate)
+        start = min(last_success.date(), today) - timedelta(days=restate_days)
     else:
-        start = today - timedelta(days=first_run)
+        start = today - timedelta(days=first_run_days)
     return max(start, today - timedelta(days=395)), end  # CE keeps ~13 months at daily
 
 

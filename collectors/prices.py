@@ -332,16 +332,24 @@ def _price_field(entry: dict, name: str, where: str, *, required: bool = False) 
     return value
 
 
-def upsert_prices(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+def upsert_prices(
+    session: Session, rows: Iterable[dict[str, Any]], *, only_if_newer: bool = False
+) -> None:
+    """Insert or replace prices on (kind, key, region, unit).
+
+    `only_if_newer`: keep a stored price unless this one is dated later (the bundled table
+    must not overwrite a fresher Price List refresh on every run).
+    """
     rows = [row for row in rows if row["amount"] is not None]
     if not rows:
         return
-    statement = dialect_insert(session, Price.__table__).values(rows)
+    statement = dialect_insert(session, Price.__table__)
     statement = statement.on_conflict_do_update(
         index_elements=["kind", "key", "region", "unit"],
         set_={name: statement.excluded[name] for name in ("amount", "currency", "source", "as_of")},
+        where=(Price.__table__.c.as_of < statement.excluded.as_of) if only_if_newer else None,
     )
-    session.execute(statement)
+    session.execute(statement, rows)
 
 
 # --- GPU instance prices -------------------------------------------------------------------
@@ -442,7 +450,9 @@ def _on_demand_hourly(product: dict[str, Any]) -> Decimal | None:
     return None
 
 
-def record_gpu_prices(session: Session, prices: Iterable[GpuPrice]) -> int:
+def record_gpu_prices(
+    session: Session, prices: Iterable[GpuPrice], *, only_if_newer: bool = False
+) -> int:
     rows = [price.row() for price in prices if price.per_hour is not None]
-    upsert_prices(session, rows)
+    upsert_prices(session, rows, only_if_newer=only_if_newer)
     return len(rows)

@@ -398,7 +398,7 @@ def _finish(context: Context, aws_settings: AwsSettings | None) -> None:
     try:
         with transaction(context.session_factory) as session:
             context.prices.record(session)
-            record_gpu_prices(session, gpu_table().values())
+            record_gpu_prices(session, gpu_table().values(), only_if_newer=True)
             report.attribution = attribute_facts(session, tag_key=tag_key, actor="collector")
             record_success(session, "attribution", "*", context.now, report.attribution.series)
     except Exception as error:

@@ -58,6 +58,8 @@ HISTORY_DAYS = 56
 # the decomposition of change) is computed for the top ones only; totals stay exact.
 DEFAULT_DETAIL_LIMIT = 15
 DRIFT_WINDOW_DAYS = 7
+ZERO = Decimal(0)
+DRIFT_SCOPE_LIMIT = 500
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 DAYS = re.compile(r"^(\d{1,3})d$")
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -413,6 +415,7 @@ class Billing:
     drift_window: tuple[date, date] | None  # billed days compared
     drift_billed: Decimal | None
     drift_estimated: Decimal | None
+    drift_sample: int | None = None  # compared over this many top workloads (None: all)
 
     @property
     def drift_percent(self) -> float | None:
@@ -635,6 +638,12 @@ def _hint(value: str, known: Iterable[str], prefix: str) -> str:
 
 
 # ---- facts, aggregated in SQL ------------------------------------------------------------
+def today_utc() -> date:
+    """The answer's day when none is given (listeners call it through the module, so
+    tests can pin it)."""
+    return datetime.now(UTC).date()
+
+
 def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -768,25 +777,56 @@ class FactQuery:
         return {(None, as_date(day)): Decimal(v) for day, v in self.session.execute(statement)}
 
     def estimated_by_day(self, start: date, end: date) -> dict[tuple[int | None, date], Decimal]:
-        """{(workload id, day): token-based estimate} over the scope."""
-        day = self.usage_day()
-        statement = (
-            select(UsageFact.workload_id, day, func.sum(UsageFact.estimated_cost))
-            .where(*self.usage_where(start, end), UsageFact.estimated_cost.is_not(None))
-            .group_by(UsageFact.workload_id, day)
-        )
-        return {
-            (wid, as_date(d)): Decimal(value)
-            for wid, d, value in self.session.execute(statement)
-            if value is not None
-        }
+        """{(workload id, day): token-based estimate} over the scope.
 
-    def estimated_by_workload(self, start: date, end: date) -> dict[int | None, Decimal]:
+        The usual window is the day or two billing lags behind: then one sum per day over
+        plain comparisons of `hour` (an index-only scan); a long window groups by the day."""
+        days = _daterange(start, end)
+        if len(days) > 7:
+            day = self.usage_day()
+            statement = (
+                select(UsageFact.workload_id, day, func.sum(UsageFact.estimated_cost))
+                .where(*self.usage_where(start, end), UsageFact.estimated_cost.is_not(None))
+                .group_by(UsageFact.workload_id, day)
+            )
+            return {
+                (wid, as_date(d)): Decimal(value)
+                for wid, d, value in self.session.execute(statement)
+                if value is not None
+            }
+        sums = [
+            func.sum(
+                case(
+                    (
+                        and_(UsageFact.hour >= start_of_day(d), UsageFact.hour < end_of_day(d)),
+                        UsageFact.estimated_cost,
+                    )
+                )
+            )
+            for d in days
+        ]
+        statement = (
+            select(UsageFact.workload_id, *sums)
+            .where(*self.usage_where(start, end))
+            .group_by(UsageFact.workload_id)
+        )
+        result: dict[tuple[int | None, date], Decimal] = {}
+        for wid, *values in self.session.execute(statement):
+            for d, value in zip(days, values, strict=True):
+                if value is not None:
+                    result[(wid, d)] = Decimal(value)
+        return result
+
+    def estimated_by_workload(
+        self, start: date, end: date, ids: Sequence[int] | None = None
+    ) -> dict[int | None, Decimal]:
         statement = (
             select(UsageFact.workload_id, func.sum(UsageFact.estimated_cost))
             .where(*self.usage_where(start, end), UsageFact.estimated_cost.is_not(None))
             .group_by(UsageFact.workload_id)
         )
+        if ids is not None:
+            statement = statement.where(UsageFact.workload_id.in_(list(ids)))
         return {wid: Decimal(v) for wid, v in self.session.execute(statement) if v is not None}
 
     def usage_totals(
@@ -927,12 +967,19 @@ class Spend:
             for name, (start, end) in ranges.items():
                 if start <= day <= end:
                     self._estimated[name][wid] += value
+        # Totals computed once: ranking thousands of workloads reads them many times.
+        self._total: dict[str, dict[int | None, Decimal]] = {}
+        for name in ranges:
+            totals = dict(billed[name])
+            for wid, value in self._estimated[name].items():
+                totals[wid] = totals.get(wid, ZERO) + value
+            self._total[name] = totals
 
     def estimated(self, name: str, wid: int | None) -> Decimal:
-        return self._estimated[name].get(wid, Decimal(0))
+        return self._estimated[name].get(wid, ZERO)
 
     def total(self, name: str, wid: int | None) -> Decimal:
-        return self.billed[name].get(wid, Decimal(0)) + self.estimated(name, wid)
+        return self._total[name].get(wid, ZERO)
 
     def keys(self) -> set[int | None]:
         found: set[int | None] = {wid for sums in self.billed.values() for wid in sums}
@@ -1061,7 +1108,9 @@ def build_cost_report(
     if not has_scope:
         projection = None
 
-    billing = _billing(facts, billed_through, period, lag_start, estimated_total, by_id)
+    billing = _billing(
+        facts, billed_through, period, lag_start, estimated_total, by_id, [i.id for i in detail]
+    )
     change = _change(rows, detail, previous, spend, units, previous_total, total)
     chart = None
     if with_chart and has_scope:
@@ -1274,6 +1323,7 @@ def _billing(
     lag_start: date,
     estimated: Decimal,
     by_id: dict[int, WorkloadInfo],
+    detail_ids: Sequence[int],
 ) -> Billing:
     """Billing freshness, and the token estimate's drift from the bill over recent billed days.
 
@@ -1284,12 +1334,19 @@ def _billing(
     if billed_through is None:
         return Billing(None, estimated_days, estimated, None, None, None)
     window = (billed_through - timedelta(days=DRIFT_WINDOW_DAYS - 1), billed_through)
-    estimates = {wid: v for wid, v in facts.estimated_by_workload(*window).items() if v > 0}
+    # A week of hourly metrics for thousands of workloads is millions of rows: past
+    # DRIFT_SCOPE_LIMIT workloads the drift is measured on the top spenders (most of the money).
+    sample = None
+    large = facts.ids is None or len(facts.ids) > DRIFT_SCOPE_LIMIT
+    if large and len(detail_ids) < len(by_id):
+        sample = list(detail_ids)
+    found = facts.estimated_by_workload(*window, ids=sample)
+    estimates = {wid: v for wid, v in found.items() if v > 0}
     if facts.ids is not None:
         estimates = {wid: v for wid, v in estimates.items() if wid in by_id}
     if not estimates:
         return Billing(billed_through, estimated_days, estimated, window, None, None)
-    billed = facts.billed_by_workload({"drift": window})["drift"]
+    billed = facts.billed_by_workload({"drift": window}, ids=list(estimates))["drift"]
     return Billing(
         billed_through,
         estimated_days,
@@ -1297,6 +1354,7 @@ def _billing(
         window,
         sum((billed.get(wid, Decimal(0)) for wid in estimates), Decimal(0)),
         sum(estimates.values(), Decimal(0)),
+        len(estimates) if sample is not None else None,
     )
 
 
@@ -1488,6 +1546,7 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
                 "billed": cents(billing.drift_billed),
                 "estimated": cents(billing.drift_estimated),
                 "percent": billing.drift_percent,
+                "top_workloads": billing.drift_sample,
             },
         },
         "change": None

@@ -171,6 +171,11 @@ KEYS: dict[str, Key] = {
     ),
     "instance_type": Key(_instance, "the GPU instance type, e.g. g6.12xlarge"),
     "instance_price": Key(_positive, "its hourly price", "an hourly price like 4.60"),
+    "throughput_per_instance": Key(
+        _positive,
+        "output tokens/s one instance serves (default: published benchmarks)",
+        "tokens per second, like 1200",
+    ),
     "min_instances": Key(lambda t: int(_at_least_one(t)), "the smallest fleet (2 for redundancy)"),
     "target_utilisation": Key(_share, "share of GPU throughput to plan for at peak (0.6)"),
     "peak_to_mean": Key(_at_least_one, "peak hour over mean hour, e.g. 2.5", "a ratio like 2.5"),
@@ -255,7 +260,9 @@ def parse_decide_text(
             key, _, value = word.partition("=")
             key = ALIASES.get(key.lower(), key.lower())
             if key not in KEYS:
-                close = difflib.get_close_matches(key, list(KEYS), n=1)
+                close = [k for k in KEYS if k.startswith(key)] or difflib.get_close_matches(
+                    key, list(KEYS), n=1
+                )
                 hint = f" Did you mean `{close[0]}`?" if close else ""
                 raise ParseError(
                     f"`{key}` is not a key I know.{hint} Keys: {', '.join(KEYS)}.",
@@ -309,6 +316,7 @@ def _example_for(key: str) -> str:
         "price_input": "0.25",
         "price_output": "1.25",
         "instance_price": "4.60",
+        "throughput_per_instance": "1200",
         "model": "anthropic.claude-3-haiku-20240307-v1:0",
         "open_model": "llama-3.1-70b",
     }
@@ -806,6 +814,8 @@ def _choose_instance(
             input_tokens=per_request[0],
             output_tokens=per_request[1],
         )
+        if "throughput_per_instance" in given:  # measured on your own stack, say
+            found = (given["throughput_per_instance"], None)
         if "instance_price" in given:
             quote = GpuPriceQuote(given["instance_price"], "what-if")
         else:
@@ -833,17 +843,20 @@ def _choose_instance(
         options = [options[best]]
     instance_type, quote, throughput, anchor = options[0]
     sources["instance_price"] = quote.source
-    sources["throughput_per_instance"] = "published benchmark"
+    sources["throughput_per_instance"] = "what-if" if anchor is None else "published benchmark"
+    source = (
+        f"what-if: {throughput:,.0f} output tokens/s per instance"
+        if anchor is None
+        else f"{anchor.source_id}: {anchor.model} on {anchor.gpu} ({anchor.engine}), "
+        f"{anchor.output_tokens_per_second_per_gpu:,.0f} output tokens/s per GPU"
+        + (" (offline upper bound)" if anchor.upper_bound else "")
+    )
     return replace(
         inputs,
         instance_type=instance_type,
         instance_price=quote.per_hour,
         throughput_per_instance=throughput,
-        throughput_source=(
-            f"{anchor.source_id}: {anchor.model} on {anchor.gpu} ({anchor.engine}), "
-            f"{anchor.output_tokens_per_second_per_gpu:,.0f} output tokens/s per GPU"
-            + (" (offline upper bound)" if anchor.upper_bound else "")
-        ),
+        throughput_source=source,
         sources=sources,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from economics.detectors import (
     unit_cost_drift,
 )
 from economics.forecast import Forecast, forecast
+from economics.reconcile import Reconciliation, reconcile
 from economics.series import DAY, DailyArrays, GpuArrays, HourlyArrays
 from economics.unit import UnitCosts, unit_costs
 
@@ -109,6 +110,8 @@ class Analysis:
       (`Decomposition`); `change_periods`: `((start, end), (start, end))` inclusive days.
     - `unit`: unit costs over the last `unit_window_days` (`UnitCosts`).
     - `detections`: `DETECTION_KINDS` -> `Detection`.
+    - `reconciliation`: how unbilled days were estimated (`Reconciliation`: the spend used,
+      and each workload's billed / estimated factor).
     """
 
     as_of: np.datetime64
@@ -120,6 +123,7 @@ class Analysis:
     change_periods: tuple[tuple[np.datetime64, np.datetime64], tuple[np.datetime64, np.datetime64]]
     unit: UnitCosts
     detections: dict[str, Detection]
+    reconciliation: Reconciliation
 
     def flagged(self) -> list[tuple[str, int, float]]:
         """(kind, row, money at stake) for every detection, by money at stake, largest first."""
@@ -155,6 +159,8 @@ def analyse(
     if as_of is not None:
         daily = daily.through(as_of)
     as_of_day = daily.days[-1]
+    reconciliation = reconcile(daily)
+    daily = replace(daily, cost=reconciliation.cost)  # unbilled days: calibrated estimates
 
     projection = forecast(daily.cost, daily.days, budgets=budgets, z=t.interval_z)
     day_scores = daily_anomalies(
@@ -238,6 +244,7 @@ def analyse(
         change_periods=periods,
         unit=unit,
         detections={kind: detections[kind] for kind in DETECTION_KINDS},
+        reconciliation=reconciliation,
     )
 
 

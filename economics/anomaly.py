@@ -54,22 +54,37 @@ class Anomalies:
 
 
 def weekday_factors(cost: np.ndarray, days: np.ndarray, weeks: int = 8) -> np.ndarray:
-    """`(W, 7)` Monday..Sunday factors from the last `weeks` full weeks of `cost` `(W, D)`.
+    """`(W, 7)` Monday..Sunday spend relative to an average day, from the last `weeks` weeks
+    of `cost` `(W, D)`.
 
-    Each factor is the weekday's median over those weeks divided by the mean of the seven
-    medians; rows with under two full weeks, or no spend, get 1.
+    Each day is divided by its centred 7-day moving average (so a trend does not leak into
+    the factors), each weekday takes the median of its ratios, and the seven are shrunk
+    towards 1 as far as their spread is within noise (James-Stein), so a series without a
+    weekly pattern gets factors of about 1. Rows with under two weeks of ratios get 1.
     """
     n, n_days = cost.shape
-    full_weeks = min(weeks, n_days // 7)
+    full_weeks = min(weeks, (n_days - 6) // 7)
     factors = np.ones((n, 7))
     if full_weeks < 2:
         return factors
-    block = cost[:, n_days - 7 * full_weeks :].reshape(n, full_weeks, 7)
+    used = 7 * full_weeks + 6
+    window = cost[:, n_days - used :]
+    prefix = np.concatenate([np.zeros((n, 1)), np.cumsum(window, axis=1)], axis=1)
+    moving = (prefix[:, 7:] - prefix[:, :-7]) / 7  # mean of days j..j+6, centred on j+3
+    ratios = np.divide(window[:, 3:-3], moving, out=np.ones_like(moving), where=moving > 0)
+    block = ratios.reshape(n, full_weeks, 7)
     medians = median(block, axis=1)  # (n, 7) by position in the block
     overall = medians.mean(axis=1, keepdims=True)
-    by_position = np.divide(medians, overall, out=np.ones_like(medians), where=overall > 0)
-    positions = weekday(days[n_days - 7 : n_days])  # weekday of each block position
-    factors[:, positions] = by_position
+    relative = np.divide(medians, overall, out=np.ones_like(medians), where=overall > 0)
+    deviation = relative - 1
+    noise = _MAD_TO_SIGMA * median(np.abs(block - medians[:, None, :]).reshape(n, -1))
+    standard_error = 1.2533 * noise / np.sqrt(full_weeks)  # of a median
+    spread = np.sum(deviation**2, axis=1)
+    keep = np.clip(
+        1 - np.divide(6 * standard_error**2, spread, out=np.ones(n), where=spread > 0), 0.0, 1.0
+    )
+    positions = weekday(days[n_days - used + 3 : n_days - used + 10])  # block position -> day
+    factors[:, positions] = 1 + keep[:, None] * deviation
     return factors
 
 
@@ -80,7 +95,7 @@ def daily_anomalies(
     *,
     eval_days: int = 1,
     baseline_weeks: int = 8,
-    level_days: int = 14,
+    level_days: int = 28,
     min_history: int = 7,
     z: float | np.ndarray = 3.5,
     min_amount: float | np.ndarray = 10.0,
@@ -112,11 +127,12 @@ def daily_anomalies(
         factors = weekday_factors(baseline, baseline_days, baseline_weeks)
         recent = baseline[:, -level_days:]
         recent_factors = factors[:, weekday(baseline_days[-level_days:])]
-        level = _robust_level(recent, recent_factors)
-        fitted = level[:, None] * recent_factors
-        mad = median(np.abs(recent - fitted))
-        expected[:, column] = level * factors[:, weekday(days[today])]
-        scale[:, column] = _scale_floor(_MAD_TO_SIGMA * mad, expected[:, column], recent, 0.05)
+        level, slope = _robust_level(recent, recent_factors)
+        steps = np.arange(-recent.shape[1], 1, dtype=float)  # ..., -1 (yesterday), 0 (today)
+        path = np.maximum(level[:, None] + slope[:, None] * steps[None, :], 0.0)
+        spread = _upper_scale(recent - path[:, :-1] * recent_factors)
+        expected[:, column] = path[:, -1] * factors[:, weekday(days[today])]
+        scale[:, column] = _scale_floor(spread, expected[:, column], recent, 0.05)
         eligible[:, column] = (today - first_spend) >= min_history
 
     actual = cost[:, evaluated]
@@ -192,19 +208,46 @@ def same_hour_history(
     return history
 
 
-def _robust_level(recent: np.ndarray, recent_factors: np.ndarray) -> np.ndarray:
-    """Median of the weekday-normalised recent days; days whose factor is 0 use the mean."""
+def _robust_level(recent: np.ndarray, recent_factors: np.ndarray):
+    """Weekday-normalised level expected today, and its slope per day, from recent days.
+
+    The level is the median of the last 7 normalised days, moved on to today by the trend:
+    the Theil-Sen slope (median of pairwise slopes) of the weekly medians of up to four
+    weeks, so a growing series is not judged against last week's level and one odd week
+    does not make a trend. Under two weeks: the median, no slope. Days whose factor is 0
+    count at the mean level.
+    """
+    n, length = recent.shape
     total_factor = recent_factors.sum(axis=1)
     mean_level = np.divide(
-        recent.sum(axis=1), total_factor, out=np.zeros(recent.shape[0]), where=total_factor > 0
+        recent.sum(axis=1), total_factor, out=np.zeros(n), where=total_factor > 0
     )
     normalised = np.divide(
         recent,
         recent_factors,
-        out=np.repeat(mean_level[:, None], recent.shape[1], axis=1),
+        out=np.repeat(mean_level[:, None], length, axis=1),
         where=recent_factors > 0,
     )
-    return median(normalised)
+    weeks = min(length // 7, 4)
+    if weeks < 2:
+        return median(normalised), np.zeros(n)
+    weekly = median(normalised[:, length - 7 * weeks :].reshape(n, weeks, 7), axis=2)
+    first, second = np.triu_indices(weeks, k=1)
+    slope = median((weekly[:, second] - weekly[:, first]) / (7.0 * (second - first)))
+    return np.maximum(weekly[:, -1] + 4 * slope, 0.0), slope
+
+
+def _upper_scale(residuals: np.ndarray) -> np.ndarray:
+    """Robust scale of upward deviations, `(W,)` from `(W, T)` residuals: the larger of the
+    MAD-based sigma and the 90th percentile's distance above the median / 1.28. The same
+    for symmetric noise; wider for right-skewed spend (bursty traffic, long prompts), whose
+    ordinary high days would otherwise score as anomalies."""
+    ordered = np.sort(residuals, axis=1)
+    count = ordered.shape[1]
+    middle = 0.5 * (ordered[:, (count - 1) // 2] + ordered[:, count // 2])
+    high = ordered[:, min(int(np.ceil(0.9 * count)) - 1, count - 1)]
+    mad = median(np.abs(residuals - middle[:, None]))
+    return np.maximum(_MAD_TO_SIGMA * mad, (high - middle) / 1.2816)
 
 
 def _scale_floor(scale, expected, series, relative: float) -> np.ndarray:

@@ -85,15 +85,18 @@ class Decomposition:
         return np.stack([getattr(self, name) for name in EFFECTS], axis=1)
 
 
-def log_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The logarithmic mean L(a, b) of positive arrays; L(a, a) = a."""
+def log_ratio(after, before) -> np.ndarray:
+    """ln(after / before) of positive arrays, as log1p of the relative change: accurate when
+    the two are close, and exactly the same when both are scaled by a power of two."""
+    after, before = np.asarray(after, float), np.asarray(before, float)
+    return np.log1p((after - before) / before)
+
+
+def log_mean(a, b) -> np.ndarray:
+    """The logarithmic mean L(a, b) = (a - b) / ln(a / b) of positive arrays; L(a, a) = a."""
     a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
-    out = a.copy()
-    different = ~np.isclose(a, b, rtol=1e-12, atol=0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (a - b) / (np.log(a) - np.log(b))
-    out[different] = ratio[different]
-    return out
+    logs = log_ratio(a, b)
+    return np.divide(a - b, logs, out=a.copy(), where=logs != 0)
 
 
 def decompose(before: PeriodTotals, after: PeriodTotals) -> Decomposition:
@@ -114,10 +117,7 @@ def decompose(before: PeriodTotals, after: PeriodTotals) -> Decomposition:
     effects = np.zeros((4, n))
     if usable.any():
         weight = log_mean(cost1[usable], cost0[usable])
-        # ln of each factor's ratio from logs of the raw quantities: no ratio can overflow
-        logs = _log_factors(np.log(quantities1[:, usable])) - _log_factors(
-            np.log(quantities0[:, usable])
-        )
+        logs = _log_factors(log_ratio(quantities1[:, usable], quantities0[:, usable]))
         effects[:, usable] = weight * logs
         # The logs sum to ln(cost1/cost0) up to rounding: put the rounding into price/mix so
         # the effects add up to the change.
@@ -163,13 +163,11 @@ def decompose_periods(
 
 
 def _log_factors(logs: np.ndarray) -> np.ndarray:
-    """From ln [cost, invocations, good requests, tokens] `(4, n)` to ln of the factors:
-    volume (good), retries (invocations / good), intensity (tokens / invocation), price/mix
-    (cost / token)."""
+    """From the log changes of [cost, invocations, good requests, tokens] `(4, n)` to the log
+    changes of the factors: volume (good), retries (invocations / good), intensity (tokens /
+    invocation), price/mix (cost / token). They sum to the log change of cost."""
     log_cost, log_calls, log_good, log_tokens = logs
-    return np.stack(
-        [log_good, log_calls - log_good, log_tokens - log_calls, log_cost - log_tokens]
-    )
+    return np.stack([log_good, log_calls - log_good, log_tokens - log_calls, log_cost - log_tokens])
 
 
 __all__ = [
@@ -180,4 +178,5 @@ __all__ = [
     "decompose",
     "decompose_periods",
     "log_mean",
+    "log_ratio",
 ]

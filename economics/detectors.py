@@ -376,7 +376,8 @@ def idle_gpu(
 ) -> Detection:
     """Provisioned GPU hours under `util_pct` utilisation in the last `window_hours`.
 
-    Flags workloads with at least `min_hours` idle hours. Money at stake: what the idle
+    Flags workloads with at least `min_hours` idle hours (hours without a utilisation
+    reading are not judged). Money at stake: what the idle
     hours cost, per month (x 730 / hours in the window).
 
     Evidence: `idle_hours`, `provisioned_hours` (hours with instances), `instance_hours`,
@@ -393,9 +394,10 @@ def idle_gpu(
     gpus = gpu.gpu_hours[:, columns]
     cost = gpu.cost[:, columns]
     provisioned = instances > 0
-    idle = provisioned & (utilisation < _threshold(util_pct, n)[:, None])
+    idle = provisioned & gpu.measured[:, columns] & (utilisation < _threshold(util_pct, n)[:, None])
     idle_hours = np.count_nonzero(idle, axis=1)
     idle_cost = np.where(idle, cost, 0.0).sum(axis=1)
+    gpus = np.where(gpu.measured[:, columns], gpus, 0.0)  # weights: GPUs with a reading
     mean_util = ratio_of(np.einsum("ij,ij->i", utilisation, gpus), gpus.sum(axis=1))
     money = idle_cost * HOURS_PER_MONTH / window
     flagged = (idle_hours >= _threshold(min_hours, n)) & (money >= _threshold(min_amount, n))

@@ -39,6 +39,7 @@ _MAD_TO_SIGMA = 1.4826
 _CLIP_SIGMAS = 4.0  # residuals beyond this many robust sigmas are clipped before refitting
 _CLIP_ROUNDS = 2
 _TREND_T = 2.0  # a trend with |t| under this is dropped; above it, shrunk by 1 - (2/t)^2
+_TREND_DRIFT = 0.5  # ranges allow the trend to be half as steep, or half as steep again
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,8 +56,8 @@ class Forecast:
     - `next_30` / `next_90` (and `_low` / `_high`): spend projected over the next 30 / 90 days
       after `as_of`.
     - `path_days`: `(horizon,)` datetime64[D], the days after `as_of`.
-    - `daily_path`, `daily_low`, `daily_high`: `(W, horizon)` projected spend per day and its
-      per-day range.
+    - `daily_path`: `(W, horizon)` projected spend per day (ranges are given for the totals,
+      where they are meaningful; a day's own spread is `daily_sigma`).
     - `budget`: `(W,)` the monthly budget given (NaN: none).
     - `exhaustion_date`: `(W,)` datetime64[D], the day the month's cumulative spend reaches
       the budget (already past, or projected within this month), NaT when it does not.
@@ -83,8 +84,6 @@ class Forecast:
     next_90_high: np.ndarray
     path_days: np.ndarray
     daily_path: np.ndarray
-    daily_low: np.ndarray
-    daily_high: np.ndarray
     budget: np.ndarray
     exhaustion_date: np.ndarray
     exhaustion_date_earliest: np.ndarray
@@ -127,45 +126,6 @@ def forecast(
     if known is not None:
         spend = _fill_missing(spend, np.asarray(known, dtype=bool)[:, :end])
 
-    window = min(WEEKDAY_WINDOWS[0], n_days)
-    recent = spend[:, n_days - window :]
-    history = _days_since_first_spend(spend)
-    shift_age = _level_shift_age(recent, weekday(days[n_days - window :]))
-    usable = np.where(shift_age > 0, np.minimum(history, shift_age), history)
-
-    path_days = as_of_day + DAY * np.arange(1, horizon + 1)
-    path = np.zeros((n_workloads, horizon))
-    sd_cumulative = np.zeros((n_workloads, horizon))
-    sd_daily = np.zeros((n_workloads, horizon))
-    trend = np.zeros(n_workloads)
-    sigma = np.zeros(n_workloads)
-    method = np.zeros(n_workloads, dtype=np.int8)
-
-    # Least-squares groups: the longest window each series' usable history fills.
-    assigned = np.zeros(n_workloads, dtype=bool)
-    for code, fit_window, with_weekdays in ((4, 56, True), (3, 28, True), (2, TREND_WINDOW, False)):
-        rows = np.flatnonzero(~assigned & (usable >= fit_window))
-        assigned[rows] = True
-        if rows.size == 0:
-            continue
-        fit = _fit_group(
-            spend[rows, n_days - fit_window :],
-            days[n_days - fit_window :],
-            path_days,
-            with_weekdays,
-        )
-        path[rows], sd_cumulative[rows], sd_daily[rows] = fit.path, fit.sd_cumulative, fit.sd_daily
-        trend[rows], sigma[rows], method[rows] = fit.trend, fit.sigma, code
-
-    rows = np.flatnonzero(~assigned & (usable > 0))
-    if rows.size:
-        run = _run_rate(spend[rows], usable[rows], horizon)
-        path[rows], sd_cumulative[rows], sd_daily[rows] = run.path, run.sd_cumulative, run.sd_daily
-        sigma[rows], method[rows] = run.sigma, 1
-
-    np.maximum(path, 0.0, out=path)
-    cumulative = np.cumsum(path, axis=1)
-
     # This calendar month: what is spent, what remains.
     month_start = as_of_day.astype("datetime64[M]").astype("datetime64[D]")
     month_days = int(
@@ -177,22 +137,71 @@ def forecast(
     this_month = spend[:, n_days - elapsed_with_data :]
     month_to_date = this_month.sum(axis=1)
     naive = np.maximum(month_to_date, 0.0) / elapsed_with_data * (elapsed_with_data + remaining)
+    # Ranges are computed for the sums of the first 1..R days (R >= the rest of the month
+    # and 30) and of 90 days: not for every day of the path, which nobody reads.
+    reach = max(remaining, 30)
+    horizons = np.append(np.arange(1, reach + 1), 90)
 
-    def total(days_ahead: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    window = min(WEEKDAY_WINDOWS[0], n_days)
+    recent = spend[:, n_days - window :]
+    history = _days_since_first_spend(spend)
+    shift_age = _level_shift_age(recent, weekday(days[n_days - window :]))
+    usable = np.where(shift_age > 0, np.minimum(history, shift_age), history)
+
+    path_days = as_of_day + DAY * np.arange(1, horizon + 1)
+    path = np.zeros((n_workloads, horizon))
+    spread = np.zeros((n_workloads, horizons.size))
+    trend = np.zeros(n_workloads)
+    sigma = np.zeros(n_workloads)
+    method = np.zeros(n_workloads, dtype=np.int8)
+
+    # Least-squares groups: the longest window each series' usable history fills.
+    assigned = np.zeros(n_workloads, dtype=bool)
+    for code, fit_window, with_weekdays in ((4, 56, True), (3, 28, True), (2, TREND_WINDOW, False)):
+        rows = np.flatnonzero(~assigned & (usable >= fit_window))
+        assigned[rows] = True
+        if rows.size == 0:
+            continue
+        window = spend[rows, n_days - fit_window :]
+        window_days = days[n_days - fit_window :]
+        fit = _fit_group(window, window_days, path_days, horizons, with_weekdays, False)
+        # Rows with spend every day also get the fit of log spend (growth as a rate, weekday
+        # effects as ratios) and the projection is the average of the two: in the backtest
+        # the average beat either alone (the linear fit lags exponential growth, the log
+        # fit overshoots linear growth and amplifies noise).
+        positive = np.flatnonzero(np.all(window > 0, axis=1))
+        if positive.size:
+            logged = _fit_group(
+                window[positive], window_days, path_days, horizons, with_weekdays, True
+            )
+            fit = _average(fit, logged, positive)
+        path[rows], spread[rows] = fit.path, fit.spread
+        trend[rows], sigma[rows], method[rows] = fit.trend, fit.sigma, code
+
+    rows = np.flatnonzero(~assigned & (usable > 0))
+    if rows.size:
+        run = _run_rate(spend[rows], usable[rows], horizon, horizons)
+        path[rows], spread[rows], sigma[rows], method[rows] = run.path, run.spread, run.sigma, 1
+
+    np.maximum(path, 0.0, out=path)
+    cumulative = np.cumsum(path[:, :reach], axis=1)
+
+    def total(days_ahead: int, sums: np.ndarray, column: int):
         if days_ahead <= 0:
             zero = np.zeros(n_workloads)
             return zero, zero, zero
-        point = cumulative[:, days_ahead - 1]
-        spread = z * sd_cumulative[:, days_ahead - 1]
-        return point, np.maximum(point - spread, 0.0), point + spread
+        half_width = z * spread[:, column]
+        return sums, np.maximum(sums - half_width, 0.0), sums + half_width
 
-    rest, rest_low, rest_high = total(remaining)
-    next_30 = total(30)
-    next_90 = total(90)
+    rest, rest_low, rest_high = total(
+        remaining, cumulative[:, max(remaining - 1, 0)], max(remaining - 1, 0)
+    )
+    next_30 = total(30, cumulative[:, 29], 29)
+    next_90 = total(90, path[:, :90].sum(axis=1), horizons.size - 1)
 
     budget = _per_workload(budgets, n_workloads)
     exhausted = _exhaustion_dates(this_month, cumulative[:, :remaining], budget, as_of_day)
-    high_cumulative = cumulative[:, :remaining] + z * sd_cumulative[:, :remaining]
+    high_cumulative = cumulative[:, :remaining] + z * spread[:, :remaining]
     exhausted_earliest = _exhaustion_dates(this_month, high_cumulative, budget, as_of_day)
 
     shift_on = np.full(n_workloads, np.datetime64("NaT"), dtype="datetime64[D]")
@@ -214,8 +223,6 @@ def forecast(
         next_90_high=next_90[2],
         path_days=path_days,
         daily_path=path,
-        daily_low=np.maximum(path - z * sd_daily, 0.0),
-        daily_high=path + z * sd_daily,
         budget=budget,
         exhaustion_date=exhausted,
         exhaustion_date_earliest=exhausted_earliest,
@@ -230,11 +237,10 @@ def forecast(
 
 @dataclass(frozen=True)
 class _Projection:
-    path: np.ndarray  # (n, horizon)
-    sd_cumulative: np.ndarray  # (n, horizon): sd of the sum of the first h+1 days
-    sd_daily: np.ndarray  # (n, horizon): sd of each single day
-    trend: np.ndarray  # (n,)
-    sigma: np.ndarray  # (n,)
+    path: np.ndarray  # (n, horizon) spend per day
+    spread: np.ndarray  # (n, K) standard deviation of the sum of the first h days, h in horizons
+    trend: np.ndarray  # (n,) money per day per day
+    sigma: np.ndarray  # (n,) money, one day's residual scale
 
 
 def _design(days: np.ndarray, time: np.ndarray, with_weekdays: bool) -> np.ndarray:
@@ -248,10 +254,21 @@ def _design(days: np.ndarray, time: np.ndarray, with_weekdays: bool) -> np.ndarr
 
 
 def _fit_group(
-    series: np.ndarray, days: np.ndarray, future_days: np.ndarray, with_weekdays: bool
+    series: np.ndarray,
+    days: np.ndarray,
+    future_days: np.ndarray,
+    horizons: np.ndarray,
+    with_weekdays: bool,
+    log_scale: bool,
 ) -> _Projection:
-    """Robust trend (+ weekday) least squares for a group sharing one window: `(n, L)`."""
+    """Robust trend (+ weekday) least squares for a group sharing one window: `(n, L)`.
+
+    With `log_scale` (rows with spend every day) the fit is of log spend: growth is a rate
+    and weekday effects are ratios, as spend usually behaves; the projection is transformed
+    back with Duan's smearing factor (the mean of exp(residual)).
+    """
     n, length = series.shape
+    values = np.log(series) if log_scale else series
     time = np.arange(length, dtype=float) - (length - 1) / 2
     future_time = (length - 1) / 2 + np.arange(1, future_days.size + 1, dtype=float)
     design = _design(days, time, with_weekdays)
@@ -262,11 +279,14 @@ def _fit_group(
 
     # Clip outlying days (incidents, gaps) and refit, twice. Sparse rows (spend on under half
     # the days) are left alone: there a rare day of spend is the pattern, not an outlier.
-    coefficients = matmul(series, pseudo_inverse.T)
-    residuals = series - matmul(coefficients, design.T)
-    dense = np.count_nonzero(series, axis=1) * 2 >= length
-    floor = 0.05 * np.abs(series.mean(axis=1))  # a constant row has no spread to measure
-    cleaned = series
+    coefficients = matmul(values, pseudo_inverse.T)
+    residuals = values - matmul(coefficients, design.T)
+    if log_scale:
+        dense, floor = np.ones(n, dtype=bool), np.full(n, 0.01)  # 1% of the level
+    else:
+        dense = np.count_nonzero(series, axis=1) * 2 >= length
+        floor = 0.05 * np.abs(series.mean(axis=1))  # a constant row has no spread to measure
+    cleaned = values
     for _ in range(_CLIP_ROUNDS):
         robust = np.maximum(_MAD_TO_SIGMA * median(np.abs(residuals)), floor)
         limit = np.where(dense, _CLIP_SIGMAS * robust, np.inf)[:, None]
@@ -274,32 +294,70 @@ def _fit_group(
         coefficients = matmul(cleaned, pseudo_inverse.T)
         residuals = cleaned - matmul(coefficients, design.T)
 
-    sigma = np.sqrt(np.sum(residuals**2, axis=1) / max(length - params, 1))
-    energy = np.sum(residuals**2, axis=1)
-    lag_one = np.sum(residuals[:, 1:] * residuals[:, :-1], axis=1)
+    energy = np.einsum("ij,ij->i", residuals, residuals)
+    sigma = np.sqrt(energy / max(length - params, 1))
+    lag_one = np.einsum("ij,ij->i", residuals[:, 1:], residuals[:, :-1])
     rho = np.clip(np.divide(lag_one, energy, out=np.zeros(n), where=energy > 0), 0.0, 0.8)
-    inflation = (1 + rho) / (1 - rho)
+    scale = sigma * np.sqrt((1 + rho) / (1 - rho))  # inflated for autocorrelation
 
     # Shrink a trend that is not clearly there (positive-part James-Stein on its t-statistic).
-    slope_sd = sigma * np.sqrt(inflation * covariance[1, 1])
+    slope_sd = scale * np.sqrt(covariance[1, 1])
     slope = np.abs(coefficients[:, 1])
     clear = slope > _TREND_T * slope_sd  # |t| > 2 (always, for a noiseless trend)
     keep = np.zeros(n)
     keep[clear] = 1 - (_TREND_T * slope_sd[clear] / slope[clear]) ** 2
     coefficients[:, 1] *= keep
+    drift = _TREND_DRIFT * np.abs(coefficients[:, 1])  # the trend may not last as it is
 
-    path = matmul(coefficients, future.T)
-    steps = np.arange(1, future_days.size + 1, dtype=float)
-    summed_rows = np.cumsum(future, axis=0)
-    parameter_var_sum = np.einsum("hp,pq,hq->h", summed_rows, covariance, summed_rows)
-    parameter_var_day = np.einsum("hp,pq,hq->h", future, covariance, future)
-    scale = sigma * np.sqrt(inflation)
-    sd_cumulative = scale[:, None] * np.sqrt(steps + parameter_var_sum)[None, :]
-    sd_daily = scale[:, None] * np.sqrt(1 + parameter_var_day)[None, :]
-    return _Projection(path, sd_cumulative, sd_daily, coefficients[:, 1].copy(), sigma)
+    # sd of the sum of the first h days: noise and coefficient uncertainty (exact for the
+    # shared design: one quadratic form per horizon), and the trend's drift
+    summed_rows = np.cumsum(future, axis=0)[horizons - 1]
+    noise = np.sqrt(horizons + np.einsum("hp,pq,hq->h", summed_rows, covariance, summed_rows))
+    fitted = matmul(coefficients, future.T)
+    if log_scale:
+        # no projection beyond 10x the window's highest day: growth like that is news
+        ceiling = np.log(series.max(axis=1)) + np.log(10.0)
+        smear = np.mean(np.exp(residuals), axis=1)
+        path = np.exp(np.minimum(fitted, ceiling[:, None])) * smear[:, None]
+        upto = (np.arange(future_days.size)[:, None] < horizons[None, :]).astype(float)
+        sums = matmul(path, upto)  # (n, K) sum of the first h days
+        weighted = matmul(path, upto * np.arange(1, future_days.size + 1)[:, None])
+        spread = _root_sum_squares(
+            sums * (scale[:, None] * noise / horizons), drift[:, None] * weighted
+        )
+        trend = coefficients[:, 1] * path[:, 0]  # money per day per day, at the start
+        sigma = sigma * path[:, 0]
+    else:
+        path = fitted
+        drift_sums = horizons * (horizons + 1) / 2
+        spread = _root_sum_squares(scale[:, None] * noise, drift[:, None] * drift_sums)
+        trend = coefficients[:, 1].copy()
+    return _Projection(path, spread, trend, sigma)
 
 
-def _run_rate(spend: np.ndarray, usable: np.ndarray, horizon: int) -> _Projection:
+def _root_sum_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sqrt(a^2 + b^2), several times faster than `np.hypot` (no overflow care needed)."""
+    return np.sqrt(a * a + b * b)
+
+
+def _average(whole: _Projection, part: _Projection, rows: np.ndarray) -> _Projection:
+    """`whole` with `rows` replaced by the mean of `whole` and `part` (part is those rows)."""
+
+    def mix(a, b):
+        a[rows] = 0.5 * (a[rows] + b)
+        return a
+
+    return _Projection(
+        mix(whole.path, part.path),
+        mix(whole.spread, part.spread),
+        mix(whole.trend, part.trend),
+        mix(whole.sigma, part.sigma),
+    )
+
+
+def _run_rate(
+    spend: np.ndarray, usable: np.ndarray, horizon: int, horizons: np.ndarray
+) -> _Projection:
     """Flat projection at the mean of the last `min(usable, 7)` days, for short histories."""
     n, n_days = spend.shape
     window = min(RUN_RATE_WINDOW, n_days)
@@ -311,11 +369,9 @@ def _run_rate(spend: np.ndarray, usable: np.ndarray, horizon: int) -> _Projectio
     variance = np.maximum(squares / counts - mean**2, 0.0) * counts / np.maximum(counts - 1, 1)
     # One day says nothing about the spread: take the day's own size as its uncertainty.
     sigma = np.where(counts > 1, np.sqrt(variance), np.abs(mean))
-    steps = np.arange(1, horizon + 1, dtype=float)
-    path = np.repeat(mean[:, None], horizon, axis=1)
-    sd_cumulative = sigma[:, None] * np.sqrt(steps[None, :] + steps[None, :] ** 2 / counts[:, None])
-    sd_daily = np.repeat((sigma * np.sqrt(1 + 1 / counts))[:, None], horizon, axis=1)
-    return _Projection(path, sd_cumulative, sd_daily, np.zeros(n), sigma)
+    # noise of each day, plus the uncertainty of the mean carried over every day
+    spread = sigma[:, None] * np.sqrt(horizons + horizons**2 / counts[:, None])
+    return _Projection(np.repeat(mean[:, None], horizon, axis=1), spread, np.zeros(n), sigma)
 
 
 def _days_since_first_spend(spend: np.ndarray) -> np.ndarray:

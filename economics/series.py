@@ -174,7 +174,9 @@ class GpuArrays:
     - `instance_hours`: instances provisioned (reporting) in the hour; one instance for one
       hour is one instance-hour, busy or idle.
     - `gpu_hours`: GPUs provisioned in the hour.
-    - `utilisation_pct`: mean GPU utilisation 0-100 over those GPUs (0 where none).
+    - `utilisation_pct`: mean GPU utilisation 0-100 over the GPUs that reported one.
+    - `measured`: `(W, H)` bool, where a utilisation reading exists (default: everywhere);
+      an hour without one is never called idle.
     - `cost`: what the provisioned instances cost in the hour (instance-hours x hourly price).
     - `tokens_served`: tokens the fleet served in the hour (input + output).
     `hours`: `(H,)` datetime64[h]; `workload_ids` as in `DailyArrays`.
@@ -184,6 +186,7 @@ class GpuArrays:
     instance_hours: np.ndarray
     gpu_hours: np.ndarray | None = None
     utilisation_pct: np.ndarray | None = None
+    measured: np.ndarray | None = None
     cost: np.ndarray | None = None
     tokens_served: np.ndarray | None = None
     workload_ids: np.ndarray | None = None
@@ -194,7 +197,9 @@ class GpuArrays:
         shape = np.shape(self.instance_hours)
         if len(shape) != 2 or shape[1] != hours.shape[0]:
             raise ValueError(f"instance_hours has shape {shape}, expected (W, {hours.shape[0]})")
-        _fill_zeros(self, shape, {"hours", "workload_ids"})
+        measured = True if self.measured is None else np.asarray(self.measured, dtype=bool)
+        object.__setattr__(self, "measured", np.broadcast_to(measured, shape))
+        _fill_zeros(self, shape, {"hours", "workload_ids", "measured"})
 
     @property
     def n_workloads(self) -> int:

@@ -100,7 +100,7 @@ def unit_costs(
         gpu_columns = slice(hours - window, hours)
         self_hosted = gpu.cost[:, gpu_columns].sum(axis=1)
         served = gpu.tokens_served[:, gpu_columns].sum(axis=1)
-        weights = gpu.gpu_hours[:, gpu_columns]
+        weights = np.where(gpu.measured[:, gpu_columns], gpu.gpu_hours[:, gpu_columns], 0.0)
         utilisation = _ratio(
             np.einsum("ij,ij->i", gpu.utilisation_pct[:, gpu_columns], weights),
             weights.sum(axis=1),

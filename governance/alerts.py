@@ -93,8 +93,7 @@ def sync(
             _apply(alert, finding, slug_ids, now)
             alert.status = AlertStatus.OPEN.value
             alert.notified_severity = finding.severity
-            session.add(alert)
-            session.flush()  # the id goes into button values and outbox keys
+            session.add(alert)  # its id (for buttons and outbox keys) comes with the flush below
             changes.append(AlertChange(ChangeAction.NEW, alert, finding))
             continue
         previous = alert.severity

@@ -49,21 +49,16 @@ from sqlalchemy.orm import Session, selectinload
 import economics
 from governance.findings import Finding, Kind, fingerprint, format_money, sort_key
 from governance.thresholds import Thresholds, for_workload, load_thresholds
+from models.arrays import FactArrays, build_arrays
 from models.facts import CostFact, SourceStatus
 from models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
 
 HISTORY_DAYS = 91  # 13 weeks: 8 weekday baselines for anomalies, 56 days of forecast fit
-HOURLY_HOURS = 8 * 24  # the latest hour against the same hour of the 7 days before
-GPU_HOURS = 7 * 24
+# hours of usage and GPU facts: 7 days of same-hour baseline for retry storms plus the
+# latest day, and a whole Monday-to-Sunday week for the digest's idle GPU cost
+HOURLY_DAYS = 10
 SELF_HOSTED = frozenset({Platform.SELF_HOSTED.value, Platform.SAGEMAKER.value})
 CENT = Decimal("0.01")
-
-
-def _arrays():
-    """`models.arrays` (the queries that build the core's inputs), imported on first use."""
-    from models import arrays
-
-    return arrays
 
 
 def cutoff_of(as_of: date | datetime) -> datetime:
@@ -94,13 +89,19 @@ class CheckContext:
     thresholds: Thresholds
     currency: str
     workloads: list[Workload]  # not retired, in row order of the arrays
-    daily: economics.DailyArrays  # [workloads x HISTORY_DAYS], through last_day
+    facts: FactArrays  # every array the core needs, from models.arrays
     _limits: dict[int, Thresholds] = field(default_factory=dict)
     _decompositions: dict[tuple, Any] = field(default_factory=dict)
+    _per_workload: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def last_day(self) -> date:
         return last_day_of(self.cutoff)
+
+    @cached_property
+    def daily(self) -> economics.DailyArrays:
+        """`[workloads x HISTORY_DAYS]`, through the last whole day."""
+        return self.facts.daily.through(self.last_day)
 
     @property
     def month_key(self) -> str:
@@ -116,7 +117,21 @@ class CheckContext:
 
     def per_workload(self, name: str) -> np.ndarray:
         """`(W,)` float array of one threshold, for the core's vectorised detectors."""
-        return np.array([float(getattr(self.limits(w), name)) for w in self.workloads])
+        if name not in self._per_workload:
+            self._per_workload[name] = np.array(
+                [float(getattr(self.limits(w), name)) for w in self.workloads]
+            )
+        return self._per_workload[name]
+
+    @cached_property
+    def budgets(self) -> np.ndarray:
+        """`(W,)` monthly budgets as floats, NaN where none."""
+        return np.array(
+            [
+                float(w.budget_monthly) if w.budget_monthly is not None else np.nan
+                for w in self.workloads
+            ]
+        )
 
     @cached_property
     def spend(self) -> np.ndarray:
@@ -138,13 +153,7 @@ class CheckContext:
 
     @cached_property
     def forecast(self) -> economics.Forecast:
-        budgets = np.array(
-            [
-                float(w.budget_monthly) if w.budget_monthly is not None else np.nan
-                for w in self.workloads
-            ]
-        )
-        return economics.forecast(self.spend, self.daily.days, self.last_day, budgets)
+        return economics.forecast(self.spend, self.daily.days, self.last_day, self.budgets)
 
     def decomposition(self, before: tuple[date, date], after: tuple[date, date]):
         """Why spend changed between two day ranges (inclusive), for every workload."""
@@ -189,27 +198,13 @@ class CheckContext:
 
     @cached_property
     def hourly(self) -> economics.HourlyArrays:
-        """The last HOURLY_HOURS whole hours before the cutoff."""
-        end = self.cutoff.replace(minute=0, second=0, microsecond=0)
-        return _arrays().hourly_arrays(
-            self.session,
-            [w.id for w in self.workloads],
-            end - timedelta(hours=HOURLY_HOURS),
-            end,
-            known_at=self.cutoff,
-        )
+        """The recent hours before the cutoff (usage metrics: retry storms, hourly spikes)."""
+        return _hours_before(self.facts.hourly, self.cutoff)
 
     @cached_property
     def gpu(self) -> economics.GpuArrays:
-        """The last GPU_HOURS whole hours of GPU fleets before the cutoff."""
-        end = self.cutoff.replace(minute=0, second=0, microsecond=0)
-        return _arrays().gpu_arrays(
-            self.session,
-            [w.id for w in self.workloads],
-            end - timedelta(hours=GPU_HOURS),
-            end,
-            known_at=self.cutoff,
-        )
+        """The recent hours of GPU fleets before the cutoff."""
+        return _hours_before(self.facts.gpu, self.cutoff)
 
     def finding(
         self,
@@ -275,22 +270,32 @@ def build_context(
             ).order_by(Workload.id)
         )
     )
-    last_day = last_day_of(cutoff)
-    daily = _arrays().daily_arrays(
+    # The arrays run through the day of the cutoff (its hours matter for retry storms);
+    # the daily analysis stops at the last whole day.
+    facts = build_arrays(
         session,
-        [w.id for w in workloads],
-        last_day - timedelta(days=HISTORY_DAYS - 1),
-        last_day,
-        known_at=cutoff,
+        (cutoff - timedelta(microseconds=1)).astimezone(UTC).date(),
+        workload_ids=[w.id for w in workloads],
+        history_days=HISTORY_DAYS + 1,
+        hourly_days=HOURLY_DAYS,
     )
+    if facts.workload_ids.tolist() != [w.id for w in workloads]:
+        raise RuntimeError("models.arrays returned rows in another order than the workloads")
     return CheckContext(
         session=session,
         cutoff=cutoff,
         thresholds=thresholds,
         currency=profile.currency if profile else "USD",
         workloads=workloads,
-        daily=daily,
+        facts=facts,
     )
+
+
+def _hours_before(arrays, cutoff: datetime):
+    """The columns of an hourly container for the hours that ended by `cutoff`."""
+    last = np.datetime64((cutoff - timedelta(hours=1)).astimezone(UTC).replace(tzinfo=None), "h")
+    end = int(np.searchsorted(arrays.hours, last, side="right"))
+    return arrays if end == arrays.hours.size else arrays.select(slice(None), slice(0, end))
 
 
 # ---- budgets ---------------------------------------------------------------------------
@@ -312,12 +317,17 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
     """One budget finding per workload and month, the most telling of:
     budget_exceeded (critical) once spent; else budget_projected_overrun when the projection
     ends the month over budget; else budget_exceeded (warning) past the warning share."""
+    if not ctx.workloads:
+        return  # the core needs at least one row
     fc = ctx.forecast
     month_name = ctx.last_day.strftime("%B")
     days_left = _days_left(ctx.last_day)
-    for row, workload in enumerate(ctx.workloads):
-        if workload.budget_monthly is None or workload.budget_monthly <= 0:
-            continue
+    # Screen in numpy (a cent of slack for rounding), decide exactly in Decimal below.
+    budgets = np.nan_to_num(ctx.budgets, nan=0.0)
+    near = fc.month_to_date + 0.01 >= ctx.per_workload("budget_warning_ratio") * budgets
+    over = fc.month_end + 0.01 > budgets * (1 + ctx.per_workload("projection_tolerance"))
+    for row in np.flatnonzero((budgets > 0) & (near | over)).tolist():
+        workload = ctx.workloads[row]
         limits = ctx.limits(workload)
         budget = Decimal(workload.budget_monthly)
         spent = money(fc.month_to_date[row])
@@ -397,6 +407,8 @@ def check_anomalies(ctx: CheckContext) -> Iterator[Finding]:
     """spend_anomaly: the last whole day against what that weekday usually costs now, and
     the latest hour against the same hour of the days before (one finding per workload:
     the larger excess)."""
+    if not ctx.workloads:
+        return  # the core needs at least one row
     day = ctx.last_day
     z = ctx.per_workload("anomaly_z")
     min_amount = ctx.per_workload("anomaly_min_amount")
@@ -456,6 +468,8 @@ def check_anomalies(ctx: CheckContext) -> Iterator[Finding]:
 
 def check_retry_storms(ctx: CheckContext) -> Iterator[Finding]:
     """retry_storm: the latest hour's attempts surge with errors and throttles."""
+    if not ctx.workloads:
+        return  # the core needs at least one row
     detection = economics.retry_storm(
         ctx.hourly,
         ratio=ctx.per_workload("retry_storm_ratio"),
@@ -490,6 +504,8 @@ def check_retry_storms(ctx: CheckContext) -> Iterator[Finding]:
 
 def check_growth(ctx: CheckContext) -> Iterator[Finding]:
     """token_growth, fan_out_growth and unit_cost_drift over the daily arrays."""
+    if not ctx.workloads:
+        return  # the core needs at least one row
     daily = ctx.daily
     min_amount = ctx.per_workload("min_amount")
     detections = [
@@ -568,6 +584,8 @@ def check_growth(ctx: CheckContext) -> Iterator[Finding]:
 
 def check_idle_gpu(ctx: CheckContext) -> Iterator[Finding]:
     """idle_gpu: provisioned GPU hours under the utilisation threshold, last week."""
+    if not ctx.workloads:
+        return  # the core needs at least one row
     fleets = [w for w in ctx.workloads if w.platform in SELF_HOSTED or w.gpu]
     if not fleets:
         return
@@ -604,6 +622,8 @@ def check_idle_gpu(ctx: CheckContext) -> Iterator[Finding]:
 
 def check_estimate_drift(ctx: CheckContext) -> Iterator[Finding]:
     """estimate_drift: the token-based estimate against the bill, where both exist."""
+    if not ctx.workloads:
+        return  # the core needs at least one row
     detection = economics.estimate_drift(
         ctx.daily,
         drift_pct=ctx.per_workload("estimate_drift_pct"),

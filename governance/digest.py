@@ -5,8 +5,9 @@ largest driver of the change), the month-to-date spend and the month-end project
 the budget, the date the budget runs out, the open findings, what idle GPUs cost last week,
 a missing budget or exit strategy, and the decisions recorded for it.
 
-"Last week" is the ISO week (Monday to Sunday) before the week of `as_of`: a digest sent on
-Monday 2026-11-09 covers 2026-11-02..08 against 2026-10-26..11-01.
+"Last week" is the ISO week (Monday to Sunday) before the week of `as_of` (the day of the
+cutoff): a digest sent on Monday 2026-11-09 covers 2026-11-02..08 against 2026-10-26..11-01;
+`--as-of 2026-11-08` (the end of that Sunday) covers the same week.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import calendar
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 import economics
 from governance import alerts as alert_store
-from governance.checks import SELF_HOSTED, CheckContext, _arrays, build_context, money
+from governance.checks import SELF_HOSTED, CheckContext, build_context, money
 from governance.findings import jsonable
 from governance.people import find_person
 from models.errors import BadInput
@@ -212,7 +213,8 @@ def build_digests(
     if not rows_by_owner:
         return []
 
-    week, previous = weeks_before(ctx.last_day)
+    # the week before the one the digest is sent in (the cutoff's day)
+    week, previous = weeks_before(ctx.last_day + timedelta(days=1))
     rows = sorted({row for owned in rows_by_owner.values() for row in owned})
     ids = [ctx.workloads[row].id for row in rows]
     last_week = ctx.period_spend(*week)
@@ -358,19 +360,19 @@ def _idle_cost(ctx: CheckContext, week: tuple[date, date]) -> dict[int, Decimal]
     fleets = [row for row, w in enumerate(ctx.workloads) if _is_fleet(w)]
     if not fleets:
         return {}
-    start = datetime.combine(week[0], time(), tzinfo=UTC)
-    end = min(start + timedelta(days=7), ctx.cutoff.replace(minute=0, second=0, microsecond=0))
-    if end <= start:
-        return {}
-    gpu = _arrays().gpu_arrays(
-        ctx.session, [w.id for w in ctx.workloads], start, end, known_at=ctx.cutoff
+    gpu = ctx.gpu
+    days = gpu.hours.astype("datetime64[D]")
+    inside = np.flatnonzero(
+        (days >= np.datetime64(week[0], "D")) & (days <= np.datetime64(week[1], "D"))
     )
+    if inside.size == 0:
+        return {}
     result = economics.idle_gpu(
-        gpu,
+        gpu.select(slice(None), slice(int(inside[0]), int(inside[-1]) + 1)),
         util_pct=ctx.per_workload("idle_gpu_util_pct"),
         min_hours=0.0,
         min_amount=0.0,
-        window_hours=gpu.hours.size,
+        window_hours=int(inside.size),
     )
     idle = dict(zip(result.workloads.tolist(), result.evidence.get("idle_cost", []), strict=True))
     return {row: money(idle.get(row, 0.0)) for row in fleets}

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -162,7 +162,7 @@ def build_gap_review(
             continue
         rows.append(_workload_row(ctx, row, workload, gaps[0].value, gaps))
 
-    unattributed_rows, unattributed_total, unattributed_week = _unattributed(ctx, window)
+    unattributed_rows, unattributed_total = _unattributed(ctx, window)
     rows.extend(unattributed_rows)
     rows.extend(_hybrids(ctx))
 
@@ -183,7 +183,7 @@ def build_gap_review(
         as_of=ctx.last_day,
         window_days=window,
         currency=ctx.currency,
-        week_spend=money(float(week.sum())) + unattributed_week,
+        week_spend=money(float(week.sum()) + _unattributed_spend(ctx, HEADLINE_DAYS)),
         owned_week_spend=money(owned),
         previous_share=previous[0] if previous else None,
         previous_as_of=previous[1] if previous else None,
@@ -232,22 +232,20 @@ def _workload_row(
     )
 
 
-def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal, Decimal]:
-    """Rows per unattributed source series (largest first), the window total, last week's."""
+def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal]:
+    """Rows per unattributed billed source series (largest first), and the window total."""
     start = ctx.last_day - timedelta(days=window - 1)
-    week_start = ctx.last_day - timedelta(days=HEADLINE_DAYS - 1)
-    unclaimed = and_(
-        CostFact.workload_id.is_(None), CostFact.is_llm.is_(True), CostFact.day <= ctx.last_day
-    )
     series = ctx.session.execute(
         select(CostFact.source, CostFact.series_key, func.sum(CostFact.cost))
-        .where(unclaimed, CostFact.day >= start)
+        .where(
+            CostFact.workload_id.is_(None),
+            CostFact.is_llm.is_(True),
+            CostFact.day >= start,
+            CostFact.day <= ctx.last_day,
+        )
         .group_by(CostFact.source, CostFact.series_key)
         .order_by(func.sum(CostFact.cost).desc())
     ).all()
-    week = ctx.session.scalar(
-        select(func.sum(CostFact.cost)).where(unclaimed, CostFact.day >= week_start)
-    )
     total = money(sum((Decimal(amount or 0) for *_, amount in series), Decimal(0)))
     rows = [
         GapRow(
@@ -269,7 +267,14 @@ def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal
                 detail={"series": len(rest), "series_key": f"{len(rest)} smaller sources"},
             )
         )
-    return rows, total, money(week or 0)
+    return rows, total
+
+
+def _unattributed_spend(ctx: CheckContext, days: int) -> float:
+    """Spend no workload claims over the last `days` days (billed, else estimated), the
+    same reading as every workload's spend."""
+    unclaimed = ctx.facts.unattributed_daily.through(ctx.last_day)
+    return float(unclaimed.cost[0, -days:].sum())
 
 
 def _hybrids(ctx: CheckContext) -> list[GapRow]:

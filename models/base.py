@@ -79,9 +79,13 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
+            # pysqlite begins a transaction at the first write, so reads see fresh commits
+            # as on PostgreSQL's READ COMMITTED. The price: SAVEPOINTs (begin_nested) do not
+            # nest on SQLite, so the code keeps each unit of work in one flat transaction.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 

@@ -83,7 +83,8 @@ class CostFact(AttributedMixin, Base):
     source: Mapped[str] = mapped_column(String(32))  # cost_explorer, focus, cur2, athena
     series_key: Mapped[str] = mapped_column(String(500))
     day: Mapped[date] = mapped_column(Date)
-    account: Mapped[str | None] = mapped_column(String(32))
+    # AWS account ids are 12 digits; other clouds' billing accounts are longer (Azure: 52)
+    account: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(32))
     service: Mapped[str | None] = mapped_column(String(200))
     usage_type: Mapped[str | None] = mapped_column(String(300))

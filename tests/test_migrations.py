@@ -37,7 +37,7 @@ def empty_database(tmp_path):
 def test_head_matches_the_models(empty_database):
     migrate.upgrade(empty_database)
     with empty_database.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == [], "models changed without a migration: " + repr(differences)
 

@@ -193,9 +193,12 @@ def _billing_line(report: CostReport) -> str | None:
         )
     drift = billing.drift_percent
     if drift is not None and billing.drift_window is not None:
+        sample = (
+            f" (top {billing.drift_sample} workloads)" if billing.drift_sample is not None else ""
+        )
         parts.append(
             f"token estimates ran *{drift:+.1f}%* vs the bill over "
-            f"{day_range(*billing.drift_window)}"
+            f"{day_range(*billing.drift_window)}{sample}"
         )
     return " · ".join(parts) if parts else None
 
@@ -315,10 +318,9 @@ def _gaps_section(report: CostReport) -> SectionBlock | None:
 def summary_text(report: CostReport) -> str:
     """The notification / accessibility fallback: one line."""
     currency = report.currency
-    text = (
-        f"{report.scope_label}: {money(report.total, currency)} {period_phrase(report.period)}, "
-        f"{money(report.month_to_date, currency)} month to date"
-    )
+    text = f"{report.scope_label}: {money(report.total, currency)} {period_phrase(report.period)}"
+    if report.period.label != "mtd":
+        text += f", {money(report.month_to_date, currency)} month to date"
     if report.projection is not None:
         p = report.projection
         text += f", month end {projection_text(p.point, p.low, p.high, currency)}"

@@ -19,7 +19,9 @@ import jinja2
 import templates
 from bot.blocks.common import escape, money
 
-TEMPLATE_DIR = Path(templates.__file__).parent
+# `__path__`, not `__file__`: an editable install made before templates/ became a package
+# still finds it, as a namespace package without a file.
+TEMPLATE_DIR = Path(next(iter(templates.__path__)))
 
 
 def _money(amount: Any, currency: str = "USD", signed: bool = False) -> str:
@@ -38,7 +40,7 @@ def _pct(value: Any, signed: bool = False) -> str:
 
 def _fmt(value: Any, spec: str, scale: float = 1) -> str:
     """format(value * scale, spec) for a number; "—" when a detail is missing."""
-    if value is None or isinstance(value, jinja2.Undefined) or isinstance(value, str):
+    if value is None or isinstance(value, jinja2.Undefined | str):
         return "—"
     try:
         return format(float(value) * scale, spec)

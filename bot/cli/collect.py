@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import select
 
 from bot.cli.common import add_format, migrated_engine, parse_date, print_json
 from collectors.athena import import_athena
@@ -17,6 +18,7 @@ from collectors.billing_files import FORMATS, ImportReport, import_billing
 from collectors.run import ALL_SOURCES, CollectReport, collect
 from models.base import make_session_factory
 from models.errors import BadInput, SourceError
+from models.facts import CostFact
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,10 +87,14 @@ def _collect(args: argparse.Namespace) -> int:
     factory = make_session_factory(migrated_engine())
     now = datetime.now(UTC)
     report = collect(factory, now, sources=args.source, since=args.since)
+    start, end = now.date() - timedelta(days=30), now.date() + timedelta(days=1)
     with factory() as session:
-        spend = spend_by_workload(
-            session, now.date() - timedelta(days=30), now.date() + timedelta(days=1)
-        )
+        sources = session.scalars(
+            select(CostFact.source).where(CostFact.day >= start, CostFact.day < end).distinct()
+        ).all()
+        spend = {
+            source: spend_by_workload(session, start, end, source) for source in sorted(sources)
+        }
     if args.format == "json":
         print_json({**report.to_dict(), "llm_spend_30d": _spend_json(spend)})
     else:
@@ -96,16 +102,22 @@ def _collect(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _spend_json(spend: dict[str | None, dict]) -> dict:
+def _spend_json(spend: dict[str, dict[str | None, dict]]) -> dict:
+    """Per cost source (they describe the same bill: never add them up)."""
     return {
-        "workloads": {
-            slug: {c: str(v) for c, v in totals.items()} for slug, totals in spend.items() if slug
-        },
-        "unattributed": {c: str(v) for c, v in spend.get(None, {}).items()},
+        source: {
+            "workloads": {
+                slug: {c: str(v) for c, v in totals.items()}
+                for slug, totals in by_slug.items()
+                if slug
+            },
+            "unattributed": {c: str(v) for c, v in by_slug.get(None, {}).items()},
+        }
+        for source, by_slug in spend.items()
     }
 
 
-def _print_collect(report: CollectReport, spend: dict) -> None:
+def _print_collect(report: CollectReport, spend: dict[str, dict[str | None, dict]]) -> None:
     for result in report.results:
         if result.ok:
             print(f"ok    {result.source:<19} {result.scope:<28} {result.rows} rows")
@@ -117,12 +129,17 @@ def _print_collect(report: CollectReport, spend: dict) -> None:
         f"{summary.unattributed} unattributed"
         + (f"; discovered (unowned): {', '.join(summary.discovered)}" if summary.discovered else "")
     )
-    unattributed = spend.get(None, {})
-    if unattributed:
+    for source, by_slug in spend.items():
+        unattributed = by_slug.get(None, {})
+        total = {
+            c: sum((t.get(c, 0) for t in by_slug.values()), start=0)
+            for c in {c for t in by_slug.values() for c in t}
+        }
         money = ", ".join(
-            f"{amount:,.2f} {currency}" for currency, amount in sorted(unattributed.items())
+            f"{unattributed.get(currency, 0):,.2f} of {amount:,.2f} {currency}"
+            for currency, amount in sorted(total.items())
         )
-        print(f"unattributed LLM spend, last 30 days: {money}")
+        print(f"unattributed LLM spend, last 30 days ({source}): {money}")
     if report.api_calls:
         calls = ", ".join(f"{name} {count}" for name, count in report.api_calls.items())
         print(f"AWS requests: {calls} (cost {report.api_cost:.4f} USD)")

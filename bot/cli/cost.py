@@ -16,7 +16,6 @@ import csv
 import os
 import sys
 from collections import defaultdict
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.blocks.common import blocks_to_text
@@ -31,6 +30,7 @@ from commands.cost import (
     end_of_day,
     parse_cost_text,
     report_to_json,
+    today_utc,
 )
 from commands.parsing import ParseError
 from governance.people import SLACK_USER_ID
@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cost(args: argparse.Namespace) -> int:
     if args.user is not None and not SLACK_USER_ID.match(args.user):
         raise BadInput(f"--user {args.user!r} is not a Slack user id like U0ANA0001")
-    today = args.as_of or datetime.now(UTC).date()
+    today = args.as_of or today_utc()
     known_at = end_of_day(args.as_of) if args.as_of else None
     words = [w for w in args.words if w.lower() != "public"]
     try:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 
 from bot.blocks.common import blocks_to_text
 from bot.blocks.decide import decide_message
 from bot.cli.common import add_as_of, add_format, migrated_engine, print_json
 from bot.cli.cost import cli_error
 from bot.listeners.commands.llm_decide import decision_prices
-from commands.cost import end_of_day
+from commands.cost import end_of_day, today_utc
 from commands.decide import (
     WHAT_IF_EXAMPLE,
     HelpRequest,
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _decide(args: argparse.Namespace) -> int:
-    today = args.as_of or datetime.now(UTC).date()
+    today = args.as_of or today_utc()
     known_at = end_of_day(args.as_of) if args.as_of else None
     try:
         request = parse_decide_text(" ".join(args.words), today=today, known_at=known_at)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 04:08:20.516145
+Create Date: 2026-11-27 05:18:08.419007
 """
 
 from collections.abc import Sequence
@@ -149,7 +149,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("series_key", sa.String(length=500), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("account", sa.String(length=32), nullable=True),
+        sa.Column("account", sa.String(length=200), nullable=True),
         sa.Column("region", sa.String(length=32), nullable=True),
         sa.Column("service", sa.String(length=200), nullable=True),
         sa.Column("usage_type", sa.String(length=300), nullable=True),

@@ -245,3 +245,24 @@ def test_claiming_is_an_index_lookup_not_a_scan_of_every_rule():
     attributor = Attributor(rules, "llm-workload")
     assert attributor.claim({"tags": {"llm-workload": "w19999"}}).workload_slug == "w19999"
     assert attributor._scan == []  # every tag rule is indexed
+
+
+def test_a_discovered_tagged_profile_also_claims_the_profiles_cloudwatch_usage(session):
+    upsert_facts(
+        session,
+        CostFact,
+        [cost_row("bill", "3", {"tags": {"llm-workload": "ghost"}, "inference_profile": PROFILE})],
+    )
+    upsert_facts(session, UsageFact, [{
+        "source": "bedrock_cloudwatch", "series_key": "bedrock|111122223333|us-east-1|a1b2c3d4e5f6",
+        "hour": dt.datetime(2026, 11, 19, 10, tzinfo=dt.UTC), "model_id": "a1b2c3d4e5f6", "invocations": 5.0,
+        "dimensions": {"model_id": "a1b2c3d4e5f6", "inference_profile": "a1b2c3d4e5f6"},
+    }])  # fmt: skip
+    summary = attribute_facts(session, tag_key="llm-workload")
+    assert summary.discovered == ["ghost"]  # one workload, not one per key
+    ghost = session.scalar(select(Workload).where(Workload.slug == "ghost"))
+    assert session.scalar(select(UsageFact.workload_id)) == ghost.id
+    kinds = sorted(
+        session.scalars(select(AttributionRule.kind).where(AttributionRule.workload_id == ghost.id))
+    )
+    assert kinds == ["inference_profile", "tag"]

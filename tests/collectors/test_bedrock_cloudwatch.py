@@ -230,7 +230,7 @@ class FakeCloudWatch:
 
         return Paginator()
 
-    def get_metric_data(self, MetricDataQueries, StartTime, EndTime, ScanBy, NextToken=None):  # noqa: N803
+    def get_metric_data(self, MetricDataQueries, StartTime, EndTime, ScanBy, NextToken=None):
         assert len(MetricDataQueries) <= MAX_QUERIES_PER_CALL
         self.calls.append(len(MetricDataQueries))
         half = len(MetricDataQueries) // 2

@@ -43,9 +43,11 @@ def inject(*results, account: str = MOTO_DEFAULT, endpoint: str = INJECT) -> Non
     assert response.status_code == 201
 
 
-def clients(calls: list | None = None, accounts=(AwsAccount(),), extra_hooks=()):
+def clients(
+    calls: list | None = None, accounts: tuple[AwsAccount, ...] | None = None, extra_hooks=()
+):
     return HookedAwsClients(
-        aws_settings(accounts=accounts),
+        aws_settings(accounts=accounts or (AwsAccount(),)),
         hooks=[dimension_values_hook(SERVICES, calls), *extra_hooks],
     )
 

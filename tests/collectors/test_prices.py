@@ -124,3 +124,23 @@ def test_gpu_prices_refresh_from_the_price_list_api():
         "aws-price-list-api",
         TODAY,
     )
+
+
+def test_bundled_prices_do_not_overwrite_a_fresher_refresh(session):
+    refreshed = gpu_hourly_price("g5.xlarge")
+    from dataclasses import replace
+
+    record_gpu_prices(
+        session,
+        [replace(refreshed, per_hour=Decimal("0.99"), source="aws-price-list-api", as_of=TODAY)],
+    )
+    record_gpu_prices(session, [refreshed], only_if_newer=True)  # what every collect run does
+    stored = session.scalar(select(Price).where(Price.key == "g5.xlarge"))
+    assert (stored.amount, stored.source) == (Decimal("0.99"), "aws-price-list-api")
+    record_gpu_prices(
+        session,
+        [replace(refreshed, per_hour=Decimal("1.10"), as_of=TODAY + dt.timedelta(days=1))],
+        only_if_newer=True,
+    )
+    session.expire_all()
+    assert session.scalar(select(Price.amount).where(Price.key == "g5.xlarge")) == Decimal("1.10")

@@ -50,7 +50,7 @@ class FakePrometheus:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 url = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 fake.queries.append(params)
@@ -205,7 +205,7 @@ def test_prometheus_errors_are_clear_and_recorded(session_factory):
         "DCGM": {"status": "error", "errorType": "bad_data", "error": "parse error at char 5"}
     }
     with FakePrometheus(answers) as fake:
-        with pytest.raises(SourceError, match="HTTP 400.*bad_data: parse error"):
+        with pytest.raises(SourceError, match=r"HTTP 400.*bad_data: parse error"):
             query_range(
                 urllib_fetch, fake.url, "DCGM_FI_DEV_GPU_UTIL", NOW - dt.timedelta(hours=2), NOW
             )

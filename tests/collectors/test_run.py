@@ -28,9 +28,9 @@ NOW = dt.datetime(2026, 11, 26, 23, 0, tzinfo=dt.UTC)
 
 
 def test_nothing_configured_is_bad_input_with_what_to_do(session_factory):
-    with pytest.raises(BadInput, match="no sources configured.*--source sample"):
+    with pytest.raises(BadInput, match=r"no sources configured.*--source sample"):
         collect(session_factory, NOW)
-    with pytest.raises(BadInput, match="unknown source.*bedrock_cw"):
+    with pytest.raises(BadInput, match=r"unknown source.*bedrock_cw"):
         collect(session_factory, NOW, sources=["bedrock_cw"])
 
 
@@ -130,7 +130,7 @@ def test_a_failing_account_does_not_stop_the_others_and_writes_nothing_for_itsel
 def test_aws_settings_are_validated_with_the_field_named():
     with pytest.raises(BadInput, match=r"sources.aws.accounts\[0\].id '12345' is not a 12-digit"):
         parse_aws_settings({"accounts": [{"id": 12345}]})
-    with pytest.raises(BadInput, match="unknown field.*region"):
+    with pytest.raises(BadInput, match=r"unknown field.*region"):
         parse_aws_settings({"region": "us-east-1"})
     with pytest.raises(BadInput, match="lookback_hours must be a positive"):
         parse_aws_settings({"lookback_hours": 0})
@@ -160,7 +160,7 @@ def test_cli_collect_sample_prints_json_and_exits_0(session_factory, capsys):
     assert output["ok"] is True
     assert [(r["source"], r["ok"]) for r in output["results"]] == [("sample", True)]
     assert output["attribution"]["unattributed"] > 0
-    assert "unattributed" in output["llm_spend_30d"]
+    assert output["llm_spend_30d"] == {}  # the sample source writes usage, not billed cost
 
 
 def test_cli_collect_unknown_source_is_a_usage_error(capsys):

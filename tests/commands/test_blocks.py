@@ -17,14 +17,16 @@ from bot.blocks.decide import (
     form_text,
     loading_view,
 )
-from commands.cost import FindingView, WorkloadCost, build_cost_report, parse_cost_text
+from commands.cost import FindingView, Range, WorkloadCost, build_cost_report, parse_cost_text
 from commands.decide import build_decision, parse_decide_text
 from tests.commands.golden import assert_golden
 from tests.commands.world import AS_OF
 
+# Everything the core would otherwise look up is given, so the golden files change only
+# when the builders or the break-even arithmetic do (not when a benchmark table is updated).
+PINNED = "instance_type=g6.12xlarge instance_price=4.6 throughput_per_instance=1141"
 WHAT_IF = (
-    "tokens_per_month=20B input_share=0.75 price_input=3 price_output=15 "
-    "instance_type=g6.12xlarge instance_price=4.6 peak_to_mean=3"
+    "tokens_per_month=20B input_share=0.75 price_input=3 price_output=15 peak_to_mean=3 " + PINNED
 )
 
 
@@ -32,19 +34,33 @@ def cost(session, text: str, **kwargs):
     return build_cost_report(session, parse_cost_text(text, today=AS_OF), **kwargs)
 
 
+def pinned(report):
+    """The report with the core's projections replaced by fixed figures: the golden files
+    test the builders, not the forecasting (tested in economics)."""
+    fixed = Range(Decimal("4000.00"), Decimal("3900.00"), Decimal("4100.00"))
+    return replace(
+        report,
+        projection=fixed,
+        workloads=tuple(
+            replace(row, projected_month_end=fixed) if row.projected_month_end else row
+            for row in report.workloads
+        ),
+    )
+
+
 def decision(session, text: str):
     return build_decision(session, parse_decide_text(text, today=AS_OF))
 
 
 def test_golden_cost_answer_for_one_workload_with_its_chart(session, world):
-    message = cost_message(cost(session, "search-summaries 7d"), chart_file_id="F0CHART001")
+    message = cost_message(pinned(cost(session, "search-summaries 7d")), chart_file_id="F0CHART001")
     assert message_problems(message.blocks, message.text) == []
     assert_golden("cost_workload", message.to_dict())
 
 
 def test_golden_cost_answer_for_a_team_without_chart(session, world):
     message = cost_message(
-        cost(session, "team:search 30d"),
+        pinned(cost(session, "team:search 30d")),
         chart_note="No chart: I am not in this channel. `/invite @llmgov` to get one.",
     )
     assert message_problems(message.blocks, message.text) == []
@@ -52,19 +68,22 @@ def test_golden_cost_answer_for_a_team_without_chart(session, world):
 
 
 def test_golden_cost_answer_for_everything(session, world):
-    message = cost_message(cost(session, "all mtd"))
+    message = cost_message(pinned(cost(session, "all mtd")))
     assert message_problems(message.blocks, message.text) == []
     assert_golden("cost_all", message.to_dict())
 
 
 def test_golden_decision_for_a_workload_and_a_what_if(session, world):
-    assert_golden("decide_workload", decide_message(decision(session, "search-summaries")).to_dict())
+    workload = decision(session, f"search-summaries {PINNED}")
+    assert_golden("decide_workload", decide_message(workload).to_dict())
     assert_golden("decide_what_if", decide_message(decision(session, WHAT_IF)).to_dict())
 
 
 def test_golden_form_and_loading_view():
     assert_golden("decide_form", decide_form({"channel_id": "C1"}).to_dict())
-    assert loading_view().to_dict()["blocks"][0]["text"]["text"].endswith("Working out the numbers…")
+    assert (
+        loading_view().to_dict()["blocks"][0]["text"]["text"].endswith("Working out the numbers…")
+    )
 
 
 def test_a_long_ranking_is_cut_with_and_n_more_under_50_blocks(session, world):
@@ -97,8 +116,15 @@ def test_registry_and_alert_text_is_escaped(session, world):
         report,
         workloads=(replace(row, workload=replace(row.workload, team="<!channel> & co")),),
         findings=(
-            FindingView("spend_anomaly", "critical", "open", None, "<!here> <http://evil|x>",
-                        Decimal(1), "USD"),
+            FindingView(
+                "spend_anomaly",
+                "critical",
+                "open",
+                None,
+                "<!here> <http://evil|x>",
+                Decimal(1),
+                "USD",
+            ),
         ),
         findings_total=1,
     )
@@ -108,7 +134,9 @@ def test_registry_and_alert_text_is_escaped(session, world):
 
 
 def test_error_messages_escape_and_give_one_example():
-    message = cost_error_message("`<!channel>` is neither a workload slug", "/llm-cost team:search 30d")
+    message = cost_error_message(
+        "`<!channel>` is neither a workload slug", "/llm-cost team:search 30d"
+    )
     text = message.blocks[0].to_dict()["text"]["text"]
     assert text == (
         ":warning: `&lt;!channel&gt;` is neither a workload slug\n"

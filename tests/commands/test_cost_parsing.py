@@ -99,12 +99,21 @@ def test_help():
             "team:search all",
             "Two scopes given (`team:search` and `all`): give one.",
         ),
-        ("tema:search", "`tema:search` is not a scope: the prefixes are team:, feature:, "
-         "customer:. Did you mean `team:search`?"),
-        ("<#C0GOVERN01|gov>", "`<#C0GOVERN01|gov>` cannot be a scope: name a workload, @person, "
-         "team:X, feature:X, customer:X or all."),
-        ("what?!", "`what?!` is neither a workload slug, a period (7d, 30d, 90d, mtd, "
-         "last-month, YYYY-MM) nor a scope (@person, team:X, feature:X, customer:X, all)."),
+        (
+            "tema:search",
+            "`tema:search` is not a scope: the prefixes are team:, feature:, "
+            "customer:. Did you mean `team:search`?",
+        ),
+        (
+            "<#C0GOVERN01|gov>",
+            "`<#C0GOVERN01|gov>` cannot be a scope: name a workload, @person, "
+            "team:X, feature:X, customer:X or all.",
+        ),
+        (
+            "what?!",
+            "`what?!` is neither a workload slug, a period (7d, 30d, 90d, mtd, "
+            "last-month, YYYY-MM) nor a scope (@person, team:X, feature:X, customer:X, all).",
+        ),
     ],
 )
 def test_each_error_says_what_was_wrong_with_an_example(text, message):

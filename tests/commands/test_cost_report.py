@@ -18,7 +18,7 @@ from commands.cost import (
     resolve_period,
 )
 from commands.parsing import ParseError
-from models.facts import CostFact, UsageFact
+from models.facts import CostFact
 from models.governance import Alert
 from tests.commands.world import (
     AS_OF,
@@ -39,8 +39,10 @@ def report(session, text_: str, caller: str | None = None, **kwargs):
 
 def sql_billed(session, ids: list[int] | None, start: date, end: date) -> Decimal:
     """Plain SQL: billed LLM cost of workloads `ids` (None: attributed or LLM) in [start, end]."""
-    where = "workload_id IS NOT NULL OR is_llm" if ids is None else (
-        f"workload_id IN ({','.join(str(i) for i in ids)})"
+    where = (
+        "workload_id IS NOT NULL OR is_llm"
+        if ids is None
+        else (f"workload_id IN ({','.join(str(i) for i in ids)})")
     )
     value = session.execute(
         text(f"SELECT SUM(cost) FROM cost_facts WHERE ({where}) AND day >= :a AND day <= :b"),
@@ -84,8 +86,12 @@ def test_team_totals_equal_plain_sql_sums(session, world):
     assert close(result.total, billed + estimated)
     for row in result.workloads:
         one = [row.workload.id]
-        assert close(row.total, sql_billed(session, one, start, end) + sql_estimated(session, one, lag, end))
-        mtd = sql_billed(session, one, date(2026, 11, 1), end) + sql_estimated(session, one, lag, end)
+        assert close(
+            row.total, sql_billed(session, one, start, end) + sql_estimated(session, one, lag, end)
+        )
+        mtd = sql_billed(session, one, date(2026, 11, 1), end) + sql_estimated(
+            session, one, lag, end
+        )
         assert close(row.month_to_date, mtd)
     # ranked by spend
     assert [r.workload.slug for r in result.workloads] == ["search-summaries", "search-rerank"]
@@ -99,7 +105,9 @@ def test_all_includes_unattributed_llm_spend_but_never_other_cloud_spend(session
     assert close(result.total, expected)
     # 5 a day of unattributed LLM spend, billed for Oct 22 .. Nov 18: 28 days
     assert result.unattributed == Decimal(140)
-    assert close(sum((w.total for w in result.workloads), Decimal(0)) + result.unattributed, result.total)
+    assert close(
+        sum((w.total for w in result.workloads), Decimal(0)) + result.unattributed, result.total
+    )
 
 
 def test_unattributed_is_shown_for_narrower_scopes_too(session, world):
@@ -199,7 +207,10 @@ def test_scopes_select_the_right_workloads(session, world, text_, caller, slugs)
     ("text_", "message"),
     [
         ("nosuch-workload", "There is no workload `nosuch-workload`."),
-        ("search-sumaries", "There is no workload `search-sumaries`. Did you mean `search-summaries`?"),
+        (
+            "search-sumaries",
+            "There is no workload `search-sumaries`. Did you mean `search-summaries`?",
+        ),
         ("team:serch", "There is no team `serch`. Did you mean `team:search`?"),
         ("feature:rankng", "No workload has feature `rankng`. Did you mean `feature:ranking`?"),
         ("@zed", "No one called `@zed` is in the registry."),
@@ -223,7 +234,10 @@ def test_open_findings_are_the_unresolved_alerts_of_the_scope(session, world):
     ]
     everything = report(session, "all")
     assert everything.findings_total == 2  # the resolved one is not open
-    assert {f.kind for f in everything.findings} == {"budget_projected_overrun", "unattributed_spend"}
+    assert {f.kind for f in everything.findings} == {
+        "budget_projected_overrun",
+        "unattributed_spend",
+    }
     assert everything.workloads[0].open_alerts == 1
 
 
@@ -260,11 +274,15 @@ def test_as_of_uses_only_the_facts_known_then(session, world):
         session,
         CostRequest(Scope("workload", "search-rerank"), period, False, as_of, end_of_day(as_of)),
     )
-    now = build_cost_report(session, CostRequest(Scope("workload", "search-rerank"), period, False, as_of))
+    now = build_cost_report(
+        session, CostRequest(Scope("workload", "search-rerank"), period, False, as_of)
+    )
     # known by the end of Nov 10: billed through Nov 8 (facts land 2 days late), 50 a day,
     # plus the token estimates of Nov 9 and 10 (collected within the hour)
     assert then.billing.billed_through == date(2026, 11, 8)
-    estimated = sql_estimated(session, [world.workloads["search-rerank"].id], date(2026, 11, 9), as_of)
+    estimated = sql_estimated(
+        session, [world.workloads["search-rerank"].id], date(2026, 11, 9), as_of
+    )
     late_hour = Decimal(50) * DRIFT / 24  # 23:00 on Nov 10 is collected at midnight: unknown
     assert close(then.total, Decimal(50 * 8) + estimated - late_hour.quantize(Decimal("1e-8")))
     assert now.total == Decimal(50 * 10 + 1000)
@@ -277,8 +295,15 @@ def test_json_contract(session, world):
     assert data["scope"] == "team:search"
     assert data["period"] == {"label": "30d", "start": "2026-10-22", "end": "2026-11-20"}
     row = data["workloads"][0]
-    for key in ("slug", "owner", "total", "month_to_date", "projected_month_end", "budget",
-                "budget_exhausted_on"):
+    for key in (
+        "slug",
+        "owner",
+        "total",
+        "month_to_date",
+        "projected_month_end",
+        "budget",
+        "budget_exhausted_on",
+    ):
         assert key in row
     assert set(row["projected_month_end"]) == {"point", "low", "high"}
     assert row["owner"] == "U0ANA0001"

@@ -66,28 +66,50 @@ def test_slug_and_overrides():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("tokens_per_month=lots", "`tokens_per_month=lots` is not valid: give a token count like "
-         "2B, 500M, 750k or 1.5e9."),
-        ("a tokens_per_month=2B input_share=1.5", "`input_share=1.5` is not valid: give a share "
-         "between 0 and 1, or a percentage like 80%."),
-        ("a peak_to_mean=0.5", "`peak_to_mean=0.5` is not valid: give a ratio of at least 1 "
-         "(peak hour / mean hour), like 2.5."),
+        (
+            "tokens_per_month=lots",
+            "`tokens_per_month=lots` is not valid: give a token count like "
+            "2B, 500M, 750k or 1.5e9.",
+        ),
+        (
+            "a tokens_per_month=2B input_share=1.5",
+            "`input_share=1.5` is not valid: give a share "
+            "between 0 and 1, or a percentage like 80%.",
+        ),
+        (
+            "a peak_to_mean=0.5",
+            "`peak_to_mean=0.5` is not valid: give a ratio of at least 1 "
+            "(peak hour / mean hour), like 2.5.",
+        ),
         ("a ml_infra=maybe", "`ml_infra=maybe` is not valid: give yes or no."),
-        ("a instance_type=g9.huge", "`instance_type=g9.huge` is not valid: give a GPU instance "
-         "type we have throughput for."),
-        ("a latency_p95_ms=fast", "`latency_p95_ms=fast` is not valid: give milliseconds, like 800."),
+        (
+            "a instance_type=g9.huge",
+            "`instance_type=g9.huge` is not valid: give a GPU instance "
+            "type we have throughput for.",
+        ),
+        (
+            "a latency_p95_ms=fast",
+            "`latency_p95_ms=fast` is not valid: give milliseconds, like 800.",
+        ),
         ("a instance_price=-1", "`instance_price=-1` is not valid: give a positive number."),
-        ("a peak_to_meen=2", "`peak_to_meen` is not a key I know. Did you mean `peak_to_mean`? "
-         "Keys: tokens_per_month, input_share, model, price_input, price_output, open_model, "
-         "instance_type, instance_price, min_instances, target_utilisation, peak_to_mean, "
-         "daily_variation, latency_p95_ms, observed_latency_ms, ml_infra, people_cost_per_year, "
-         "critical_path, experiment, fine_tuning, deterministic, aws_native, residency, "
-         "exit_strategy."),
-        ("a tokens_per_month=", "`tokens_per_month=` has no value: input + output tokens a "
-         "month, e.g. 2B."),
+        (
+            "a peak_to_meen=2",
+            "`peak_to_meen` is not a key I know. Did you mean `peak_to_mean`? "
+            "Keys: tokens_per_month, input_share, model, price_input, price_output, open_model, "
+            "instance_type, instance_price, throughput_per_instance, min_instances, target_utilisation, peak_to_mean, "
+            "daily_variation, latency_p95_ms, observed_latency_ms, ml_infra, people_cost_per_year, "
+            "critical_path, experiment, fine_tuning, deterministic, aws_native, residency, "
+            "exit_strategy.",
+        ),
+        (
+            "a tokens_per_month=",
+            "`tokens_per_month=` has no value: input + output tokens a month, e.g. 2B.",
+        ),
         ("one two", "Two workloads given (`one` and `two`): decide one at a time."),
-        ("model=x", "A what-if needs at least `tokens_per_month=` (or name a registered "
-         "workload)."),
+        (
+            "model=x",
+            "A what-if needs at least `tokens_per_month=` (or name a registered workload).",
+        ),
         ("what?", "`what?` is not a workload slug or a key=value."),
         ("<@U0ANA0001>", "`<@U0ANA0001>` is not a workload or a key=value."),
     ],
@@ -144,7 +166,9 @@ def test_a_registered_workload_is_measured(session, world):
     decision = decide(session, "search-summaries")
     inputs = decision.inputs
     days = [AS_OF - timedelta(days=i) for i in range(30)]
-    mean_tokens = np.mean([float(daily_cost("search-summaries", d)) * TOKENS_PER_DOLLAR for d in days])
+    mean_tokens = np.mean(
+        [float(daily_cost("search-summaries", d)) * TOKENS_PER_DOLLAR for d in days]
+    )
     assert inputs.monthly_tokens == pytest.approx(mean_tokens * HOURS_PER_MONTH / 24, rel=1e-9)
     assert inputs.input_share == pytest.approx(INPUT_SHARE)
     assert inputs.model == "anthropic.claude-3-haiku-20240307-v1:0"
@@ -236,7 +260,11 @@ def test_record_decision_is_stored_and_audited(session, world):
     )
     session.commit()
     stored = session.scalar(select(DecisionRecord))
-    assert (stored.id, stored.decided_by, stored.recommendation) == (record.id, "U0ANA0001", "bedrock")
+    assert (stored.id, stored.decided_by, stored.recommendation) == (
+        record.id,
+        "U0ANA0001",
+        "bedrock",
+    )
     assert stored.workload_id == world.workloads["search-summaries"].id
     assert stored.outputs["monthly_cost"]["bedrock"] == outputs["monthly_cost"]["bedrock"]
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "decision.record"))
@@ -248,7 +276,12 @@ def test_record_decision_is_stored_and_audited(session, world):
 def test_record_decision_refuses_bad_input(session, world):
     with pytest.raises(BadInput, match="is not a recommendation"):
         record_decision(
-            session, decided_by="U1", workload_slug=None, recommendation="yolo", inputs={}, outputs={}
+            session,
+            decided_by="U1",
+            workload_slug=None,
+            recommendation="yolo",
+            inputs={},
+            outputs={},
         )
     with pytest.raises(BadInput, match="no workload 'ghost'"):
         record_decision(
@@ -282,6 +315,12 @@ def test_as_of_measures_the_window_before_that_date(session, world):
     request = parse_decide_text("search-summaries", today=earlier)
     decision = build_decision(session, request)
     days = [earlier - timedelta(days=i) for i in range(30)]
-    mean_tokens = np.mean([float(daily_cost("search-summaries", d)) * TOKENS_PER_DOLLAR for d in days])
-    assert decision.inputs.monthly_tokens == pytest.approx(mean_tokens * HOURS_PER_MONTH / 24, rel=1e-9)
-    assert Decimal(str(decision.bedrock_monthly)) < Decimal(str(decide(session, "search-summaries").bedrock_monthly))
+    mean_tokens = np.mean(
+        [float(daily_cost("search-summaries", d)) * TOKENS_PER_DOLLAR for d in days]
+    )
+    assert decision.inputs.monthly_tokens == pytest.approx(
+        mean_tokens * HOURS_PER_MONTH / 24, rel=1e-9
+    )
+    assert Decimal(str(decision.bedrock_monthly)) < Decimal(
+        str(decide(session, "search-summaries").bedrock_monthly)
+    )

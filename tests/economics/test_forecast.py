@@ -28,9 +28,12 @@ def test_a_clean_linear_trend_is_extrapolated():
     result = forecast(spend[None, :], DAYS, AS_OF)
     today = 100.0 + 2.0 * 135  # May 15 is day 135
     remaining = today + 2.0 * np.arange(1, 17)  # May 16..31
-    assert result.month_end[0] == pytest.approx(spend[121:136].sum() + remaining.sum())
-    assert result.trend_per_day[0] == pytest.approx(2.0)
-    assert result.level[0] == pytest.approx(today + 2)
+    exact = spend[121:136].sum() + remaining.sum()
+    # the projection averages the linear fit (exact here) and the log-linear one (a little
+    # above a straight line when extrapolated)
+    assert exact <= result.month_end[0] <= exact * 1.01
+    assert result.trend_per_day[0] == pytest.approx(2.0, rel=0.15)
+    assert result.level[0] == pytest.approx(today + 2, rel=0.01)
 
 
 def test_the_naive_run_rate_is_reported_for_comparison():

@@ -33,8 +33,16 @@ def _open_alert(session_factory, registry_factory) -> int:
         owner = registry.person("U0ANA0001", "Ana")
         registry.workload("search", owner=owner)
         finding = Finding(
-            "spend_anomaly", "warning", "search", "U0ANA0001", None, Decimal("42"), "USD",
-            "search spent 3x the usual", {}, "fp-1",
+            "spend_anomaly",
+            "warning",
+            "search",
+            "U0ANA0001",
+            None,
+            Decimal("42"),
+            "USD",
+            "search spent 3x the usual",
+            {},
+            "fp-1",
         )
         alert = alerts.sync(session, [finding], T0)[0].alert
         session.commit()
@@ -61,7 +69,9 @@ def test_acknowledge_redraws_in_place_and_audits(session_factory):
     ack.assert_called_once()
     kwargs = respond.call_args.kwargs
     assert kwargs["replace_original"] is True
-    fields = [f["text"] for b in kwargs["blocks"] if b["type"] == "section" for f in b.get("fields") or []]
+    fields = [
+        f["text"] for b in kwargs["blocks"] if b["type"] == "section" for f in b.get("fields") or []
+    ]
     assert "*Status*\nAcknowledged by <@U0BOB0002>" in fields
     with session_factory() as session:
         assert session.get(Alert, alert_id).status == "acknowledged"
@@ -91,7 +101,10 @@ def test_a_resolved_or_unknown_alert_is_refused_to_the_clicker_only(session_fact
     )
     kwargs = respond.call_args.kwargs
     assert kwargs["response_type"] == "ephemeral" and kwargs["replace_original"] is False
-    assert kwargs["text"] == "Could not acknowledge this alert: there is no alert 999; it may have been removed"
+    assert (
+        kwargs["text"]
+        == "Could not acknowledge this alert: there is no alert 999; it may have been removed"
+    )
     respond = Mock(Respond)
     alert_actions.handle_alert_snooze(
         Mock(Ack), _body("not-a-number"), respond, _context(session_factory), Mock(Logger)
@@ -124,13 +137,18 @@ def test_assign_submission_assigns_through_the_registry_rules(session_factory):
     ack = Mock(Ack)
     # An unowned workload: only an admin may assign it (anyone may claim it).
     alert_actions.handle_assign_submission(
-        ack, {"user": {"id": "U0BOB0002"}}, view, Mock(WebClient),
-        _context(session_factory), Mock(Logger),
+        ack,
+        {"user": {"id": "U0BOB0002"}},
+        view,
+        Mock(WebClient),
+        _context(session_factory),
+        Mock(Logger),
     )
     errors = ack.call_args.kwargs["errors"]["new_owner"]
     assert "governance admin" in errors
-    admin_context = {CONTEXT_KEY: AppDeps.build(Settings(admins=frozenset({"U0ADM0009"})),
-                                                session_factory)}
+    admin_context = {
+        CONTEXT_KEY: AppDeps.build(Settings(admins=frozenset({"U0ADM0009"})), session_factory)
+    }
     ack = Mock(Ack)
     alert_actions.handle_assign_submission(
         ack, {"user": {"id": "U0ADM0009"}}, view, Mock(WebClient), admin_context, Mock(Logger)
@@ -141,3 +159,37 @@ def test_assign_submission_assigns_through_the_registry_rules(session_factory):
 
         workload = session.scalar(select(Workload).where(Workload.slug == "orphan"))
         assert workload.owner.slack_id == "U0CAT0003" and workload.status == "active"
+
+
+def test_register_wires_every_button_and_the_modal():
+    from slack_bolt import App
+
+    app = App(token="xoxb-test", signing_secret="s", token_verification_enabled=False)
+    alert_actions.register(app)
+    names = {listener.ack_function.__name__ for listener in app._listeners}
+    assert names == {
+        "handle_alert_ack",
+        "handle_alert_snooze",
+        "handle_alert_show_cost",
+        "handle_workload_claim",
+        "handle_workload_assign",
+        "handle_assign_submission",
+    }
+
+
+def test_show_cost_answers_the_clicker_with_llm_cost(session_factory):
+    from tests.governance.conftest import Registry
+
+    alert_id = _open_alert(session_factory, Registry)
+    respond = Mock(Respond)
+    alert_actions.handle_alert_show_cost(
+        Mock(Ack),
+        _body(str(alert_id)),
+        respond,
+        Mock(WebClient),
+        _context(session_factory),
+        Mock(Logger),
+    )
+    kwargs = respond.call_args.kwargs
+    assert kwargs["response_type"] == "ephemeral" and kwargs["replace_original"] is False
+    assert "search" in kwargs["text"]

@@ -58,9 +58,7 @@ def test_severity_rise_renotifies_once_and_a_flap_does_not(session, registry):
     registry.workload("search")
     alerts.sync(session, [finding("warning", "search")], T0)
     rose = alerts.sync(session, [finding("critical", "search")], T0 + timedelta(hours=1))
-    assert [(c.action, c.previous_severity) for c in rose] == [
-        (ChangeAction.ESCALATED, "warning")
-    ]
+    assert [(c.action, c.previous_severity) for c in rose] == [(ChangeAction.ESCALATED, "warning")]
     # critical -> warning -> critical: notified at critical already, so silence
     assert alerts.sync(session, [finding("warning", "search")], T0 + timedelta(hours=2)) == []
     assert alerts.sync(session, [finding("critical", "search")], T0 + timedelta(hours=3)) == []
@@ -147,5 +145,8 @@ def test_counts_by_status(session, registry):
     alerts.sync(session, [finding(kind="stale_data"), finding(kind="spend_anomaly")], T0)
     alerts.sync(session, [finding(kind="stale_data")], T0 + timedelta(hours=1))
     assert alerts.counts_by_status(session) == {
-        "open": 1, "acknowledged": 0, "snoozed": 0, "resolved": 1
+        "open": 1,
+        "acknowledged": 0,
+        "snoozed": 0,
+        "resolved": 1,
     }

@@ -73,10 +73,12 @@ def test_registry_gaps(session, registry):
     orphan = registry.workload("orphan")  # registered without an owner
     left = registry.workload("left", owner=gone, backup_owner=bob, budget_monthly=Decimal(500))
     nobudget = registry.workload("nobudget", owner=ana)
-    critical = registry.workload("core", owner=ana, critical_path=True, exit_strategy=None,
-                                 budget_monthly=Decimal(99999))
-    registry.workload("lab", owner=ana, status="experiment", exit_strategy=None,
-                      budget_monthly=Decimal(10))
+    registry.workload(
+        "core", owner=ana, critical_path=True, exit_strategy=None, budget_monthly=Decimal(99999)
+    )
+    registry.workload(
+        "lab", owner=ana, status="experiment", exit_strategy=None, budget_monthly=Decimal(10)
+    )
     registry.workload("old", status="retired")
     registry.costs(found_in_data, date(2026, 10, 10), [50] * 30)  # 1,500 in the window
     registry.costs(orphan, date(2026, 10, 10), [1] * 30)
@@ -135,7 +137,9 @@ def test_stale_sources(session, registry):
     findings = {f.details["source"]: f for f in by_kind(evaluate(session, now), "stale_data")}
     assert set(findings) == {"bedrock_cloudwatch", "prometheus", "focus"}
     assert findings["bedrock_cloudwatch"].severity == "warning"
-    assert "(111/us-east-1) has not delivered for 30 hours" in findings["bedrock_cloudwatch"].message
+    assert (
+        "(111/us-east-1) has not delivered for 30 hours" in findings["bedrock_cloudwatch"].message
+    )
     assert findings["prometheus"].severity == "critical"
     assert "has never delivered" in findings["focus"].message
     assert "AccessDenied" in findings["focus"].message
@@ -146,7 +150,7 @@ def test_stale_sources(session, registry):
 
 def test_spend_anomaly_on_the_last_day(session, registry):
     w = registry.workload("search", budget_monthly=Decimal(99999))
-    registry.costs(w, date(2026, 9, 1), [100] * 68 + [400])  # Nov 7 spikes
+    registry.costs(w, date(2026, 9, 1), [100] * 67 + [400])  # Nov 7 spikes
     [found] = by_kind(evaluate(session, date(2026, 11, 7)), "spend_anomaly")
     assert found.severity == "critical"  # 4x normal: excess 300 >= 2 x 100
     assert found.amount == Decimal("300.00")
@@ -158,7 +162,7 @@ def test_spend_anomaly_on_the_last_day(session, registry):
 
 def test_per_workload_threshold_silences_a_noisy_workload(session, registry):
     w = registry.workload("search", budget_monthly=Decimal(99999), thresholds={"anomaly_z": 1e9})
-    registry.costs(w, date(2026, 9, 1), [100] * 68 + [400])
+    registry.costs(w, date(2026, 9, 1), [100] * 67 + [400])
     assert not by_kind(evaluate(session, date(2026, 11, 7)), "spend_anomaly")
 
 
@@ -171,10 +175,23 @@ def _hourly(registry, w, first: datetime, hours: int, **values):
 def test_retry_storm_in_the_latest_hour(session, registry):
     w = registry.workload("chat", budget_monthly=Decimal(99999))
     start = at(date(2026, 11, 2))
-    _hourly(registry, w, start, 8 * 24, invocations=100.0, client_errors=1.0,
-            estimated_cost=Decimal("1.0"))
-    registry.usage(w, start + timedelta(hours=8 * 24), invocations=1000.0, client_errors=300.0,
-                   throttles=200.0, estimated_cost=Decimal("10.0"))
+    _hourly(
+        registry,
+        w,
+        start,
+        8 * 24,
+        invocations=100.0,
+        client_errors=1.0,
+        estimated_cost=Decimal("1.0"),
+    )
+    registry.usage(
+        w,
+        start + timedelta(hours=8 * 24),
+        invocations=1000.0,
+        client_errors=300.0,
+        throttles=200.0,
+        estimated_cost=Decimal("10.0"),
+    )
     session.flush()
     findings = evaluate(session, start + timedelta(hours=8 * 24 + 1))
     [found] = by_kind(findings, "retry_storm")
@@ -188,9 +205,14 @@ def test_token_growth_week_after_week(session, registry):
     first = date(2026, 10, 5)  # a Monday; four full weeks to Nov 1
     for week, tokens in enumerate((1000.0, 1100.0, 1210.0, 1331.0)):
         for day in range(7):
-            registry.usage(w, at(first + timedelta(days=7 * week + day), 12),
-                           invocations=100.0, input_tokens=tokens * 100, output_tokens=0.0,
-                           estimated_cost=Decimal("100"))
+            registry.usage(
+                w,
+                at(first + timedelta(days=7 * week + day), 12),
+                invocations=100.0,
+                input_tokens=tokens * 100,
+                output_tokens=0.0,
+                estimated_cost=Decimal("100"),
+            )
     registry.costs(w, date(2026, 9, 1), [100] * 62)
     [found] = by_kind(evaluate(session, date(2026, 11, 1)), "token_growth")
     assert round(found.details["growth_pct"]) == 33
@@ -199,11 +221,24 @@ def test_token_growth_week_after_week(session, registry):
 
 
 def test_idle_gpus(session, registry):
-    w = registry.workload("llama", platform="self_hosted", budget_monthly=Decimal(99999),
-                          gpu={"instance_type": "g6.xlarge", "count": 1})
-    session.add(Price(kind="gpu_hour", key="g6.xlarge", region="*", unit="per_hour",
-                      amount=Decimal("0.80"), currency="USD", source="test",
-                      as_of=date(2026, 1, 1)))
+    w = registry.workload(
+        "llama",
+        platform="self_hosted",
+        budget_monthly=Decimal(99999),
+        gpu={"instance_type": "g6.xlarge", "count": 1},
+    )
+    session.add(
+        Price(
+            kind="gpu_hour",
+            key="g6.xlarge",
+            region="*",
+            unit="per_hour",
+            amount=Decimal("0.80"),
+            currency="USD",
+            source="test",
+            as_of=date(2026, 1, 1),
+        )
+    )
     start = at(date(2026, 11, 1))
     for h in range(7 * 24):
         registry.gpu(w, start + timedelta(hours=h), utilisation=5.0 if h % 24 < 20 else 80.0)
@@ -231,10 +266,12 @@ def test_fan_out_growth(session, registry):
     first = date(2026, 10, 5)
     for day in range(28):
         calls = 200.0 if day < 21 else 400.0  # two calls per request, then four
-        registry.usage(w, at(first + timedelta(days=day), 12), invocations=calls,
-                       estimated_cost=Decimal("50"))
-        session.add(UpstreamFact(workload_id=w.id, hour=at(first + timedelta(days=day), 12),
-                                 requests=100.0))
+        registry.usage(
+            w, at(first + timedelta(days=day), 12), invocations=calls, estimated_cost=Decimal("50")
+        )
+        session.add(
+            UpstreamFact(workload_id=w.id, hour=at(first + timedelta(days=day), 12), requests=100.0)
+        )
     registry.costs(w, date(2026, 9, 1), [50] * 62)
     [found] = by_kind(evaluate(session, date(2026, 11, 1)), "fan_out_growth")
     assert round(found.details["growth_pct"]) == 100
@@ -259,8 +296,19 @@ def test_findings_json_is_the_design_contract(session, registry):
     registry.costs(w, date(2026, 11, 1), [60, 60])
     data = json.loads(json.dumps([f.to_json() for f in evaluate(session, date(2026, 11, 2))]))
     assert data and all(
-        list(item) == ["kind", "severity", "workload", "owner", "team", "amount", "currency",
-                       "message", "details", "fingerprint"]
+        list(item)
+        == [
+            "kind",
+            "severity",
+            "workload",
+            "owner",
+            "team",
+            "amount",
+            "currency",
+            "message",
+            "details",
+            "fingerprint",
+        ]
         for item in data
     )
     assert data[0]["kind"] == "budget_exceeded" and data[0]["amount"] == 20.0

@@ -47,9 +47,16 @@ def findings(monkeypatch):
 
 def make(kind="spend_anomaly", severity="warning", workload="search", amount="50"):
     return Finding(
-        kind=kind, severity=severity, workload=workload, owner="U0ANA0001", team=None,
-        amount=Decimal(amount), currency="USD", message=f"{workload} {kind} {severity}",
-        details={}, fingerprint=f"fp:{kind}:{workload}",
+        kind=kind,
+        severity=severity,
+        workload=workload,
+        owner="U0ANA0001",
+        team=None,
+        amount=Decimal(amount),
+        currency="USD",
+        message=f"{workload} {kind} {severity}",
+        details={},
+        fingerprint=f"fp:{kind}:{workload}",
     )
 
 
@@ -72,7 +79,9 @@ def test_dry_run_shows_the_post_and_writes_nothing(session_factory, world, findi
 
 
 def test_routing_team_channel_else_governance_channel(session_factory, world, findings):
-    findings.extend([make(workload="search"), make(workload="helpdesk"), make("stale_data", workload=None)])
+    findings.extend(
+        [make(workload="search"), make(workload="helpdesk"), make("stale_data", workload=None)]
+    )
     run = notify.run_checks(session_factory, SETTINGS, T0)
     channels = sorted(m.channel for m in run.messages)
     assert channels == ["C0GOVERN1", "C0GOVERN1", "C0SEARCH1"]
@@ -103,8 +112,13 @@ def test_post_once_then_thread_and_update_in_place_then_resolve(
 ):
     client = WebClient(token="xoxb-test", base_url=slack_mock.url, timeout=2)
     clock = FakeClock(T0)
-    options = dict(clock=clock, pacer=Pacer(clock, SlackLimits()), policy=DeliveryPolicy(),
-                   rng=random.Random(1), dm_channels=DmChannels())
+    options = dict(
+        clock=clock,
+        pacer=Pacer(clock, SlackLimits()),
+        policy=DeliveryPolicy(),
+        rng=random.Random(1),
+        dm_channels=DmChannels(),
+    )
 
     def step(hours: int):
         now = T0 + timedelta(hours=hours)
@@ -141,12 +155,7 @@ def test_post_once_then_thread_and_update_in_place_then_resolve(
     assert {c.args["ts"] for c in slack_mock.calls_to("chat.update")} == {post["ts"]}
 
 
-def test_acknowledged_alert_update_helper(session_factory, world, findings):
-    findings.append(make())
-    notify.run_checks(session_factory, SETTINGS, T0)
-    with session_factory() as session:
-        alert = session.scalar(select(Alert))
-        update = notify.alert_update(session, alert, T0, "ack")
-        assert update.method == "chat.update"
-        assert update.payload["ts_from"] == notify.post_key(alert)
-        assert update.channel == "C0SEARCH1"
+def test_runs_summarise_themselves_for_the_scheduler(session_factory, world, findings):
+    findings.extend([make(), make("stale_data", workload=None)])
+    run = notify.run_checks(session_factory, SETTINGS, T0, dry_run=True)
+    assert run.as_dict() == {"findings": 2, "alerts": {"new": 2}, "messages": 2, "dry_run": True}

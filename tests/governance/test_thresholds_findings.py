@@ -14,8 +14,16 @@ from models.errors import BadInput
 from models.registry import OrganisationProfile
 
 CONTRACT_KEYS = [
-    "kind", "severity", "workload", "owner", "team", "amount", "currency", "message",
-    "details", "fingerprint",
+    "kind",
+    "severity",
+    "workload",
+    "owner",
+    "team",
+    "amount",
+    "currency",
+    "message",
+    "details",
+    "fingerprint",
 ]
 
 
@@ -99,11 +107,23 @@ def test_unknown_kind_or_severity_is_refused():
 
 
 def test_every_design_kind_exists():
-    design = (
-        "budget_exceeded budget_projected_overrun spend_anomaly retry_storm token_growth "
-        "fan_out_growth unit_cost_drift idle_gpu unattributed_spend unowned_workload "
-        "owner_inactive missing_budget missing_exit_strategy estimate_drift stale_data"
-    ).split()
+    design = [
+        "budget_exceeded",
+        "budget_projected_overrun",
+        "spend_anomaly",
+        "retry_storm",
+        "token_growth",
+        "fan_out_growth",
+        "unit_cost_drift",
+        "idle_gpu",
+        "unattributed_spend",
+        "unowned_workload",
+        "owner_inactive",
+        "missing_budget",
+        "missing_exit_strategy",
+        "estimate_drift",
+        "stale_data",
+    ]
     assert [k.value for k in Kind] == design
 
 

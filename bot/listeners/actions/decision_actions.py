@@ -7,7 +7,7 @@ recorded it, in one transaction with its audit event.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from logging import Logger
 from typing import Any
 
@@ -20,6 +20,7 @@ from bot.blocks.decide import RECORD_ACTION, decide_error_message, recorded_mess
 from bot.listeners.commands.llm_decide import decide_answer, decision_prices
 from bot.listeners.deps import deps_from
 from bot.listeners.views.decide_modal import parse_value, show_in_modal
+from commands import cost as cost_commands
 from commands.decide import DecideRequest, build_decision, decision_to_json, parse_decide_text
 from commands.parsing import ParseError
 from governance.decisions import record_decision
@@ -61,7 +62,7 @@ def record_decision_action(
     deps = deps_from(context)
     user = body["user"]["id"]
     value = parse_value(body["actions"][0]["value"])
-    as_of = date.fromisoformat(value.get("d") or datetime.now(UTC).date().isoformat())
+    as_of = date.fromisoformat(value.get("d") or cost_commands.today_utc().isoformat())
     try:
         record_id, slug, recommendation = record(deps, value["t"], as_of, user)
     except ParseError as error:
@@ -100,7 +101,7 @@ def decide_open_action(
     context: BoltContext,
     logger: Logger,
 ) -> None:
-    """"Bedrock or self-host?" on a cost answer or the Home tab: the decision for a slug."""
+    """ "Bedrock or self-host?" on a cost answer or the Home tab: the decision for a slug."""
     ack()
     deps = deps_from(context)
     slug = parse_value(body["actions"][0]["value"])["t"]

@@ -13,7 +13,7 @@ to the channel would share a private answer with everyone there.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from logging import Logger
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.charts import render_spend_chart
 from bot.listeners.commands.base import Reply, SlashCommand
 from bot.listeners.deps import AppDeps, deps_from
 from bot.listeners.views.decide_modal import parse_value, show_in_modal
+from commands import cost as cost_commands
 from commands.cost import CostReport, HelpRequest, build_cost_report, parse_cost_text
 from commands.parsing import ParseError
 
@@ -49,7 +50,7 @@ def cost_answer(
     deps: AppDeps, text: str, user: str | None, *, today: date | None = None
 ) -> tuple[Message, CostReport | None]:
     """The answer to `/llm-cost TEXT` without its chart, and the report behind it."""
-    today = today or datetime.now(UTC).date()
+    today = today or cost_commands.today_utc()
     try:
         request = parse_cost_text(text, today=today)
         if isinstance(request, HelpRequest):

@@ -3,7 +3,7 @@ answer with the decision (ephemeral) and its "Record decision" button."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from logging import Logger
 from typing import Any
 
@@ -21,6 +21,7 @@ from bot.blocks.decide import (
 from bot.listeners.commands.base import Reply, SlashCommand
 from bot.listeners.deps import AppDeps, deps_from
 from collectors.prices import PriceBook, gpu_hourly_price
+from commands import cost as cost_commands
 from commands.decide import (
     COMMAND,
     DatabasePrices,
@@ -70,7 +71,7 @@ def decision_prices(session: Session) -> DatabasePrices:
 
 def decide_answer(deps: AppDeps, text: str, *, today: date | None = None) -> tuple[Message, str]:
     """The answer to `/llm-decide TEXT` (not the form) and its outcome."""
-    today = today or datetime.now(UTC).date()
+    today = today or cost_commands.today_utc()
     try:
         request = parse_decide_text(text, today=today)
         if isinstance(request, HelpRequest):

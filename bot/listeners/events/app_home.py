@@ -3,7 +3,6 @@ for governance admins, the ownership-gap review's headline and top gaps)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from logging import Logger
 from typing import Any
 
@@ -12,6 +11,7 @@ from slack_sdk import WebClient
 
 from bot.blocks.home import home_tab
 from bot.listeners.deps import AppDeps, deps_from
+from commands import cost as cost_commands
 from commands.home import build_home
 
 
@@ -19,7 +19,7 @@ def publish_home(deps: AppDeps, client: WebClient, user_id: str) -> None:
     """Build and publish the Home tab of `user_id` (also after a button changes it)."""
     admins = deps.admins(client)
     with deps.session_factory() as session:
-        model = build_home(session, user_id, admins=admins, today=datetime.now(UTC).date())
+        model = build_home(session, user_id, admins=admins, today=cost_commands.today_utc())
     client.views_publish(user_id=user_id, view=home_tab(model))
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from logging import Logger
 from typing import Any
 
@@ -32,6 +31,7 @@ from bot.blocks.decide import (
 )
 from bot.listeners.commands.llm_decide import decision_prices
 from bot.listeners.deps import deps_from
+from commands import cost as cost_commands
 from commands.decide import KEYS, DecideRequest, build_decision, parse_decide_text
 from commands.parsing import ParseError
 from models.registry import Workload
@@ -76,7 +76,7 @@ def decide_form_submitted(
         ack(response_action="errors", errors=errors)
         return
     ack(response_action="update", view=loading_view())
-    today = datetime.now(UTC).date()
+    today = cost_commands.today_utc()
     try:
         request = parse_decide_text(text, today=today)
         assert isinstance(request, DecideRequest)  # validate_form ruled out help and empty

@@ -1,0 +1,65 @@
+"""Near-real-time estimates reconciled with the bill.
+
+Billing (Cost Explorer, CUR) is the truth but arrives 8-48 hours late; the token-based
+estimate is there within minutes but can be off (missing cache prices, a model not in the
+price list, discounts). Until billing arrives, a day's spend is its estimate corrected by how
+far estimates have been from the bill lately for that workload, so a systematic estimate
+error neither shows up as a spike on the unbilled days nor bends the projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from economics._numeric import ratio
+from economics.series import DailyArrays
+
+
+@dataclass(frozen=True, eq=False)
+class Reconciliation:
+    """- `cost`: `(W, D)` billed where billed, else estimate x `factor`.
+    - `factor`: `(W,)` billed / estimated over the recent days that have both (1 when there
+      are fewer than `min_days` such days), clipped to `bounds`.
+    - `days`: `(W,)` int, the days the factor was measured on."""
+
+    cost: np.ndarray
+    factor: np.ndarray
+    days: np.ndarray
+
+
+def reconcile(
+    daily: DailyArrays,
+    *,
+    window_days: int = 28,
+    min_days: int = 3,
+    bounds: tuple[float, float] = (0.2, 5.0),
+) -> Reconciliation:
+    """Spend per day with unbilled days taken from the calibrated estimate (see module)."""
+    n_days = daily.n_days
+    columns = slice(max(n_days - window_days, 0), n_days)
+    both = daily.has_billed[:, columns] & (daily.estimated_cost[:, columns] > 0)
+    billed = np.where(both, daily.billed_cost[:, columns], 0.0).sum(axis=1)
+    estimated = np.where(both, daily.estimated_cost[:, columns], 0.0).sum(axis=1)
+    days = np.count_nonzero(both, axis=1)
+    measured = (days >= min_days) & (billed > 0)
+    factor = np.where(measured, np.clip(ratio(billed, estimated), *bounds), 1.0)
+    # By contract `cost` is the estimate wherever billing has not arrived, so only rows with
+    # a correction and an unbilled, estimated day change (usually a few recent days).
+    rows = np.flatnonzero((factor != 1.0) & ~np.all(daily.has_billed, axis=1))
+    cost = daily.cost
+    if rows.size:
+        cost = daily.cost.copy()
+        estimated = daily.estimated_cost[rows]
+        correct = ~daily.has_billed[rows] & (estimated != 0)
+        cost[rows] = np.where(correct, estimated * factor[rows, None], cost[rows])
+    return Reconciliation(cost, factor, days)
+
+
+def reconciled(daily: DailyArrays, **options) -> DailyArrays:
+    """`daily` with `cost` replaced by the reconciled spend (see `reconcile`)."""
+    return replace(daily, cost=reconcile(daily, **options).cost)
+
+
+__all__ = ["Reconciliation", "reconcile", "reconciled"]

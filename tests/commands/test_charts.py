@@ -1,0 +1,62 @@
+"""The spend chart: a real PNG from a real report, and the hand-placed ticks."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from bot.charts import nice_ticks, render_spend_chart
+from commands.cost import build_cost_report, parse_cost_text
+from tests.commands.world import AS_OF
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_chart_of_a_report_is_a_png(session, world):
+    report = build_cost_report(session, parse_cost_text("search-summaries 30d", today=AS_OF))
+    chart = report.chart
+    # the series: 56 days of history ending today, the last two estimated from tokens
+    assert chart.days[-1] == AS_OF and len(chart.days) == 56
+    assert chart.estimated[-2:] == (True, True) and not any(chart.estimated[:-2])
+    # this month: actual cumulative through the 20th, then the projection to the 30th
+    assert chart.month_actual[19] == pytest.approx(float(report.month_to_date))
+    assert chart.month_actual[20] is None and chart.projection[-1] is not None
+    assert chart.projection[-1] == pytest.approx(float(report.projection.point), abs=0.01)
+    assert chart.projection_low[-1] <= chart.projection[-1] <= chart.projection_high[-1]
+    assert chart.budget == 3000.0
+    png = render_spend_chart(chart, "LLM spend · search-summaries", "USD")
+    assert png_size(png) == (720, 256)  # 9 x 3.2 inches at 80 dpi
+
+
+def test_chart_without_spend_still_renders(session, world):
+    report = build_cost_report(session, parse_cost_text("orphan-batch 2026-11", today=AS_OF))
+    empty = report.chart.__class__(
+        days=report.chart.days,
+        daily=tuple(0.0 for _ in report.chart.days),
+        estimated=report.chart.estimated,
+        month_days=report.chart.month_days,
+        month_actual=tuple(0.0 if v is not None else None for v in report.chart.month_actual),
+        projection=report.chart.projection,
+        projection_low=report.chart.projection_low,
+        projection_high=report.chart.projection_high,
+        budget=None,
+    )
+    assert png_size(render_spend_chart(empty, "x", "EUR"))[0] == 720
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"),
+    [
+        (100.0, [0, 25, 50, 75, 100]),
+        (3200.0, [0, 1000, 2000, 3000]),
+        (0.0, [0.0]),
+        (7.3, [0, 2, 4, 6]),
+    ],
+)
+def test_nice_ticks(top, ticks):
+    assert nice_ticks(top) == pytest.approx(ticks)
