@@ -268,7 +268,7 @@ def _scope_of(token: Token) -> Scope:
 
 
 # ---- the view model --------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: `all` builds 10,000 of these, and frozen init is slow
 class WorkloadInfo:
     """The registry facts of one workload the answer talks about."""
 
@@ -354,7 +354,7 @@ class UnitEconomics:
         return (self.errors + self.throttles) / self.requests if self.requests else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per workload in scope, like WorkloadInfo
 class WorkloadCost:
     workload: WorkloadInfo
     total: Decimal  # in the period, billed plus estimated
@@ -967,6 +967,9 @@ class Spend:
             for name, (start, end) in ranges.items():
                 if start <= day <= end:
                     self._estimated[name][wid] += value
+        self._by_workload: dict[int | None, list[tuple[date, Decimal]]] = defaultdict(list)
+        for (wid, day), value in estimates.items():
+            self._by_workload[wid].append((day, value))
         # Totals computed once: ranking thousands of workloads reads them many times.
         self._total: dict[str, dict[int | None, Decimal]] = {}
         for name in ranges:
@@ -986,10 +989,7 @@ class Spend:
         return found | {wid for wid, _ in self.estimates}
 
     def estimated_between(self, wid: int | None, start: date, end: date) -> Decimal:
-        return sum(
-            (v for (w, day), v in self.estimates.items() if w == wid and start <= day <= end),
-            Decimal(0),
-        )
+        return sum((v for day, v in self._by_workload.get(wid, ()) if start <= day <= end), ZERO)
 
 
 def build_cost_report(
