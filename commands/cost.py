@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import calendar
 import difflib
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -359,8 +362,8 @@ class WorkloadCost:
     workload: WorkloadInfo
     total: Decimal  # in the period, billed plus estimated
     estimated: Decimal  # the part of `total` that is a token estimate (billing lags)
-    previous: Decimal  # the period before, same length
-    month_to_date: Decimal
+    previous: Decimal | None  # the period before, same length (None: not computed, see
+    month_to_date: Decimal  # `build_cost_report` on `all`)
     projected_month_end: Range | None = None  # None: not computed (outside the detail)
     budget_exhausted_on: date | None = None
     budget_exhausted_earliest: date | None = None
@@ -384,6 +387,7 @@ class Change:
     effects: tuple[Effect, ...]
     movers: tuple[tuple[str, Decimal], ...]  # (slug, change) biggest first
     explained_workloads: int  # how many workloads the effects were computed over
+    movers_among: int | None = None  # movers found among this many top spenders (None: all)
 
     @property
     def delta(self) -> Decimal:
@@ -536,23 +540,24 @@ def _workload_columns():
 
 
 def _info(row: Sequence[Any]) -> WorkloadInfo:
+    # positional: `all` builds 10,000 of these (see `_workload_columns` for the order)
     return WorkloadInfo(
-        id=row[0],
-        slug=row[1],
-        name=row[2],
-        platform=row[3],
-        status=row[4],
-        team=row[5],
-        owner_id=row[6],
-        owner_label=row[7],
-        owner_active=bool(row[8]) if row[7] is not None else False,
-        backup_owner_id=row[9],
-        feature=row[10],
-        customer=row[11],
-        budget=row[12],
-        currency=row[13],
-        has_exit_strategy=bool(row[14]),
-        critical_path=bool(row[15]),
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bool(row[8]) if row[7] is not None else False,
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        bool(row[14]),
+        bool(row[15]),
     )
 
 
@@ -752,9 +757,17 @@ class FactQuery:
                     result[name][workload_id] = Decimal(value)
         return result
 
+    def billed_total(self, start: date, end: date) -> Decimal:
+        """The scope's billed cost in [start, end], one number."""
+        value = self.session.scalar(
+            select(func.sum(CostFact.cost)).where(*self.cost_where(start, end))
+        )
+        return Decimal(value or 0)
+
     def billed_workloads_on(self, day: date) -> set[int | None]:
-        """The workloads (None: unattributed) with billed cost on `day`."""
-        statement = select(CostFact.workload_id).where(*self.cost_where(day, day)).distinct()
+        """The workloads (None: unattributed) with billed cost on `day`. Deduplicated here:
+        DISTINCT would make SQLite walk the workload-first index instead of one day's range."""
+        statement = select(CostFact.workload_id).where(*self.cost_where(day, day))
         return set(self.session.scalars(statement))
 
     def billed_by_day(self, start: date, end: date, ids: Sequence[int] | None = None):
@@ -963,30 +976,45 @@ class Spend:
         self._estimated: dict[str, dict[int | None, Decimal]] = {
             name: defaultdict(Decimal) for name in ranges
         }
+        in_ranges: dict[date, list[str]] = {}  # the few lagging days, and their ranges
         for (wid, day), value in estimates.items():
-            for name, (start, end) in ranges.items():
-                if start <= day <= end:
-                    self._estimated[name][wid] += value
+            names = in_ranges.get(day)
+            if names is None:
+                names = in_ranges[day] = [n for n, (a, b) in ranges.items() if a <= day <= b]
+            for name in names:
+                self._estimated[name][wid] += value
         self._by_workload: dict[int | None, list[tuple[date, Decimal]]] = defaultdict(list)
         for (wid, day), value in estimates.items():
             self._by_workload[wid].append((day, value))
         # Totals computed once: ranking thousands of workloads reads them many times.
         self._total: dict[str, dict[int | None, Decimal]] = {}
         for name in ranges:
-            totals = dict(billed[name])
-            for wid, value in self._estimated[name].items():
-                totals[wid] = totals.get(wid, ZERO) + value
-            self._total[name] = totals
+            self._sum_up(name)
+
+    def _sum_up(self, name: str) -> None:
+        totals = dict(self.billed[name])
+        for wid, value in self._estimated[name].items():
+            totals[wid] = totals.get(wid, ZERO) + value
+        self._total[name] = totals
+
+    def set_billed(self, name: str, billed: dict[int | None, Decimal]) -> None:
+        """Replace one range's billed sums (and its totals)."""
+        self.billed = {**self.billed, name: billed}
+        self._sum_up(name)
 
     def estimated(self, name: str, wid: int | None) -> Decimal:
         return self._estimated[name].get(wid, ZERO)
 
+    def estimates_of(self, name: str) -> dict[int | None, Decimal]:
+        """{workload id: token estimate} of a range."""
+        return self._estimated[name]
+
     def total(self, name: str, wid: int | None) -> Decimal:
         return self._total[name].get(wid, ZERO)
 
-    def keys(self) -> set[int | None]:
-        found: set[int | None] = {wid for sums in self.billed.values() for wid in sums}
-        return found | {wid for wid, _ in self.estimates}
+    def totals(self, name: str) -> dict[int | None, Decimal]:
+        """{workload id: total} of a range (absent: nothing spent)."""
+        return self._total[name]
 
     def estimated_between(self, wid: int | None, start: date, end: date) -> Decimal:
         return sum((v for day, v in self._by_workload.get(wid, ()) if start <= day <= end), ZERO)
@@ -1015,61 +1043,116 @@ def build_cost_report(
     chart_start = max(chart_start, as_of - timedelta(days=MAX_DAYS - 1))
     notes: list[str] = []
 
-    infos = resolve_scope(session, request.scope, caller)
-    by_id = {info.id: info for info in infos}
-    everything = request.scope.kind == "all"
-    facts = FactQuery(session, None if everything else list(by_id), request.known_at)
-    has_scope = everything or bool(infos)
-
-    # Billing freshness: days after the last billed day are covered by token estimates.
-    billed_through = facts.billed_through(as_of)
     ranges = {
         "current": (period.start, period.end),
         "previous": (previous.start, previous.end),
         "month": (month_start, as_of),
     }
+    days = _daterange(min(chart_start, history_start), as_of)
+    everything = request.scope.kind == "all"
+    # For `all` in Slack (a detail limit), the previous period is summed for the scope and
+    # split per workload only for the detailed top spenders: that halves the largest scan.
+    sampled = everything and detail_limit is not None
+    per_workload = {k: v for k, v in ranges.items() if not (sampled and k == "previous")}
+    # `all` scans every workload's billed days (per workload, per day), and its token
+    # estimates: the biggest queries of any answer. Each runs on a connection of its own
+    # while this one reads the registry, so the database works on them at once.
+    engine, known_at = session.get_bind(), request.known_at
+    background: dict[str, Future] = {}
+    if everything:
+        background["billed"] = _BACKGROUND.submit(
+            _on_own_connection, engine, known_at, "billed_by_workload", per_workload
+        )
+        background["daily"] = _BACKGROUND.submit(
+            _on_own_connection, engine, known_at, "billed_by_day", days[0], as_of
+        )
+        if sampled:
+            background["previous"] = _BACKGROUND.submit(
+                _on_own_connection, engine, known_at, "billed_total", previous.start, previous.end
+            )
+    facts = FactQuery(session, None, known_at)
+    # Billing freshness: days after the last billed day are covered by token estimates.
+    billed_through = facts.billed_through(as_of)
     earliest = min(r[0] for r in ranges.values())
     lag_start = billed_through + timedelta(days=1) if billed_through else earliest
     estimate_from = max(lag_start, min(earliest, chart_start, history_start))
-    spend = Spend(
-        ranges,
-        facts.billed_by_workload(ranges) if has_scope else {name: {} for name in ranges},
-        facts.estimated_by_day(estimate_from, as_of)
-        if has_scope and estimate_from <= as_of
-        else {},
-        lag_start,
-    )
+    if everything and estimate_from <= as_of:
+        background["estimates"] = _BACKGROUND.submit(
+            _on_own_connection, engine, known_at, "estimated_by_day", estimate_from, as_of
+        )
 
-    rows = sorted(
-        infos,
-        key=lambda i: (-spend.total("current", i.id), -spend.total("month", i.id), i.slug),
+    infos = resolve_scope(session, request.scope, caller)
+    by_id = {info.id: info for info in infos}
+    facts = FactQuery(session, None if everything else list(by_id), known_at)
+    has_scope = everything or bool(infos)
+    if "estimates" in background:
+        estimates = background["estimates"].result()
+    elif has_scope and estimate_from <= as_of:
+        estimates = facts.estimated_by_day(estimate_from, as_of)
+    else:
+        estimates = {}
+    expected = facts.billed_workloads_on(billed_through) if billed_through and has_scope else set()
+    if everything:
+        billed, billed_daily = background["billed"].result(), background["daily"].result()
+    elif has_scope:
+        billed, billed_daily = facts.billed_by_workload(ranges), facts.billed_by_day(days[0], as_of)
+    else:
+        billed, billed_daily = {name: {} for name in ranges}, {}
+    billed.setdefault("previous", {})
+    spend = Spend(ranges, billed, estimates, lag_start)
+
+    current, month, before = (
+        spend.totals("current"),
+        spend.totals("month"),
+        spend.totals("previous"),
     )
+    rows = sorted(infos, key=lambda i: (-current.get(i.id, ZERO), -month.get(i.id, ZERO), i.slug))
     detail = rows if detail_limit is None else rows[:detail_limit]
+    if sampled:  # the previous period of the detailed workloads, and of the scope
+        detail_previous = facts.billed_by_workload(
+            {"previous": ranges["previous"]}, ids=[i.id for i in detail]
+        )["previous"]
+        spend.set_billed("previous", detail_previous)
+        before = spend.totals("previous")
     alerts, alerts_total, alert_counts = facts.open_alerts(findings_limit)
     forecasts = _forecast_workloads(facts, detail, history_start, as_of, spend)
     units = _unit_economics(facts, detail, ranges, spend)
-    workload_costs = tuple(
-        WorkloadCost(
-            workload=info,
-            total=spend.total("current", info.id),
-            estimated=spend.estimated("current", info.id),
-            previous=spend.total("previous", info.id),
-            month_to_date=spend.total("month", info.id),
-            projected_month_end=forecasts[info.id][0] if info.id in forecasts else None,
-            budget_exhausted_on=forecasts[info.id][1] if info.id in forecasts else None,
-            budget_exhausted_earliest=forecasts[info.id][2] if info.id in forecasts else None,
-            unit=units.get((info.id, "current")),
-            open_alerts=alert_counts.get(info.id, 0),
+    estimated_now = spend.estimates_of("current")
+    detail_ids = {info.id for info in detail}
+    no_forecast = (None, None, None)
+    workload_costs = []
+    for info in rows:
+        projection, exhausted, earliest_exhausted = forecasts.get(info.id, no_forecast)
+        workload_costs.append(
+            WorkloadCost(
+                workload=info,
+                total=current.get(info.id, ZERO),
+                estimated=estimated_now.get(info.id, ZERO),
+                previous=before.get(info.id, ZERO)
+                if not sampled or info.id in detail_ids
+                else None,
+                month_to_date=month.get(info.id, ZERO),
+                projected_month_end=projection,
+                budget_exhausted_on=exhausted,
+                budget_exhausted_earliest=earliest_exhausted,
+                unit=units.get((info.id, "current")),
+                open_alerts=alert_counts.get(info.id, 0),
+            )
         )
-        for info in rows
-    )
 
-    # Scope totals; for `all` they include the spend no workload claims (id None).
-    keys: set[int | None] = spend.keys() | {None} | set(by_id) if everything else set(by_id)
-    total = sum((spend.total("current", k) for k in keys), Decimal(0))
-    estimated_total = sum((spend.estimated("current", k) for k in keys), Decimal(0))
-    month_to_date = sum((spend.total("month", k) for k in keys), Decimal(0))
-    previous_total = sum((spend.total("previous", k) for k in keys), Decimal(0))
+    # Scope totals; for `all` every total counts, the spend no workload claims (None) too.
+    def scope_sum(values: dict[int | None, Decimal]) -> Decimal:
+        if everything:
+            return sum(values.values(), ZERO)
+        return sum((values.get(k, ZERO) for k in by_id), ZERO)
+
+    total = scope_sum(current)
+    estimated_total = scope_sum(estimated_now)
+    month_to_date = scope_sum(month)
+    if sampled:
+        previous_total = background["previous"].result() + scope_sum(spend.estimates_of("previous"))
+    else:
+        previous_total = scope_sum(before)
     if everything:
         unattributed = spend.total("current", None)
     else:
@@ -1082,22 +1165,7 @@ def build_cost_report(
         notes.append(budget_note)
 
     # The scope's daily series: the chart's history and the scope's own projection.
-    days = _daterange(min(chart_start, history_start), as_of)
-    billed_daily = facts.billed_by_day(days[0], as_of) if has_scope else {}
-    estimated_daily: dict[date, Decimal] = defaultdict(Decimal)
-    estimated_ids: dict[date, set[int | None]] = defaultdict(set)
-    for (wid, day), value in spend.estimates.items():
-        if everything or wid in by_id:
-            estimated_daily[day] += value
-            estimated_ids[day].add(wid)
-    daily = [
-        billed_daily.get((None, day), Decimal(0)) + estimated_daily.get(day, Decimal(0))
-        for day in days
-    ]
-    # An unbilled day is known only when every workload billed on the last billed day has an
-    # estimate for it (a self-hosted fleet has none); unknown days are filled by the core.
-    expected = facts.billed_workloads_on(billed_through) if billed_through and has_scope else set()
-    known = [day < lag_start or expected <= estimated_ids.get(day, set()) for day in days]
+    daily, known = _scope_series(days, billed_daily, spend, expected, None if everything else by_id)
     scope_forecast = economics_forecast(
         np.array([[float(v) for v in daily]]),
         np.array(days, dtype="datetime64[D]"),
@@ -1111,7 +1179,11 @@ def build_cost_report(
     billing = _billing(
         facts, billed_through, period, lag_start, estimated_total, by_id, [i.id for i in detail]
     )
-    change = _change(rows, detail, previous, spend, units, previous_total, total)
+    change = _change(
+        detail if sampled else rows, detail, previous, spend, units, previous_total, total
+    )
+    if change is not None and sampled and len(rows) > len(detail):
+        change = replace(change, movers_among=len(detail))
     chart = None
     if with_chart and has_scope:
         offset = len(days) - ((as_of - chart_start).days + 1)
@@ -1155,7 +1227,7 @@ def build_cost_report(
         budget_exhausted_on=exhausted_on if scope_budget is not None else None,
         budget_exhausted_earliest=exhausted_earliest if scope_budget is not None else None,
         billing=billing,
-        workloads=workload_costs,
+        workloads=tuple(workload_costs),
         unit=_scope_unit(detail, rows, units),
         change=change,
         findings=findings,
@@ -1163,6 +1235,42 @@ def build_cost_report(
         chart=chart,
         notes=tuple(notes),
     )
+
+
+def _scope_series(
+    days: Sequence[date],
+    billed_daily: dict[tuple[int | None, date], Decimal],
+    spend: Spend,
+    expected: set[int | None],
+    in_scope: dict[int, WorkloadInfo] | None,
+) -> tuple[list[Decimal], list[bool]]:
+    """The scope's spend per day (billed, else estimated) and which days are known.
+
+    An unbilled day is known only when every workload billed on the last billed day has an
+    estimate for it (a self-hosted fleet has none); the core fills unknown days instead of
+    reading them as zero."""
+    estimated: dict[date, Decimal] = defaultdict(Decimal)
+    estimated_ids: dict[date, set[int | None]] = defaultdict(set)
+    for (wid, day), value in spend.estimates.items():
+        if in_scope is None or wid in in_scope:
+            estimated[day] += value
+            estimated_ids[day].add(wid)
+    daily = [billed_daily.get((None, day), ZERO) + estimated.get(day, ZERO) for day in days]
+    known = [day < spend.lag_start or expected <= estimated_ids.get(day, set()) for day in days]
+    return daily, known
+
+
+_BACKGROUND = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm-cost")
+
+
+def _on_own_connection(engine, known_at: datetime | None, query: str, *args: Any):
+    """`FactQuery(...).<query>(*args)` over every workload, in a session of its own (SQLite
+    in WAL mode and PostgreSQL both serve concurrent readers)."""
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            # JIT compiling these scans costs more (~40 ms) than it saves at this size
+            session.execute(sql_text("SET LOCAL jit = off"))
+        return getattr(FactQuery(session, None, known_at), query)(*args)
 
 
 def _scope_budget(
@@ -1371,13 +1479,9 @@ def _change(
     workloads (economics.decompose); the change of the rest is one `other_workloads` effect."""
     if not previous_total and not current_total:
         return None
-    movers = sorted(
-        (
-            (info.slug, spend.total("current", info.id) - spend.total("previous", info.id))
-            for info in rows
-        ),
-        key=lambda pair: (-abs(pair[1]), pair[0]),
-    )
+    current, before = spend.totals("current"), spend.totals("previous")
+    changes = [(info.slug, current.get(info.id, ZERO) - before.get(info.id, ZERO)) for info in rows]
+    movers = heapq.nsmallest(5, (c for c in changes if c[1]), key=lambda c: (-abs(c[1]), c[0]))
 
     def totals(name: str) -> PeriodTotals:
         measured = [units.get((info.id, name)) for info in detail]
@@ -1409,7 +1513,7 @@ def _change(
         previous=previous_total,
         current=current_total,
         effects=tuple(Effect(name, amount) for name, amount in amounts.items() if amount),
-        movers=tuple((slug, delta) for slug, delta in movers if delta)[:5],
+        movers=tuple(movers),
         explained_workloads=len(detail),
     )
 
@@ -1561,6 +1665,7 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
             "percent": change.percent,
             "effects": {effect.name: cents(effect.amount) for effect in change.effects},
             "movers": [{"slug": slug, "change": cents(delta)} for slug, delta in change.movers],
+            "movers_among_top": change.movers_among,
         },
         "unit_economics": _unit_json(report.unit),
         "workloads": [

@@ -22,6 +22,8 @@ The parts are usable alone:
   price/mix; LMDI, effects add up to the change);
 - detectors -> `Detection`: `retry_storm`, `token_growth`, `fan_out_growth`,
   `unit_cost_drift`, `idle_gpu`, `estimate_drift`, `spend_anomalies`;
+- `reconcile` -> `Reconciliation`: unbilled days from the estimate, corrected by how far
+  estimates have been from the bill (what `analyse` uses as spend);
 - `unit_costs` -> `UnitCosts`, `traffic_shape` -> `TrafficShape`,
   `self_hosted_cost_per_mtok` (reservation-based);
 - `break_even` -> `BreakEven`, with `instance_throughput` / `throughput_per_gpu` from the
@@ -61,6 +63,7 @@ from economics.detectors import (
     unit_cost_drift,
 )
 from economics.forecast import METHODS, Forecast, forecast
+from economics.reconcile import Reconciliation, reconcile, reconciled
 from economics.series import DailyArrays, GpuArrays, HourlyArrays
 from economics.unit import (
     TrafficShape,
@@ -86,6 +89,7 @@ __all__ = [
     "GpuArrays",
     "HourlyArrays",
     "PeriodTotals",
+    "Reconciliation",
     "Thresholds",
     "ThroughputAnchor",
     "TrafficShape",
@@ -105,6 +109,8 @@ __all__ = [
     "instances_needed",
     "load_throughput",
     "people_monthly_cost",
+    "reconcile",
+    "reconciled",
     "retry_storm",
     "self_hosted_cost_per_mtok",
     "spend_anomalies",

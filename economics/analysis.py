@@ -40,28 +40,31 @@ DETECTION_KINDS = (
 """Keys of `Analysis.detections`. Both spend anomaly keys are finding kind `spend_anomaly`."""
 
 
-@dataclass(frozen=True)
+Number = float | np.ndarray  # a threshold: one value, or one per workload `(W,)`
+
+
+@dataclass(frozen=True, eq=False)
 class Thresholds:
     """Detection thresholds. Every numeric field is a scalar or a `(W,)` array (per-workload
     overrides). Names and units match `governance.thresholds.Thresholds` where they overlap;
     money is in the currency of the arrays, percentages in percent."""
 
     interval_z: float = 1.645  # half-width of forecast ranges, in sigmas (90%)
-    anomaly_z: Any = 3.5  # robust z-score (median/MAD) for a spend anomaly
-    anomaly_min_amount: Any = 10.0  # excess over the expected day (or hour), money
-    anomaly_min_ratio: Any = 0.5  # excess over the expected value, relative
-    retry_storm_ratio: Any = 3.0  # hourly attempts vs the same hour on previous days
-    retry_storm_error_share: Any = 0.2  # share of attempts that errored or were throttled
-    retry_storm_min_requests: Any = 50.0  # attempts above the baseline in the hour
-    token_growth_pct: Any = 15.0  # tokens per request, growth over 4 weeks
-    fan_out_growth_pct: Any = 25.0  # LLM calls per upstream request, last week vs 3 before
-    unit_cost_drift_pct: Any = 20.0  # spend and cost per token both up this much
-    usage_flat_pct: Any = None  # if set, unit-cost drift also needs usage to move less
-    idle_gpu_util_pct: Any = 20.0  # an hour under this GPU utilisation is idle
-    idle_gpu_min_hours: Any = 24.0  # idle hours in the last week before it is a finding
-    estimate_drift_pct: Any = 20.0  # token estimate vs billed cost
-    estimate_drift_min_amount: Any = 20.0  # per month
-    min_amount: Any = 2.0  # the least money at stake worth a finding (other detectors)
+    anomaly_z: Number = 3.5  # robust z-score (median/MAD) for a spend anomaly
+    anomaly_min_amount: Number = 10.0  # excess over the expected day (or hour), money
+    anomaly_min_ratio: Number = 0.5  # excess over the expected value, relative
+    retry_storm_ratio: Number = 3.0  # hourly attempts vs the same hour on previous days
+    retry_storm_error_share: Number = 0.2  # share of attempts that errored or were throttled
+    retry_storm_min_requests: Number = 50.0  # attempts above the baseline in the hour
+    token_growth_pct: Number = 15.0  # tokens per request, growth over 4 weeks
+    fan_out_growth_pct: Number = 25.0  # LLM calls per upstream request, last week vs 3 before
+    unit_cost_drift_pct: Number = 20.0  # spend and cost per token both up this much
+    usage_flat_pct: Number | None = None  # if set, unit-cost drift also needs usage to move less
+    idle_gpu_util_pct: Number = 20.0  # an hour under this GPU utilisation is idle
+    idle_gpu_min_hours: Number = 24.0  # idle hours in the last week before it is a finding
+    estimate_drift_pct: Number = 20.0  # token estimate vs billed cost
+    estimate_drift_min_amount: Number = 20.0  # per month
+    min_amount: Number = 2.0  # the least money at stake worth a finding (other detectors)
     change_days: int = 7  # "why spend changed": the last N days vs the N days before
     unit_window_days: int = 30  # unit costs over the last N days
 
@@ -80,11 +83,12 @@ class Thresholds:
         merged = {}
         for spec in dataclasses.fields(cls):
             values = [getattr(t, spec.name) for t in each]
-            same = not values or all(_same(v, values[0]) for v in values)
-            if same or any(v is None for v in values):
+            if not values or all(_same(v, values[0]) for v in values):
                 merged[spec.name] = values[0] if values else getattr(cls(), spec.name)
-            else:
-                merged[spec.name] = np.asarray(values, dtype=float)
+            else:  # None (no limit) reads as infinity once the rows disagree
+                merged[spec.name] = np.array(
+                    [np.inf if v is None else v for v in values], dtype=float
+                )
         return cls(**merged)
 
 
@@ -159,6 +163,10 @@ def analyse(
     if as_of is not None:
         daily = daily.through(as_of)
     as_of_day = daily.days[-1]
+    if hourly is not None:
+        hourly = _hours_through(hourly, as_of_day)
+    if gpu is not None:
+        gpu = _hours_through(gpu, as_of_day)
     reconciliation = reconcile(daily)
     daily = replace(daily, cost=reconciliation.cost)  # unbilled days: calibrated estimates
 
@@ -166,6 +174,7 @@ def analyse(
     day_scores = daily_anomalies(
         daily.cost,
         daily.days,
+        history_days=projection.history_days,
         z=t.anomaly_z,
         min_amount=t.anomaly_min_amount,
         min_ratio=t.anomaly_min_ratio,
@@ -174,7 +183,6 @@ def analyse(
     hour_scores = None
     detections: dict[str, Detection] = {"spend_anomaly": spend_anomalies(day_scores)}
     if hourly is not None:
-        hourly = _hours_through(hourly, as_of_day)
         hour_scores = hourly_anomalies(
             hourly.cost,
             hourly.hours,
@@ -192,8 +200,8 @@ def analyse(
             min_amount=t.min_amount,
         )
     else:
-        detections["spend_anomaly_hourly"] = _nothing("spend_anomaly_hourly")
-        detections["retry_storm"] = _nothing("retry_storm")
+        detections["spend_anomaly_hourly"] = Detection.empty("spend_anomaly_hourly")
+        detections["retry_storm"] = Detection.empty("retry_storm")
 
     detections["token_growth"] = token_growth(
         daily, growth_pct=t.token_growth_pct, min_amount=t.min_amount
@@ -209,13 +217,13 @@ def analyse(
     )
     if gpu is not None:
         detections["idle_gpu"] = idle_gpu(
-            _gpu_through(gpu, as_of_day),
+            gpu,
             util_pct=t.idle_gpu_util_pct,
             min_hours=t.idle_gpu_min_hours,
             min_amount=t.min_amount,
         )
     else:
-        detections["idle_gpu"] = _nothing("idle_gpu")
+        detections["idle_gpu"] = Detection.empty("idle_gpu")
     detections["estimate_drift"] = estimate_drift(
         daily, drift_pct=t.estimate_drift_pct, min_amount=t.estimate_drift_min_amount
     )
@@ -229,11 +237,7 @@ def analyse(
         (as_of_day - DAY * (2 * span - 1), as_of_day - DAY * span),
         (as_of_day - DAY * (span - 1), as_of_day),
     )
-    unit = unit_costs(
-        daily,
-        _gpu_through(gpu, as_of_day) if gpu is not None else None,
-        window_days=t.unit_window_days,
-    )
+    unit = unit_costs(daily, gpu, window_days=t.unit_window_days)
     return Analysis(
         as_of=as_of_day,
         workload_ids=daily.workload_ids,
@@ -248,19 +252,10 @@ def analyse(
     )
 
 
-def _hours_through(hourly: HourlyArrays, as_of_day: np.datetime64) -> HourlyArrays:
-    end = np.searchsorted(hourly.hours, (as_of_day + DAY).astype("datetime64[h]"))
-    return hourly if end == hourly.hours.size else hourly.select(slice(None), slice(0, end))
-
-
-def _gpu_through(gpu: GpuArrays, as_of_day: np.datetime64) -> GpuArrays:
-    end = np.searchsorted(gpu.hours, (as_of_day + DAY).astype("datetime64[h]"))
-    return gpu if end == gpu.hours.size else gpu.select(slice(None), slice(0, end))
-
-
-def _nothing(kind: str) -> Detection:
-    empty = np.zeros(0)
-    return Detection(kind, empty.astype(np.int64), empty, {})
+def _hours_through(arrays, as_of_day: np.datetime64):
+    """`HourlyArrays` or `GpuArrays` without the hours after the end of `as_of_day`."""
+    end = np.searchsorted(arrays.hours, (as_of_day + DAY).astype("datetime64[h]"))
+    return arrays if end == arrays.hours.size else arrays.select(slice(None), slice(0, end))
 
 
 __all__ = ["DETECTION_KINDS", "Analysis", "Thresholds", "analyse"]

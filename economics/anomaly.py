@@ -1,10 +1,13 @@
 """Robust, weekday-aware spend anomalies on daily and hourly series.
 
-A day is compared with what that weekday usually costs now: the recent level (median of the
-last two weeks, each day divided by its weekday factor) times the weekday's factor (median
-of that weekday over the baseline weeks, relative to the other weekdays). An hour is compared
-with the same hour of the previous days (median), adjusted by the weekday factors. The scale
-is the median absolute deviation (MAD), so one bad day cannot hide the next one.
+A day is compared with what that weekday should cost today: the recent level (the median of
+the last week, each day divided by its weekday factor, moved on to today by the robust trend
+of the last four weekly medians) times the weekday's factor (each day over its centred 7-day
+average, the median per weekday, shrunk towards 1 when the pattern is within noise). An hour
+is compared with the median of the same hour on the previous days, adjusted by the weekday
+factors. Scales are robust too: median absolute deviation (MAD), widened for right-skewed
+series by the distance of the 90th percentile, so one bad day cannot hide the next and the
+ordinary bursts of bursty traffic do not score as anomalies.
 
 An anomaly needs all three: a robust z-score of at least `z`, an excess of at least
 `min_amount` (money), and an excess of at least `min_ratio` of the expected value: so noise
@@ -59,8 +62,8 @@ def weekday_factors(cost: np.ndarray, days: np.ndarray, weeks: int = 8) -> np.nd
 
     Each day is divided by its centred 7-day moving average (so a trend does not leak into
     the factors), each weekday takes the median of its ratios, and the seven are shrunk
-    towards 1 as far as their spread is within noise (James-Stein), so a series without a
-    weekly pattern gets factors of about 1. Rows with under two weeks of ratios get 1.
+    towards 1 by the James-Stein factor (how far their spread exceeds what noise alone would
+    give), so a series without a weekly pattern gets factors of about 1. Rows with under two weeks of ratios get 1.
     """
     n, n_days = cost.shape
     full_weeks = min(weeks, (n_days - 6) // 7)
@@ -72,13 +75,16 @@ def weekday_factors(cost: np.ndarray, days: np.ndarray, weeks: int = 8) -> np.nd
     prefix = np.concatenate([np.zeros((n, 1)), np.cumsum(window, axis=1)], axis=1)
     moving = (prefix[:, 7:] - prefix[:, :-7]) / 7  # mean of days j..j+6, centred on j+3
     ratios = np.divide(window[:, 3:-3], moving, out=np.ones_like(moving), where=moving > 0)
-    block = ratios.reshape(n, full_weeks, 7)
-    medians = median(block, axis=1)  # (n, 7) by position in the block
+    # (n, 7 positions, weeks), contiguous along the weeks for the sort
+    block = np.ascontiguousarray(ratios.reshape(n, full_weeks, 7).transpose(0, 2, 1))
+    medians = median(block)  # (n, 7) by position in the block
     overall = medians.mean(axis=1, keepdims=True)
     relative = np.divide(medians, overall, out=np.ones_like(medians), where=overall > 0)
     deviation = relative - 1
-    noise = _MAD_TO_SIGMA * median(np.abs(block - medians[:, None, :]).reshape(n, -1))
-    standard_error = 1.2533 * noise / np.sqrt(full_weeks)  # of a median
+    # noise of one ratio (mean absolute deviation x 1.25: cheaper than a MAD, and an outlier
+    # only inflates it, which shrinks more), then of a weekday's median of `full_weeks`
+    noise = 1.2533 * np.abs(block - medians[:, :, None]).mean(axis=(1, 2))
+    standard_error = 1.2533 * noise / np.sqrt(full_weeks)
     spread = np.sum(deviation**2, axis=1)
     keep = np.clip(
         1 - np.divide(6 * standard_error**2, spread, out=np.ones(n), where=spread > 0), 0.0, 1.0
@@ -100,12 +106,15 @@ def daily_anomalies(
     z: float | np.ndarray = 3.5,
     min_amount: float | np.ndarray = 10.0,
     min_ratio: float | np.ndarray = 0.5,
+    history_days: np.ndarray | None = None,
 ) -> Anomalies:
     """Score the last `eval_days` days up to `as_of` against the days before each of them.
 
     - `cost`: `(W, D)` daily spend; `days`: `(D,)` datetime64[D].
     - `z`, `min_amount`, `min_ratio`: scalars or `(W,)` per-workload thresholds.
     - `min_history`: days of spend a workload needs before its days are scored.
+    - `history_days`: `(W,)` days since each row's first spend as of `as_of` (as
+      `Forecast.history_days`), if already known; computed otherwise.
     """
     days = np.asarray(days).astype("datetime64[D]")
     end = days.size if as_of is None else day_index(days, as_of) + 1
@@ -117,7 +126,10 @@ def daily_anomalies(
     expected, scale = np.zeros(shape), np.ones(shape)  # unscored periods: any finite scale
     eligible = np.zeros(shape, dtype=bool)
     factors = np.ones((n, 7))
-    first_spend = np.where((cost != 0).any(axis=1), np.argmax(cost != 0, axis=1), n_days)
+    if history_days is None:
+        spent = cost != 0
+        history_days = np.where(spent.any(axis=1), n_days - np.argmax(spent, axis=1), 0)
+    first_spend = n_days - np.asarray(history_days)  # column of the first spend (n_days: none)
 
     for column, today in enumerate(evaluated):
         start = max(today - 7 * baseline_weeks, 0)
@@ -177,7 +189,7 @@ def hourly_anomalies(
         typical = median(history)
         mad = median(np.abs(history - typical[:, None]))
         expected[:, column] = typical
-        scale[:, column] = _scale_floor(_MAD_TO_SIGMA * mad, typical, values, 0.1)
+        scale[:, column] = _scale_floor(_MAD_TO_SIGMA * mad, typical, history, 0.1)
         eligible[:, column] = True
     actual = values[:, evaluated]
     return _judge(
@@ -251,12 +263,10 @@ def _upper_scale(residuals: np.ndarray) -> np.ndarray:
 
 
 def _scale_floor(scale, expected, series, relative: float) -> np.ndarray:
-    """Keep the scale above `relative` x expected and above rounding noise of the series."""
-    magnitude = np.max(np.abs(series), axis=-1) if series.size else 0.0
-    tiny = 1e-9 * np.asarray(magnitude, dtype=float)
-    if np.ndim(tiny) == 1 and np.ndim(scale) == 2:
-        tiny = tiny[:, None]
-    return np.maximum(np.maximum(scale, relative * np.abs(expected)), np.maximum(tiny, 1e-300))
+    """`(W,)` scale kept above `relative` x expected and above the rounding noise of the
+    row's values `series` `(W, T)` (so a constant row never divides by zero)."""
+    tiny = np.maximum(1e-9 * np.abs(series).max(axis=1, initial=0.0), 1e-300)
+    return np.maximum(np.maximum(scale, relative * np.abs(expected)), tiny)
 
 
 def _judge(times, actual, expected, scale, eligible, factors, z, min_amount, min_ratio):

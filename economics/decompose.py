@@ -18,7 +18,8 @@ Zeros have no logarithm, so:
 - no spend in either period: every effect is 0;
 - spend in only one period (a new or stopped workload): the whole change is volume;
 - spend in both but usage missing or zero in one (billing without metrics, or every call
-  failed): the factors are unknown and the change is reported as `unexplained`.
+  failed): the factors are unknown and the change is reported as `unexplained`;
+- negative spend (credits, refunds) in a period: `unexplained` too.
 No effect is ever NaN or infinite for finite inputs.
 """
 
@@ -31,7 +32,7 @@ import numpy as np
 EFFECTS = ("volume", "retries", "intensity", "price_mix", "unexplained")
 """Names of the effects, in the order of `Decomposition.driver` codes."""
 
-DECOMPOSITION_METHODS = ("no_spend", "lmdi", "new_or_stopped", "no_usage_data")
+DECOMPOSITION_METHODS = ("no_spend", "lmdi", "new_or_stopped", "no_usage_data", "negative_spend")
 """Names of the `Decomposition.method` codes."""
 
 
@@ -130,6 +131,7 @@ def decompose(before: PeriodTotals, after: PeriodTotals) -> Decomposition:
 
     method = np.zeros(n, dtype=np.int8)
     method[usable], method[new_or_stopped], method[no_usage] = 1, 2, 3
+    method[other & (change != 0)] = 4  # credits or refunds: reported as unexplained
     stacked = np.vstack([effects, unexplained[None, :]])
     driver = np.argmax(np.abs(stacked), axis=0).astype(np.int8)
     return Decomposition(

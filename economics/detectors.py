@@ -51,6 +51,11 @@ class Detection:
     def __len__(self) -> int:
         return int(self.workloads.size)
 
+    @classmethod
+    def empty(cls, kind: str) -> Detection:
+        """Nothing found (or nothing to judge: too little data)."""
+        return cls(kind, np.zeros(0, dtype=np.int64), np.zeros(0), {})
+
     def records(self, workload_ids=None) -> list[dict]:
         """One plain dict per flagged workload (Python floats), for messages and JSON.
 
@@ -122,7 +127,7 @@ def retry_storm(
         _threshold(min_excess_requests, n),
     )
     if n_hours <= 24:  # no earlier day to compare with
-        return _flagged("retry_storm", np.zeros(n, bool), np.zeros(n), {})
+        return Detection.empty("retry_storm")
 
     def storm_hours(rows, evaluated):
         """Storm condition and evidence for `rows` (None: all) at the `evaluated` hours."""
@@ -220,7 +225,7 @@ def token_growth(
     n, n_days = daily.cost.shape
     weeks = min(weeks, n_days // 7)
     if weeks < 3:
-        return _flagged("token_growth", np.zeros(n, bool), np.zeros(n), {})
+        return Detection.empty("token_growth")
     daily = _tail(daily, 7 * weeks)
     medians = _weekly_medians(daily.tokens, daily.requests, weeks)
     first, last = medians[:, 0], medians[:, -1]
@@ -269,7 +274,7 @@ def fan_out_growth(
     """
     n, n_days = daily.cost.shape
     if n_days < recent_days + baseline_days:
-        return _flagged("fan_out_growth", np.zeros(n, bool), np.zeros(n), {})
+        return Detection.empty("fan_out_growth")
     daily = _tail(daily, recent_days + baseline_days)
     n_days = recent_days + baseline_days
     recent = slice(n_days - recent_days, n_days)
@@ -315,7 +320,7 @@ def unit_cost_drift(
     """
     n, n_days = daily.cost.shape
     if n_days < recent_days + baseline_days:
-        return _flagged("unit_cost_drift", np.zeros(n, bool), np.zeros(n), {})
+        return Detection.empty("unit_cost_drift")
     daily = _tail(daily, recent_days + baseline_days)
     n_days = recent_days + baseline_days
     recent = slice(n_days - recent_days, n_days)
@@ -386,28 +391,36 @@ def idle_gpu(
     """
     n, n_hours = gpu.instance_hours.shape
     window = min(window_hours, n_hours)
-    if window == 0:
-        return _flagged("idle_gpu", np.zeros(n, bool), np.zeros(n), {})
+    fleets = gpu.fleet_rows
+    if window == 0 or fleets.size == 0:
+        return Detection.empty("idle_gpu")
     columns = slice(n_hours - window, n_hours)
-    instances = gpu.instance_hours[:, columns]
-    utilisation = gpu.utilisation_pct[:, columns]
-    gpus = gpu.gpu_hours[:, columns]
-    cost = gpu.cost[:, columns]
+    instances = gpu.instance_hours[fleets, columns]
+    utilisation = gpu.utilisation_pct[fleets, columns]
+    measured = gpu.measured[fleets, columns]
+    cost = gpu.cost[fleets, columns]
     provisioned = instances > 0
-    idle = provisioned & gpu.measured[:, columns] & (utilisation < _threshold(util_pct, n)[:, None])
-    idle_hours = np.count_nonzero(idle, axis=1)
-    idle_cost = np.where(idle, cost, 0.0).sum(axis=1)
-    gpus = np.where(gpu.measured[:, columns], gpus, 0.0)  # weights: GPUs with a reading
-    mean_util = ratio_of(np.einsum("ij,ij->i", utilisation, gpus), gpus.sum(axis=1))
+    idle = provisioned & measured & (utilisation < _threshold(util_pct, n)[fleets, None])
+    gpus = np.where(measured, gpu.gpu_hours[fleets, columns], 0.0)  # GPUs with a reading
+
+    def full(values):
+        out = np.zeros(n)
+        out[fleets] = values
+        return out
+
+    idle_hours = full(np.count_nonzero(idle, axis=1))
+    idle_cost = full(np.where(idle, cost, 0.0).sum(axis=1))
     money = idle_cost * HOURS_PER_MONTH / window
     flagged = (idle_hours >= _threshold(min_hours, n)) & (money >= _threshold(min_amount, n))
     evidence = {
         "idle_hours": idle_hours,
-        "provisioned_hours": np.count_nonzero(provisioned, axis=1),
-        "instance_hours": instances.sum(axis=1),
-        "mean_utilisation_pct": mean_util,
+        "provisioned_hours": full(np.count_nonzero(provisioned, axis=1)),
+        "instance_hours": full(instances.sum(axis=1)),
+        "mean_utilisation_pct": full(
+            ratio_of(np.einsum("ij,ij->i", utilisation, gpus), gpus.sum(axis=1))
+        ),
         "idle_cost": idle_cost,
-        "cost": cost.sum(axis=1),
+        "cost": full(cost.sum(axis=1)),
     }
     return _flagged("idle_gpu", flagged, money, evidence)
 
@@ -461,7 +474,7 @@ def spend_anomalies(anomalies: Anomalies, kind: str = "spend_anomaly") -> Detect
     """
     n = anomalies.actual.shape[0]
     if anomalies.actual.shape[1] == 0:
-        return _flagged(kind, np.zeros(n, bool), np.zeros(n), {})
+        return Detection.empty(kind)
     evidence = {
         "actual": anomalies.actual[:, -1],
         "expected": anomalies.expected[:, -1],

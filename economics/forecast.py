@@ -3,7 +3,9 @@ a range, the projected daily path and the date each monthly budget runs out.
 
 All workloads share one time axis, so a trend-plus-weekday least-squares fit is one matrix
 product for every series: the coefficients are `Y @ pinv(X).T` with `X` the shared design
-matrix. What each series may use of its history differs, though:
+matrix. Series with spend every day are also fitted in logs (growth as a rate, weekday
+effects as ratios), and their projection is the average of the two fits: in the backtest the
+average beat either alone. What each series may use of its history differs, though:
 
 - a new workload has only a few days: its series is put in the group whose window fits its
   history (56, 28 or 14 days), or projected at its run rate when it has under 14 days;
@@ -12,14 +14,16 @@ matrix. What each series may use of its history differs, though:
 - outlying days (an incident, a gap that reads as zero) are clipped before the final fit;
 - a trend that is not clearly there is shrunk towards flat, so noise is not extrapolated.
 
-Ranges come from the residual scale of each series (inflated for autocorrelation) and the
-uncertainty of the fitted coefficients, both exact for the shared design; the default is a
-90% range (z = 1.645). Money is float inside the core.
+Ranges come from the residual scale of each series (inflated for autocorrelation), the
+uncertainty of the fitted coefficients (exact for the shared design) and an allowance for
+the trend not lasting (half as steep or half as steep again); the default is a 90% range
+(z = 1.645). Money is float inside the core.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -56,14 +60,16 @@ class Forecast:
     - `next_30` / `next_90` (and `_low` / `_high`): spend projected over the next 30 / 90 days
       after `as_of`.
     - `path_days`: `(horizon,)` datetime64[D], the days after `as_of`.
-    - `daily_path`: `(W, horizon)` projected spend per day (ranges are given for the totals,
-      where they are meaningful; a day's own spread is `daily_sigma`).
+    - `daily_path`: `(W, horizon)` projected spend per day; `daily_low`, `daily_high`: its
+      per-day range (computed on first access: the analysis itself needs only the totals').
     - `budget`: `(W,)` the monthly budget given (NaN: none).
     - `exhaustion_date`: `(W,)` datetime64[D], the day the month's cumulative spend reaches
       the budget (already past, or projected within this month), NaT when it does not.
     - `exhaustion_date_earliest`: the same on the high side of the range ("as early as").
     - `level`: `(W,)` expected spend of the next day; `trend_per_day`: `(W,)` money per day per
-      day after shrinkage; `daily_sigma`: `(W,)` residual scale of one day.
+      day after shrinkage; `daily_sigma`: `(W,)` residual scale of one day; `next_day_sd`:
+      `(W,)` standard deviation of the next day's spend (noise, autocorrelation, fit).
+    - `z`: the half-width of the ranges, in standard deviations.
     - `history_days`: `(W,)` int, days since the first day with spend (0: never spent).
     - `level_shift_on`: `(W,)` datetime64[D], first day of the regime after a detected level
       shift (NaT: none).
@@ -93,6 +99,25 @@ class Forecast:
     history_days: np.ndarray
     level_shift_on: np.ndarray
     method: np.ndarray
+    next_day_sd: np.ndarray
+    z: float
+
+    @cached_property
+    def daily_low(self) -> np.ndarray:
+        """`(W, horizon)` low end of each day's range (never negative)."""
+        return np.maximum(self.daily_path - self._daily_half_width, 0.0)
+
+    @cached_property
+    def daily_high(self) -> np.ndarray:
+        """`(W, horizon)` high end of each day's range."""
+        return self.daily_path + self._daily_half_width
+
+    @cached_property
+    def _daily_half_width(self) -> np.ndarray:
+        # day h: the next day's spread, widened by the trend's allowance for drifting
+        steps = np.arange(1, self.daily_path.shape[1] + 1)
+        drift = _TREND_DRIFT * np.abs(self.trend_per_day)[:, None] * steps
+        return self.z * np.sqrt(self.next_day_sd[:, None] ** 2 + drift**2)
 
 
 def forecast(
@@ -232,6 +257,8 @@ def forecast(
         history_days=history,
         level_shift_on=shift_on,
         method=method,
+        next_day_sd=spread[:, 0].copy(),
+        z=float(z),
     )
 
 
@@ -287,12 +314,22 @@ def _fit_group(
         dense = np.count_nonzero(series, axis=1) * 2 >= length
         floor = 0.05 * np.abs(series.mean(axis=1))  # a constant row has no spread to measure
     cleaned = values
+    rows = np.flatnonzero(dense)
     for _ in range(_CLIP_ROUNDS):
-        robust = np.maximum(_MAD_TO_SIGMA * median(np.abs(residuals)), floor)
-        limit = np.where(dense, _CLIP_SIGMAS * robust, np.inf)[:, None]
-        cleaned = cleaned - residuals + np.clip(residuals, -limit, limit)
-        coefficients = matmul(cleaned, pseudo_inverse.T)
-        residuals = cleaned - matmul(coefficients, design.T)
+        # only rows with a day past the limit change, and only they are refitted
+        part = residuals[rows]
+        robust = np.maximum(_MAD_TO_SIGMA * median(np.abs(part)), floor[rows])
+        limit = (_CLIP_SIGMAS * robust)[:, None]
+        beyond = np.abs(part) > limit
+        hit = np.flatnonzero(beyond.any(axis=1))
+        if hit.size == 0:
+            break
+        if cleaned is values:
+            cleaned = values.copy()
+        rows, part, limit = rows[hit], part[hit], limit[hit]
+        cleaned[rows] -= part - np.clip(part, -limit, limit)
+        coefficients[rows] = matmul(cleaned[rows], pseudo_inverse.T)
+        residuals[rows] = cleaned[rows] - matmul(coefficients[rows], design.T)
 
     energy = np.einsum("ij,ij->i", residuals, residuals)
     sigma = np.sqrt(energy / max(length - params, 1))
@@ -313,26 +350,45 @@ def _fit_group(
     # shared design: one quadratic form per horizon), and the trend's drift
     summed_rows = np.cumsum(future, axis=0)[horizons - 1]
     noise = np.sqrt(horizons + np.einsum("hp,pq,hq->h", summed_rows, covariance, summed_rows))
-    fitted = matmul(coefficients, future.T)
     if log_scale:
-        # no projection beyond 10x the window's highest day: growth like that is news
+        # Duan's smearing factor, folded into the level: exp(fit) alone is the median
+        coefficients[:, 0] += np.log(np.mean(np.exp(residuals), axis=1))
+        path = matmul(coefficients, future.T)
+        # no projection beyond 10x the window's highest day: growth like that is news.
+        # The peak of a line plus weekday effects is at an end, give or take the effects.
         ceiling = np.log(series.max(axis=1)) + np.log(10.0)
-        smear = np.mean(np.exp(residuals), axis=1)
-        path = np.exp(np.minimum(fitted, ceiling[:, None])) * smear[:, None]
-        upto = (np.arange(future_days.size)[:, None] < horizons[None, :]).astype(float)
-        sums = matmul(path, upto)  # (n, K) sum of the first h days
-        weighted = matmul(path, upto * np.arange(1, future_days.size + 1)[:, None])
+        swing = 2 * np.abs(future[:, 2:]).max(initial=0) * np.abs(coefficients[:, 2:]).sum(axis=1)
+        steep = np.flatnonzero(np.maximum(path[:, 0], path[:, -1]) + swing > ceiling)
+        path[steep] = np.minimum(path[steep], ceiling[steep, None])
+        np.exp(path, out=path)
+        sums = _sums_at(path, horizons)  # (n, K) sum of the first h days
+        # the drift of a rate moves day j by about drift x j of its spend; summed as if the
+        # days were equal (sum x (h + 1) / 2), close enough for a range's allowance
         spread = _root_sum_squares(
-            sums * (scale[:, None] * noise / horizons), drift[:, None] * weighted
+            sums * (scale[:, None] * noise / horizons),
+            sums * (drift[:, None] * (horizons + 1) / 2),
         )
         trend = coefficients[:, 1] * path[:, 0]  # money per day per day, at the start
         sigma = sigma * path[:, 0]
     else:
-        path = fitted
+        path = matmul(coefficients, future.T)
         drift_sums = horizons * (horizons + 1) / 2
         spread = _root_sum_squares(scale[:, None] * noise, drift[:, None] * drift_sums)
         trend = coefficients[:, 1].copy()
     return _Projection(path, spread, trend, sigma)
+
+
+def _sums_at(values: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+    """`(n, K)` sums of the first h columns of `values` for each h in `horizons`."""
+    reach = int(horizons.max())
+    if reach <= 31 or horizons.size <= 1:
+        return np.cumsum(values[:, :reach], axis=1)[:, horizons - 1]
+    short = horizons[horizons <= 31]
+    out = np.empty((values.shape[0], horizons.size))
+    out[:, : short.size] = np.cumsum(values[:, : int(short.max())], axis=1)[:, short - 1]
+    for column in range(short.size, horizons.size):  # the few long horizons (90)
+        out[:, column] = values[:, : horizons[column]].sum(axis=1)
+    return out
 
 
 def _root_sum_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -447,31 +503,27 @@ def _exhaustion_dates(
     """First day the month's cumulative spend reaches the budget: in the data or projected."""
     n, elapsed = this_month.shape
     result = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    has_budget = np.isfinite(budget)
-    limit = np.where(has_budget, budget, np.inf)[:, None]
-    spent = np.cumsum(this_month, axis=1)
+    rows = np.flatnonzero(np.isfinite(budget))  # only workloads with a budget
+    if rows.size == 0:
+        return result
+    limit = budget[rows, None]
+    spent = np.cumsum(this_month[rows], axis=1)
     crossed = (spent >= limit) & (spent > 0)
     already = crossed.any(axis=1)
-    first = np.argmax(crossed, axis=1)
-    result[already] = as_of - DAY * (elapsed - 1 - first[already])
+    result[rows[already]] = as_of - DAY * (elapsed - 1 - np.argmax(crossed[already], axis=1))
     if projected_cumulative.shape[1]:
-        ahead = spent[:, -1:] + projected_cumulative if elapsed else projected_cumulative
+        ahead = spent[:, -1:] + projected_cumulative[rows]
         crossing = (ahead >= limit) & (ahead > 0)
         later = ~already & crossing.any(axis=1)
-        result[later] = as_of + DAY * (np.argmax(crossing, axis=1)[later] + 1)
+        result[rows[later]] = as_of + DAY * (np.argmax(crossing[later], axis=1) + 1)
     return result
 
 
 def _fill_missing(spend: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Missing days take the median of the row's known days (0 if none is known)."""
-    masked = np.where(known, spend, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            medians = np.nanmedian(masked, axis=1)
-    medians = np.where(np.isfinite(medians), medians, 0.0)
+    medians = np.zeros(spend.shape[0])
+    rows = np.flatnonzero(known.any(axis=1))
+    medians[rows] = np.nanmedian(np.where(known[rows], spend[rows], np.nan), axis=1)
     return np.where(known, spend, medians[:, None])
 
 

@@ -20,8 +20,9 @@ from economics.series import DailyArrays
 @dataclass(frozen=True, eq=False)
 class Reconciliation:
     """- `cost`: `(W, D)` billed where billed, else estimate x `factor`.
-    - `factor`: `(W,)` billed / estimated over the recent days that have both (1 when there
-      are fewer than `min_days` such days), clipped to `bounds`.
+    - `factor`: `(W,)` billed / estimated over the recent days that have both, clipped to
+      `bounds`; 1 when there are fewer than `min_days` such days or when it is within
+      `tolerance` of 1 (estimates that close to the bill are left as they are).
     - `days`: `(W,)` int, the days the factor was measured on."""
 
     cost: np.ndarray
@@ -35,6 +36,7 @@ def reconcile(
     window_days: int = 28,
     min_days: int = 3,
     bounds: tuple[float, float] = (0.2, 5.0),
+    tolerance: float = 0.05,
 ) -> Reconciliation:
     """Spend per day with unbilled days taken from the calibrated estimate (see module)."""
     n_days = daily.n_days
@@ -45,15 +47,20 @@ def reconcile(
     days = np.count_nonzero(both, axis=1)
     measured = (days >= min_days) & (billed > 0)
     factor = np.where(measured, np.clip(ratio(billed, estimated), *bounds), 1.0)
+    factor[np.abs(factor - 1) <= tolerance] = 1.0  # estimates within 5% of the bill: as is
     # By contract `cost` is the estimate wherever billing has not arrived, so only rows with
     # a correction and an unbilled, estimated day change (usually a few recent days).
-    rows = np.flatnonzero((factor != 1.0) & ~np.all(daily.has_billed, axis=1))
+    rows = np.flatnonzero(factor != 1.0)
     cost = daily.cost
     if rows.size:
-        cost = daily.cost.copy()
-        estimated = daily.estimated_cost[rows]
-        correct = ~daily.has_billed[rows] & (estimated != 0)
-        cost[rows] = np.where(correct, estimated * factor[rows, None], cost[rows])
+        unbilled = ~daily.has_billed[rows]
+        columns = np.flatnonzero(unbilled.any(axis=0))  # usually the last day or two
+        if columns.size:
+            cost = daily.cost.copy()
+            cells = np.ix_(rows, columns)
+            estimated = daily.estimated_cost[cells]
+            correct = unbilled[:, columns] & (estimated != 0)
+            cost[cells] = np.where(correct, estimated * factor[rows, None], cost[cells])
     return Reconciliation(cost, factor, days)
 
 

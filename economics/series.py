@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -29,6 +30,16 @@ def as_day(value: date | datetime | str | np.datetime64) -> np.datetime64:
 def weekday(days: np.ndarray) -> np.ndarray:
     """Monday=0 ... Sunday=6 for `datetime64[D]` (or `[h]`) values, any shape."""
     return (days.astype("datetime64[D]").astype(np.int64) + 3) % 7
+
+
+def _as_mask(value, default: bool, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A bool field: the given `(W, T)` array, or `default` everywhere (no memory)."""
+    if value is None:
+        return np.broadcast_to(default, shape)
+    mask = np.asarray(value, dtype=bool)
+    if mask.shape != shape:
+        raise ValueError(f"{name} has shape {mask.shape}, expected {shape}")
+    return mask
 
 
 def _fill_zeros(container, shape: tuple[int, ...], skip: set[str]) -> None:
@@ -84,10 +95,9 @@ class DailyArrays:
             raise ValueError(f"cost has shape {cost.shape}, expected (W, {days.shape[0]})")
         if days.size > 1 and np.any(np.diff(days) != DAY):
             raise ValueError("days must be consecutive and ascending")
-        if self.has_billed is None:
-            object.__setattr__(self, "has_billed", np.broadcast_to(False, cost.shape))
-        else:
-            object.__setattr__(self, "has_billed", np.asarray(self.has_billed, dtype=bool))
+        object.__setattr__(
+            self, "has_billed", _as_mask(self.has_billed, False, cost.shape, "has_billed")
+        )
         _fill_zeros(self, cost.shape, {"days", "has_billed", "workload_ids"})
 
     @property
@@ -100,6 +110,7 @@ class DailyArrays:
 
     @property
     def tokens(self) -> np.ndarray:
+        """`(W, D)` input + output tokens (computed on each access: slice first)."""
         return self.input_tokens + self.output_tokens
 
     def through(self, as_of) -> DailyArrays:
@@ -154,9 +165,11 @@ class HourlyArrays:
 
     @property
     def tokens(self) -> np.ndarray:
+        """`(W, H)` input + output tokens (computed on each access)."""
         return self.input_tokens + self.output_tokens
 
     def select(self, rows, columns=slice(None)) -> HourlyArrays:
+        """A sub-array: `rows` (index array, mask or slice) and `columns` (a slice)."""
         values = {
             spec.name: _take(getattr(self, spec.name), rows, columns)
             for spec in fields(self)
@@ -197,15 +210,20 @@ class GpuArrays:
         shape = np.shape(self.instance_hours)
         if len(shape) != 2 or shape[1] != hours.shape[0]:
             raise ValueError(f"instance_hours has shape {shape}, expected (W, {hours.shape[0]})")
-        measured = True if self.measured is None else np.asarray(self.measured, dtype=bool)
-        object.__setattr__(self, "measured", np.broadcast_to(measured, shape))
+        object.__setattr__(self, "measured", _as_mask(self.measured, True, shape, "measured"))
         _fill_zeros(self, shape, {"hours", "workload_ids", "measured"})
 
     @property
     def n_workloads(self) -> int:
         return self.instance_hours.shape[0]
 
+    @cached_property
+    def fleet_rows(self) -> np.ndarray:
+        """Rows with any provisioned hour (most workloads have no fleet: skip them)."""
+        return np.flatnonzero(np.any(self.instance_hours > 0, axis=1))
+
     def select(self, rows, columns=slice(None)) -> GpuArrays:
+        """A sub-array: `rows` (index array, mask or slice) and `columns` (a slice)."""
         values = {
             spec.name: _take(getattr(self, spec.name), rows, columns)
             for spec in fields(self)

@@ -66,11 +66,11 @@ def unit_costs(
     gpu: GpuArrays | None = None,
     *,
     window_days: int = 30,
-    gpu_window_hours: int | None = None,
+    gpu_window_hours: int = 168,
     output_price_ratio: float | np.ndarray = 1.0,
 ) -> UnitCosts:
     """Unit costs over the last `window_days` of `daily` and, for self-hosted fleets, the
-    last `gpu_window_hours` of `gpu` (default: the same number of days, as far as it goes).
+    last `gpu_window_hours` of `gpu` (default a week: a whole weekly cycle of traffic).
 
     `output_price_ratio` (scalar or `(W,)`): output token price over input token price for
     the workload's models (e.g. 5 for many Claude models, 1 for Llama on Bedrock); the cost
@@ -90,22 +90,20 @@ def unit_costs(
     input_weight = input_tokens + ratio * output_tokens  # tokens in input-token equivalents
     per_input_token = _ratio(cost, input_weight)
 
-    if gpu is None:
-        self_hosted = served = utilisation = np.zeros(n)
-        has_gpu = np.zeros(n, dtype=bool)
-    else:
+    self_hosted, served, utilisation = np.zeros(n), np.zeros(n), np.zeros(n)
+    if gpu is not None and gpu.fleet_rows.size:
+        fleets = gpu.fleet_rows
         hours = gpu.instance_hours.shape[1]
-        window = hours if gpu_window_hours is None else min(gpu_window_hours, hours)
-        window = min(window, 24 * window_days)
-        gpu_columns = slice(hours - window, hours)
-        self_hosted = gpu.cost[:, gpu_columns].sum(axis=1)
-        served = gpu.tokens_served[:, gpu_columns].sum(axis=1)
-        weights = np.where(gpu.measured[:, gpu_columns], gpu.gpu_hours[:, gpu_columns], 0.0)
-        utilisation = _ratio(
-            np.einsum("ij,ij->i", gpu.utilisation_pct[:, gpu_columns], weights),
+        window = min(gpu_window_hours, hours, 24 * window_days)
+        columns = slice(hours - window, hours)
+        self_hosted[fleets] = gpu.cost[fleets, columns].sum(axis=1)
+        served[fleets] = gpu.tokens_served[fleets, columns].sum(axis=1)
+        weights = np.where(gpu.measured[fleets, columns], gpu.gpu_hours[fleets, columns], 0.0)
+        utilisation[fleets] = _ratio(
+            np.einsum("ij,ij->i", gpu.utilisation_pct[fleets, columns], weights),
             weights.sum(axis=1),
         )
-        has_gpu = (self_hosted > 0) & (served > 0)
+    has_gpu = (self_hosted > 0) & (served > 0)
 
     return UnitCosts(
         cost=cost,

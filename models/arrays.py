@@ -1,10 +1,10 @@
 """The queries that turn facts into the dense `[workloads x time]` arrays of the numpy core.
 
-One grouped query per fact table and grain (GROUP BY workload, day or hour), whose rows are
-fetched as plain numbers (the bucket is an integer offset computed in SQL) and scattered
-into numpy arrays with index arrays: no Python object per fact. Works on SQLite and
-PostgreSQL. Only facts known as of `as_of` are read: days up to and including `as_of`,
-hours before the end of that day.
+One grouped query per fact table and grain (GROUP BY workload, day or hour); the bucket is
+an integer offset computed in SQL, every measure a float, so the rows are fetched as plain
+numbers and scattered into numpy arrays with index arrays: no Python object per fact.
+Works on SQLite and PostgreSQL. Only facts known as of `as_of` are read: days up to and
+including `as_of`, hours before the end of that day.
 
 Facts attributed to no workload (`workload_id` NULL) are summed into a separate
 `unattributed` series, never dropped. Money is float here (the core's unit); the registry
@@ -42,6 +42,7 @@ from models.facts import CostFact, GpuFact, Price, UpstreamFact, UsageFact
 from models.registry import Workload
 
 UNATTRIBUTED = -1  # workload id standing for "no workload" in grouped rows
+DAY_SECONDS, HOUR_SECONDS = 86400, 3600
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,11 +51,16 @@ class FactArrays:
 
     - `as_of`: the day; `workload_ids` `(W,)` int64 (ascending) and `slugs` (W strings): the
       row order of every array.
-    - `daily`: `DailyArrays`, workloads x the `history_days` days ending at `as_of`.
+    - `daily`: `DailyArrays`, workloads x the `history_days` days ending at `as_of`. `cost`
+      is the billed LLM cost (cost facts with `is_llm`) where a day has billing, else the
+      token-based estimate of the usage facts; input tokens include cache reads and writes;
+      errors are client + server errors; `gpu_cost` is the fleets' reservation cost.
     - `hourly`: `HourlyArrays`, workloads x the hours of the last `hourly_days` days, ending
       at the latest hour any usage or GPU fact was collected for (at most the end of
-      `as_of`).
-    - `gpu`: `GpuArrays` on the same hours.
+      `as_of`), so hours not collected yet do not read as zero spend.
+    - `gpu`: `GpuArrays` on the same hours. An instance-hour is priced at its instance
+      type's `gpu_hour` price (region '*' first, else the mean over regions), or at the
+      workload's declared `gpu.instance_type` when the fact has no known type.
     - `budgets`: `(W,)` monthly budget, NaN where none; `currencies`: W currency codes.
     - `unattributed_daily`, `unattributed_hourly`: one-row arrays of the facts no workload
       claimed (`workload_ids` = [-1]).
@@ -79,6 +85,19 @@ class FactArrays:
         return row
 
 
+@dataclass(frozen=True)
+class _Axis:
+    """A time axis: `buckets` buckets of `seconds` from `start` (UTC)."""
+
+    start: datetime
+    seconds: int
+    buckets: int
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(seconds=self.seconds * self.buckets)
+
+
 def build_arrays(
     session: Session,
     as_of: date,
@@ -89,74 +108,69 @@ def build_arrays(
 ) -> FactArrays:
     """Query the facts known as of `as_of` into dense arrays (see `FactArrays`).
 
-    `workload_ids`: restrict to these workloads (default: every registered workload).
+    `workload_ids`: restrict to these workloads (default: every registered workload); the
+    unattributed series is built either way.
     """
-    dialect = session.get_bind().dialect.name
     registry = _workloads(session, workload_ids)
     ids = np.array([row[0] for row in registry], dtype=np.int64)
+    grids = _Grids(session, ids, filtered=workload_ids is not None)
     n = ids.size
 
     first_day = as_of - timedelta(days=history_days - 1)
-    day_start = datetime.combine(first_day, time(), tzinfo=UTC)
-    day_end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-    hour_end = _last_collected_hour_end(session, day_end)
-    hour_start = hour_end - timedelta(days=hourly_days)
-    n_hours = int((hour_end - hour_start) / timedelta(hours=1))
-    scope = _Scope(ids, dialect, workload_ids is not None)
+    days = _Axis(datetime.combine(first_day, time(), tzinfo=UTC), DAY_SECONDS, history_days)
+    hour_end = _last_collected_hour_end(session, days.end)
+    hours = _Axis(hour_end - timedelta(days=hourly_days), HOUR_SECONDS, hourly_days * 24)
 
-    # -- daily -------------------------------------------------------------------------
-    billed = scope.grid(
-        session,
+    prices = _gpu_prices(session)
+    gpu_price = _price_of_instance_type(prices)  # SQL, per fact
+    declared = [
+        (row[4] or {}).get("instance_type") if isinstance(row[4], dict) else None
+        for row in registry
+    ]
+    # (W + 1, 1): the hourly price of each workload's declared instance type (0: none)
+    declared_price = np.array([prices.get(kind, 0.0) for kind in declared] + [0.0])[:, None]
+
+    billed, billed_facts = grids.query(
         CostFact,
         CostFact.day,
-        day_start,
-        86400,
-        history_days,
+        days,
         [func.sum(CostFact.cost), func.count()],
         and_(CostFact.is_llm.is_(True), CostFact.day >= first_day, CostFact.day <= as_of),
     )
-    usage_daily = scope.grid(
-        session,
-        UsageFact,
-        UsageFact.hour,
-        day_start,
-        86400,
-        history_days,
-        _usage_measures(),
-        and_(UsageFact.hour >= day_start, UsageFact.hour < day_end),
-    )
-    upstream_daily = scope.grid(
-        session,
-        UpstreamFact,
-        UpstreamFact.hour,
-        day_start,
-        86400,
-        history_days,
-        [func.sum(UpstreamFact.requests)],
-        and_(UpstreamFact.hour >= day_start, UpstreamFact.hour < day_end),
-    )
-    default_gpu_price = _default_gpu_prices(session, registry)
-    gpu_price = _gpu_price_expression(session)
-    gpu_daily = scope.grid(
-        session,
+    usage_daily = grids.query(UsageFact, UsageFact.hour, days, _usage_measures())
+    upstream_daily = grids.query(
+        UpstreamFact, UpstreamFact.hour, days, [func.sum(UpstreamFact.requests)]
+    )[0]
+    priced, unpriced = grids.query(GpuFact, GpuFact.hour, days, _gpu_cost_measures(gpu_price))
+    gpu_cost_daily = priced + unpriced * declared_price
+
+    usage_hourly = grids.query(UsageFact, UsageFact.hour, hours, _usage_measures())
+    upstream_hourly = grids.query(
+        UpstreamFact, UpstreamFact.hour, hours, [func.sum(UpstreamFact.requests)]
+    )[0]
+    instances, gpus, weighted_util, measured_gpus, served, priced, unpriced = grids.query(
         GpuFact,
         GpuFact.hour,
-        day_start,
-        86400,
-        history_days,
-        _gpu_cost_measures(gpu_price),
-        and_(GpuFact.hour >= day_start, GpuFact.hour < day_end),
+        hours,
+        [
+            func.count(),
+            func.sum(GpuFact.gpu_count),
+            func.sum(GpuFact.utilisation_pct * GpuFact.gpu_count),
+            func.sum(case((GpuFact.utilisation_pct.is_(None), 0), else_=GpuFact.gpu_count)),
+            func.sum(GpuFact.tokens_served),
+            *_gpu_cost_measures(gpu_price),
+        ],
     )
+    day_axis = np.datetime64(first_day) + np.arange(history_days)
+    hour_axis = np.datetime64(hours.start.replace(tzinfo=None), "h") + np.arange(hours.buckets)
 
     def daily_arrays(rows: slice, labels: np.ndarray) -> DailyArrays:
-        billed_cost, billed_rows = billed[0][rows], billed[1][rows]
         calls, tokens_in, tokens_out, errors, throttles, estimated = (m[rows] for m in usage_daily)
-        priced, unpriced = gpu_daily[0][rows], gpu_daily[1][rows]
-        has_billed = billed_rows > 0
+        has_billed = billed_facts[rows] > 0
         return DailyArrays(
-            days=np.datetime64(first_day) + np.arange(history_days),
-            cost=np.where(has_billed, billed_cost, estimated),
-            billed_cost=billed_cost,
+            days=day_axis,
+            cost=np.where(has_billed, billed[rows], estimated),
+            billed_cost=billed[rows],
             estimated_cost=estimated,
             has_billed=has_billed,
             input_tokens=tokens_in,
@@ -164,82 +178,43 @@ def build_arrays(
             requests=calls,
             errors=errors,
             throttles=throttles,
-            upstream_requests=upstream_daily[0][rows],
-            gpu_cost=priced + unpriced * _column(default_gpu_price, rows),
+            upstream_requests=upstream_daily[rows],
+            gpu_cost=gpu_cost_daily[rows],
             workload_ids=labels,
         )
-
-    # -- hourly ------------------------------------------------------------------------
-    usage_hourly = scope.grid(
-        session,
-        UsageFact,
-        UsageFact.hour,
-        hour_start,
-        3600,
-        n_hours,
-        _usage_measures(),
-        and_(UsageFact.hour >= hour_start, UsageFact.hour < hour_end),
-    )
-    upstream_hourly = scope.grid(
-        session,
-        UpstreamFact,
-        UpstreamFact.hour,
-        hour_start,
-        3600,
-        n_hours,
-        [func.sum(UpstreamFact.requests)],
-        and_(UpstreamFact.hour >= hour_start, UpstreamFact.hour < hour_end),
-    )
-    gpu_hourly = scope.grid(
-        session,
-        GpuFact,
-        GpuFact.hour,
-        hour_start,
-        3600,
-        n_hours,
-        [
-            func.count(),
-            func.sum(GpuFact.gpu_count),
-            func.sum(GpuFact.utilisation_pct * GpuFact.gpu_count),
-            func.sum(case((GpuFact.utilisation_pct.is_(None), 0), else_=GpuFact.gpu_count)),
-            func.sum(func.coalesce(GpuFact.tokens_served, 0.0)),
-            *_gpu_cost_measures(gpu_price),
-        ],
-        and_(GpuFact.hour >= hour_start, GpuFact.hour < hour_end),
-    )
-    hours = np.datetime64(hour_start.replace(tzinfo=None), "h") + np.arange(n_hours)
 
     def hourly_arrays(rows: slice, labels: np.ndarray) -> HourlyArrays:
         calls, tokens_in, tokens_out, errors, throttles, estimated = (m[rows] for m in usage_hourly)
         return HourlyArrays(
-            hours=hours,
+            hours=hour_axis,
             cost=estimated,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
             requests=calls,
             errors=errors,
             throttles=throttles,
-            upstream_requests=upstream_hourly[0][rows],
+            upstream_requests=upstream_hourly[rows],
             workload_ids=labels,
         )
 
-    instances, gpus, weighted_util, measured_gpus, served, priced, unpriced = (
-        m[:n] for m in gpu_hourly
-    )
+    workloads, nobody = slice(0, n), slice(n, n + 1)
+    measured = measured_gpus[workloads] > 0
     gpu = GpuArrays(
-        hours=hours,
-        instance_hours=instances,
-        gpu_hours=gpus,
+        hours=hour_axis,
+        instance_hours=instances[workloads],
+        gpu_hours=gpus[workloads],
+        # mean over the GPUs that reported a reading
         utilisation_pct=np.divide(
-            weighted_util, measured_gpus, out=np.zeros_like(weighted_util), where=measured_gpus > 0
+            weighted_util[workloads],
+            measured_gpus[workloads],
+            out=np.zeros((n, hours.buckets)),
+            where=measured,
         ),
-        measured=measured_gpus > 0,
-        cost=priced + unpriced * _column(default_gpu_price, slice(0, n)),
-        tokens_served=served,
+        measured=measured,
+        cost=(priced + unpriced * declared_price)[workloads],
+        tokens_served=served[workloads],
         workload_ids=ids,
     )
-
-    workloads, nobody = slice(0, n), slice(n, n + 1)
     return FactArrays(
         as_of=as_of,
         workload_ids=ids,
@@ -254,81 +229,73 @@ def build_arrays(
     )
 
 
-class _Scope:
-    """The rows of the arrays: the workloads (in id order) plus one unattributed row."""
+class _Grids:
+    """Grouped queries scattered into `(W + 1, buckets)` arrays: one row per workload (in
+    id order) and a last row for the facts attributed to none."""
 
-    def __init__(self, ids: np.ndarray, dialect: str, filtered: bool) -> None:
+    def __init__(self, session: Session, ids: np.ndarray, filtered: bool) -> None:
+        self.session = session
         self.ids = ids
-        self.dialect = dialect
         self.filtered = filtered
+        self.dialect = session.get_bind().dialect.name
 
-    def grid(
-        self,
-        session,
-        table,
-        time_column,
-        start: datetime,
-        bucket_seconds: int,
-        buckets: int,
-        measures: list[Any],
-        where,
-    ) -> list[np.ndarray]:
-        """One grouped query: `measures` summed per (workload, bucket), scattered into
-        `(W + 1, buckets)` arrays, the last row for unattributed facts."""
-        # Constants inlined (not bound): PostgreSQL only accepts a GROUP BY expression that
-        # is textually the selected one, and each bind would get a parameter of its own.
-        offset = _epoch_seconds(time_column, self.dialect) - literal_column(
-            str(int(start.timestamp()))
-        )
-        # integer division on both backends; offsets are never negative (see `where`)
-        bucket = cast(offset.self_group().op("/")(literal_column(str(bucket_seconds))), Integer)
-        workload = func.coalesce(table.workload_id, literal_column(str(UNATTRIBUTED)))
-        condition = where
+    def query(self, table, time_column, axis: _Axis, measures: list[Any], where=None):
+        """`measures` (SQL aggregates) per (workload, bucket of `axis`), one array each.
+
+        `where` defaults to `time_column` within the axis (give it for a DATE column)."""
+        if where is None:
+            where = and_(time_column >= axis.start, time_column < axis.end)
         if self.filtered:
-            condition = and_(
-                where, (table.workload_id.in_(self.ids.tolist())) | table.workload_id.is_(None)
+            where = and_(
+                where, table.workload_id.in_(self.ids.tolist()) | table.workload_id.is_(None)
             )
+        bucket = _bucket(time_column, axis, self.dialect)
+        workload = func.coalesce(table.workload_id, literal_column(str(UNATTRIBUTED)))
         statement = (
-            select(workload, bucket, *(cast(m, Float) for m in measures))
-            .where(condition)
-            .group_by(workload, bucket)
+            select(workload, bucket, *(func.coalesce(cast(m, Float), 0.0) for m in measures))
+            .where(where)
+            # by position: each expression is evaluated once (SQLite), and PostgreSQL does
+            # not have to match the selected expressions textually
+            .group_by(literal_column("1"), literal_column("2"))
         )
-        rows = session.execute(statement).all()
+        rows = self.session.execute(statement).all()
         width = 2 + len(measures)
         flat = np.fromiter(
-            (0.0 if v is None else v for v in itertools.chain.from_iterable(rows)),
-            dtype=np.float64,
-            count=len(rows) * width,
+            itertools.chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width
         ).reshape(len(rows), width)
-        out = [np.zeros((self.ids.size + 1, buckets)) for _ in measures]
-        if not len(rows):
-            return out
+        out = [np.zeros((self.ids.size + 1, axis.buckets)) for _ in measures]
         owners = flat[:, 0].astype(np.int64)
-        position = np.searchsorted(self.ids, owners)
-        known = (
-            (position < self.ids.size)
-            & (self.ids[np.minimum(position, self.ids.size - 1)] == owners)
-            if self.ids.size
-            else np.zeros(len(rows), dtype=bool)
-        )
+        position = np.minimum(np.searchsorted(self.ids, owners), max(self.ids.size - 1, 0))
+        known = self.ids[position] == owners if self.ids.size else np.zeros(len(rows), bool)
         row = np.where(owners == UNATTRIBUTED, self.ids.size, np.where(known, position, -1))
         column = flat[:, 1].astype(np.int64)
-        keep = (row >= 0) & (column >= 0) & (column < buckets)
+        keep = (row >= 0) & (column >= 0) & (column < axis.buckets)
         for k, array in enumerate(out):  # (row, column) pairs are unique after GROUP BY
             array[row[keep], column[keep]] = flat[keep, 2 + k]
         return out
 
 
-def _epoch_seconds(column, dialect: str):
-    """Seconds since 1970-01-01 UTC of a date or UTC timestamp column, in SQL."""
+def _bucket(column, axis: _Axis, dialect: str):
+    """The bucket of `axis` a date or UTC timestamp `column` falls in, as SQL (an integer;
+    the caller's `where` keeps it within the axis, so it is never negative)."""
     if dialect == "sqlite":
-        return cast(func.strftime(literal_column("'%s'"), column), BigInteger)
-    return cast(func.floor(extract("epoch", column)), BigInteger)
+        # julianday() is several times cheaper than strftime('%s') over many rows; the
+        # 1e-6 keeps an exact hour from landing a rounding error below its bucket
+        start = axis.start.timestamp() / 86400 + 2440587.5
+        per_day = 86400 / axis.seconds
+        offset = (func.julianday(column) - literal_column(repr(start))) * literal_column(
+            repr(per_day)
+        )
+        return cast(offset + literal_column("1e-6"), Integer)
+    seconds = cast(func.floor(extract("epoch", column)), BigInteger) - literal_column(
+        str(int(axis.start.timestamp()))
+    )
+    return cast(seconds.self_group().op("/")(literal_column(str(axis.seconds))), Integer)
 
 
 def _usage_measures() -> list[Any]:
-    """invocations, input tokens (incl. cache reads and writes), output tokens, errors,
-    throttles, token-based cost estimate."""
+    """invocations, input tokens (incl. cache reads and writes), output tokens, errors
+    (client + server), throttles, token-based cost estimate."""
     return [
         func.sum(UsageFact.invocations),
         func.sum(
@@ -337,14 +304,14 @@ def _usage_measures() -> list[Any]:
         func.sum(UsageFact.output_tokens),
         func.sum(UsageFact.client_errors + UsageFact.server_errors),
         func.sum(UsageFact.throttles),
-        func.sum(func.coalesce(UsageFact.estimated_cost, 0)),
+        func.sum(UsageFact.estimated_cost),
     ]
 
 
 def _gpu_cost_measures(price) -> list[Any]:
-    """Priced instance-hours' cost, and the instance-hours whose type has no price (priced
-    later at the workload's declared instance type)."""
-    return [func.sum(func.coalesce(price, 0.0)), func.sum(case((price.is_(None), 1), else_=0))]
+    """The cost of the priced instance-hours, and the count of those whose type has no
+    price (priced afterwards at the workload's declared instance type)."""
+    return [func.sum(price), func.sum(case((price.is_(None), 1), else_=0))]
 
 
 def _gpu_prices(session: Session) -> dict[str, float]:
@@ -362,29 +329,14 @@ def _gpu_prices(session: Session) -> dict[str, float]:
     return prices
 
 
-def _gpu_price_expression(session: Session):
+def _price_of_instance_type(prices: dict[str, float]):
     """A SQL CASE mapping `GpuFact.instance_type` to its hourly price (NULL: unknown)."""
-    prices = _gpu_prices(session)
     if not prices:
         return cast(None, Float)
     return case(
         *((GpuFact.instance_type == key, amount) for key, amount in sorted(prices.items())),
         else_=None,
     )
-
-
-def _default_gpu_prices(session: Session, registry) -> np.ndarray:
-    """`(W + 1,)` hourly price of each workload's declared `gpu.instance_type` (0: none)."""
-    prices = _gpu_prices(session)
-    declared = [
-        (row[4] or {}).get("instance_type") if isinstance(row[4], dict) else None
-        for row in registry
-    ]
-    return np.array([prices.get(kind, 0.0) if kind else 0.0 for kind in declared] + [0.0])
-
-
-def _column(values: np.ndarray, rows: slice) -> np.ndarray:
-    return values[rows][:, None]
 
 
 def _workloads(session: Session, workload_ids: Sequence[int] | None) -> list[tuple]:
@@ -397,8 +349,7 @@ def _workloads(session: Session, workload_ids: Sequence[int] | None) -> list[tup
 
 
 def _last_collected_hour_end(session: Session, day_end: datetime) -> datetime:
-    """The end of the latest hour with a usage or GPU fact before `day_end` (the hourly
-    axis stops there, so hours not collected yet do not read as zero), or `day_end`."""
+    """The end of the latest hour with a usage or GPU fact before `day_end`, or `day_end`."""
     latest = [
         session.execute(select(func.max(table.hour)).where(table.hour < day_end)).scalar()
         for table in (UsageFact, GpuFact)

@@ -220,7 +220,8 @@ def _change_section(report: CostReport) -> SectionBlock | None:
         movers = ", ".join(
             f"`{escape(slug)}` {signed_money(delta, currency)}" for slug, delta in change.movers[:3]
         )
-        lines.append(f"Biggest movers: {movers}")
+        among = f" among the top {change.movers_among}" if change.movers_among else ""
+        lines.append(f"Biggest movers{among}: {movers}")
     return _section("\n".join(lines))
 
 

@@ -290,7 +290,7 @@ def recorded_message(slug: str | None, recommendation: str, record_id: int, user
 
 
 # ---- the modal ---------------------------------------------------------------------------
-def decide_form(metadata: dict[str, Any] | None = None, initial_slug: str | None = None) -> View:
+def decide_form(initial_slug: str | None = None) -> View:
     """The form `/llm-decide` opens with no argument (it needs no database: opens at once)."""
     blocks: list[Block] = [
         _section(
@@ -329,7 +329,6 @@ def decide_form(metadata: dict[str, Any] | None = None, initial_slug: str | None
         title=MODAL_TITLE,
         submit="Decide",
         close="Cancel",
-        private_metadata=json.dumps(metadata or {})[:3000],
         blocks=blocks,
     )
     validate_message(blocks, MODAL_TITLE, max_blocks=MAX_SURFACE_BLOCKS)

@@ -88,7 +88,7 @@ def home_tab(model: HomeModel) -> View:
             )
         )
     if model.gap_review is not None:
-        # imported here: the gap review pulls in the checks
+        # imported here: the gap review pulls in the checks and the core, which only admins need
         from bot.blocks.gaps import gap_review_message
 
         blocks.append(DividerBlock())

@@ -80,7 +80,7 @@ def test_golden_decision_for_a_workload_and_a_what_if(session, world):
 
 
 def test_golden_form_and_loading_view():
-    assert_golden("decide_form", decide_form({"channel_id": "C1"}).to_dict())
+    assert_golden("decide_form", decide_form().to_dict())
     assert (
         loading_view().to_dict()["blocks"][0]["text"]["text"].endswith("Working out the numbers…")
     )

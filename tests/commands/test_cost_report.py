@@ -353,3 +353,15 @@ def test_alerts_as_of(session, world):
         CostRequest(Scope("workload", "search-summaries"), period, False, AS_OF, end_of_day(AS_OF)),
     )
     assert [f.kind for f in then.findings] == ["budget_projected_overrun"]
+
+
+def test_all_in_slack_splits_the_previous_period_only_for_the_detail(session, world):
+    exact = report(session, "all 30d", detail_limit=None)
+    sampled = report(session, "all 30d", detail_limit=2)
+    assert sampled.total == exact.total
+    assert sampled.change.previous == exact.change.previous
+    assert sampled.change.delta == exact.change.delta
+    assert [r.previous for r in sampled.workloads[2:]] == [None, None]
+    assert [r.previous for r in sampled.workloads[:2]] == [r.previous for r in exact.workloads[:2]]
+    assert sampled.change.movers_among == 2 and exact.change.movers_among is None
+    assert sum(e.amount for e in sampled.change.effects) == sampled.change.delta.quantize(CENT)

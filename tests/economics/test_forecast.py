@@ -69,6 +69,8 @@ def test_a_new_workload_is_projected_at_its_run_rate():
     assert result.month_end[0] == pytest.approx(150 + 16 * 50)
     assert result.month_end_low[0] < result.month_end[0] < result.month_end_high[0]
     assert result.month_end_low[0] >= 150  # never below what is already spent
+    assert np.all(result.daily_low <= result.daily_path)
+    assert np.all(result.daily_path < result.daily_high)
 
 
 def test_a_level_shift_is_refitted_after_it():

@@ -107,8 +107,14 @@ dates = st.one_of(
     st.dates().map(lambda d: d.strftime("%Y-%m")),
     st.integers(min_value=-(10**6), max_value=10**12).map(lambda n: f"{n}d"),
 )
-user_ids = st.one_of(
-    st.sampled_from(USERS), st.from_regex(r"[UW][A-Z0-9]{2,12}", fullmatch=True)
+# What Slack sends as a user id (the user picker, the mention autocomplete): up to 11
+# characters. Typed text can hold longer look-alikes, which test the columns' limits
+# (Person.slack_id is String(32); only PostgreSQL enforces it).
+user_ids = st.one_of(st.sampled_from(USERS), st.from_regex(r"[UW][A-Z0-9]{2,10}", fullmatch=True))
+typed_ids = st.from_regex(r"[UW][A-Z0-9]{2,40}", fullmatch=True)
+emails = st.one_of(
+    st.sampled_from(["ana.silva@northwind.example", "new.person@example.com", "x@y", "@", "a@"]),
+    st.builds(lambda n: "a" * n + "@example.com", st.integers(min_value=1, max_value=400)),
 )
 mentions = st.one_of(
     user_ids.map(lambda u: f"<@{u}>"),
@@ -142,7 +148,9 @@ token = st.one_of(
 separators = st.sampled_from([" ", " ", " ", "  ", "\t", "\n", " \u00a0", "\u3000", ""])
 
 
-def sentences(heads: st.SearchStrategy[str], args: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+def sentences(
+    heads: st.SearchStrategy[str], args: st.SearchStrategy[str]
+) -> st.SearchStrategy[str]:
     """Text that follows a command's grammar loosely: a head word, then a few arguments."""
     return st.builds(
         lambda head, rest: " ".join([head, *rest]),
@@ -161,15 +169,21 @@ _owner_changes = st.one_of(
     st.builds(lambda sub, slug: f"{sub} {slug}", st.sampled_from(["claim", "retire", "show"]),
               st.sampled_from(SLUGS)),
     st.builds(lambda sub, slug, who: f"{sub} {slug} {who}", st.sampled_from(["assign", "backup"]),
-              st.sampled_from(SLUGS), mentions),
+              st.sampled_from(SLUGS), mentions | emails | typed_ids),
     st.builds(lambda slug, amount: f"budget {slug} {amount}", st.sampled_from(SLUGS), numbers),
 )  # fmt: skip
 GRAMMARS = {
-    "/llm-owner": _owner_changes | sentences(
+    "/llm-owner": _owner_changes
+    | sentences(
         st.sampled_from(SUBCOMMANDS),
-        st.one_of(st.sampled_from(SLUGS), mentions, numbers, st.sampled_from(HOSTILE_MARKUP),
-                  st.sampled_from(["USD", "EUR", "CHF", "usd", "XXX", "team:search", "mine"])),
-    ),  # fmt: skip
+        st.one_of(
+            st.sampled_from(SLUGS),
+            mentions,
+            numbers,
+            st.sampled_from(HOSTILE_MARKUP),
+            st.sampled_from(["USD", "EUR", "CHF", "usd", "XXX", "team:search", "mine"]),
+        ),
+    ),
     "/llm-cost": sentences(_scopes, st.one_of(dates, _scopes, st.just("public"))),
     "/llm-decide": sentences(
         st.one_of(st.sampled_from(SLUGS), key_values, st.just("help")),

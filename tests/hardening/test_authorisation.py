@@ -21,7 +21,6 @@ table; governance/permissions.py and docs/guardrails.md are where they live):
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,7 +52,7 @@ from guardrails.state import load_state
 from models.base import transaction
 from models.governance import DecisionRecord
 from models.registry import AttributionRule, AuditEvent, Workload
-from tests.hardening.conftest import ADMIN, BACKUP, MEMBER, NEWBIE, OWNER, ROLES, World
+from tests.hardening.conftest import ADMIN, NEWBIE, ROLES, World
 from tests.hardening.support import TRIGGER_ID, answer_problems, button_payload, snapshot
 
 log = getLogger("tests.hardening.authorisation")
@@ -338,9 +337,7 @@ def test_no_slack_command_changes_attribution_rules(ctx, session, engine):
     assert snapshot(engine) == before
 
 
-def test_attribution_rules_change_only_through_the_registry_file_and_are_audited(
-    ctx, session
-):
+def test_attribution_rules_change_only_through_the_registry_file_and_are_audited(ctx, session):
     registry = parse_registry(
         f"""
 teams: [{{slug: search, name: Search}}]

@@ -71,8 +71,11 @@ def ce_page(amount: str, next_token: str | None = None) -> dict[str, Any]:
     return page
 
 
-SERVICES = {"DimensionValues": [{"Value": "Amazon Bedrock", "Attributes": {}}], "ReturnSize": 1,
-            "TotalSize": 1}  # fmt: skip
+SERVICES = {
+    "DimensionValues": [{"Value": "Amazon Bedrock", "Attributes": {}}],
+    "ReturnSize": 1,
+    "TotalSize": 1,
+}
 
 
 def error(code: str, message: str, status: int = 400) -> tuple[int, dict[str, Any]]:
@@ -179,8 +182,13 @@ class HookedClients(AwsClients):
 @pytest.fixture
 def aws(monkeypatch) -> Iterator[None]:
     """Fake credentials, moto for CloudWatch, no backoff sleeps (the retries still happen)."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "LLMGOV_PRICE_OVERRIDES",
-                 "AWS_ENDPOINT_URL_CLOUDWATCH"):  # fmt: skip
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "LLMGOV_PRICE_OVERRIDES",
+        "AWS_ENDPOINT_URL_CLOUDWATCH",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -302,7 +310,9 @@ def test_access_denied_in_one_account_is_isolated(session_factory, session):
 
     def deny_cloudwatch(service: str, account: str, client: Any) -> None:
         if service == "cloudwatch" and account == A:
-            fail_call(client, "ListMetrics", "AccessDenied", "not authorized: cloudwatch:ListMetrics")
+            fail_call(
+                client, "ListMetrics", "AccessDenied", "not authorized: cloudwatch:ListMetrics"
+            )
 
     report = run(
         session_factory, ce_hook(fake, deny_cloudwatch), ["bedrock_cloudwatch", "cost_explorer"]
@@ -368,8 +378,13 @@ def _metric_answer(params: dict) -> dict:
     first = params["MetricDataQueries"][0]["Id"]
     return {
         "MetricDataResults": [
-            {"Id": first, "Label": "x", "Timestamps": [NOW - timedelta(hours=2)],
-             "Values": [1.0], "StatusCode": "Complete"}  # fmt: skip
+            {
+                "Id": first,
+                "Label": "x",
+                "Timestamps": [NOW - timedelta(hours=2)],
+                "Values": [1.0],
+                "StatusCode": "Complete",
+            }
         ]
     }
 
@@ -382,8 +397,11 @@ def _repeat_list_metrics(fake: FakeCostExplorer, seen: list) -> Hook:
                 "ListMetrics",
                 lambda params: {
                     "Metrics": [
-                        {"Namespace": "AWS/Bedrock", "MetricName": "Invocations",
-                         "Dimensions": [{"Name": "ModelId", "Value": MODEL}]}  # fmt: skip
+                        {
+                            "Namespace": "AWS/Bedrock",
+                            "MetricName": "Invocations",
+                            "Dimensions": [{"Name": "ModelId", "Value": MODEL}],
+                        }
                     ]
                 },
                 seen,

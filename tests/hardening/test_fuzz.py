@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -28,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -49,6 +50,7 @@ from bot.listeners.views import register_workload
 from bot.listeners.views.decide_modal import decide_form_submitted
 from bot.settings import Settings
 from collectors.run import collect
+from commands import owner
 from commands.decide import KEYS
 from governance.registry_file import import_registry, parse_registry
 from models.base import Base, make_session_factory, transaction
@@ -59,7 +61,6 @@ from tests.hardening.strategies import (
     USERS,
     command_texts,
     field_values,
-    numbers,
     user_ids,
 )
 from tests.hardening.support import TRIGGER_ID, answer_problems, view_problems
@@ -73,6 +74,7 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 RESPONSE_URL = "https://hooks.slack.com/commands/T0HARDEN1/1/fuzz"
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
 HOSTILE = " ".join(HOSTILE_MARKUP)
 log = logging.getLogger("tests.hardening.fuzz")
 
@@ -98,9 +100,9 @@ class Fuzz:
 
 def _add_hostile_team(session: Session) -> None:
     """Registry text that tries to become markup, and a team too big for one message."""
-    team = Team(slug="hostile", name=f"Hostile {HOSTILE}", channel_id="C0HOSTILE1")
-    people = [Person(slack_id=sid, name=f"{sid} {HOSTILE}") for sid in (OWNER, BACKUP, ADMIN)]
-    nameless = Person(email="boss@evil.example", name=f"Boss {HOSTILE}")  # no Slack id
+    team = Team(slug="hostile", name=f"Hostile {HOSTILE}"[:200], channel_id="C0HOSTILE1")
+    people = [Person(slack_id=sid, name=f"{sid} {HOSTILE}"[:200]) for sid in (OWNER, BACKUP, ADMIN)]
+    nameless = Person(email="boss@evil.example", name=f"Boss {HOSTILE}"[:200])  # no Slack id
     session.add_all([team, *people, nameless, Person(slack_id=STRANGER)])
     session.add(
         Workload(
@@ -213,9 +215,26 @@ def slash(command: str, text: str, user: str) -> dict[str, Any]:
 # ---- slash commands --------------------------------------------------------------------
 
 
+OVERLONG_ID = re.compile(r"[UW][A-Z0-9]{32,}")  # Person.slack_id is String(32)
+
+
+def overlong_person_ref(text: str) -> bool:
+    """A typed user id or email longer than its column: the known bug of
+    test_overlong_person_refs_are_refused (left out here so the fuzz looks further)."""
+    return bool(OVERLONG_ID.search(text)) or any(
+        "@" in word and len(word) > 320 for word in text.split()
+    )
+
+
+def nul_on_postgres(text: str) -> bool:
+    """A NUL character, on PostgreSQL: the known bug of test_a_nul_reaches_postgresql."""
+    return ON_POSTGRES and ("\x00" in text or "\\u0000" in text)
+
+
 @FUZZ
 @given(text=command_texts("/llm-owner"), user=st.sampled_from(USERS))
 def test_llm_owner_answers_any_text(run, text, user):
+    assume(not overlong_person_ref(text) and not nul_on_postgres(text))
     client = ViewRecorder()
     reply = reply_llm_owner(run.deps, slash("/llm-owner", text, user), client)
     run.count(check_reply(reply, client, text))
@@ -224,6 +243,7 @@ def test_llm_owner_answers_any_text(run, text, user):
 @FUZZ
 @given(text=command_texts("/llm-cost"), user=st.sampled_from(USERS))
 def test_llm_cost_answers_any_text(run, text, user):
+    assume(not nul_on_postgres(text))
     reply = reply_llm_cost(run.deps, slash("/llm-cost", text, user), None)
     run.count(check_reply(reply, ViewRecorder(), text))
 
@@ -231,6 +251,7 @@ def test_llm_cost_answers_any_text(run, text, user):
 @FUZZ
 @given(text=command_texts("/llm-decide"), user=st.sampled_from(USERS))
 def test_llm_decide_answers_any_text(run, text, user):
+    assume(not infinite_volume(text) and not nul_on_postgres(text))
     client = ViewRecorder()
     reply = reply_llm_decide(run.deps, slash("/llm-decide", text, user), client)
     run.count(check_reply(reply, client, text))
@@ -250,7 +271,7 @@ class AckRecorder:
 class RespondRecorder:
     """Replaces Bolt's Respond in the register listener: keeps what would be posted."""
 
-    sent: list[dict[str, Any]] = []
+    sent: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, response_url: str):
         assert response_url == RESPONSE_URL
@@ -319,14 +340,13 @@ def respond_recorder(monkeypatch) -> type[RespondRecorder]:
 @given(data=st.data(), user=user_ids)
 def test_register_modal_accepts_or_explains_any_submission(run, respond_recorder, data, user):
     state = data.draw(register_states(run.slugs))
+    assume(not nul_on_postgres(json.dumps(state)))
     view = register_modal(user, {"response_url": RESPONSE_URL}).to_dict()
     view.update(id="V0FUZZ0001", state={"values": state})
     body = {"type": "view_submission", "user": {"id": user}, "view": view}
     ack, before, sent = AckRecorder(), run.workloads(), len(respond_recorder.sent)
 
-    register_workload.register_workload_submission(
-        ack, body, view, {CONTEXT_KEY: run.deps}, log
-    )
+    register_workload.register_workload_submission(ack, body, view, {CONTEXT_KEY: run.deps}, log)
 
     assert len(ack.calls) == 1
     (answer,) = ack.calls
@@ -380,6 +400,8 @@ def test_decide_modal_answers_or_explains_any_submission(run, data, user):
     # Known bug, tested on its own (test_decide_form_field_with_a_space_and_equals_sign):
     # leave those inputs out here so the fuzz keeps looking for other problems.
     assume(not splits_into_an_unknown_key(state))
+    assume(not infinite_volume(form_text(state)[0]))
+    assume(not nul_on_postgres(state["slug"]["value"]["value"] or ""))
     view = decide_form({"channel_id": "C0GOVERN01", "user_id": user}).to_dict()
     view.update(id="V0FUZZ0002", state={"values": state})
     body = {"type": "view_submission", "user": {"id": user}, "view": view}
@@ -401,6 +423,58 @@ def test_decide_modal_answers_or_explains_any_submission(run, data, user):
         (result,) = client.views
         assert view_problems(result) == []
         run.count("answered")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["U" + "A" * 40, "<@U" + "B" * 40 + "|someone>", "a" * 400 + "@example.com"],
+    ids=["typed-id", "mention", "email"],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="governance/people.py parse_person_ref() (SLACK_USER_ID and EMAIL have no length "
+    "limit): an id longer than Person.slack_id's 32 characters, or an email over 320, is "
+    "accepted; PostgreSQL then raises DataError (the user gets 'something went wrong'), "
+    "SQLite stores the made-up person as the workload's owner",
+)
+def test_overlong_person_refs_are_refused(fuzz, typed):
+    slug = "bulk-001"  # owned by BACKUP (index 1 % 3) in the hostile team
+    with fuzz.session_factory() as session:
+        before = session.scalar(select(Workload.owner_id).where(Workload.slug == slug))
+    reply = reply_llm_owner(fuzz.deps, slash("/llm-owner", f"assign {slug} {typed}", ADMIN), None)
+    with fuzz.session_factory() as session:
+        after = session.scalar(select(Workload.owner_id).where(Workload.slug == slug))
+    assert (reply.outcome, after) == ("error", before)
+
+
+def infinite_volume(text: str) -> bool:
+    """`tokens_per_month=` with a number too big for a float (1e400, 400 digits)."""
+    for part in text.split():
+        key, _, value = part.partition("=")
+        if key == "tokens_per_month":
+            try:
+                if math.isinf(KEYS[key].parse(value)):
+                    return True
+            except (ValueError, ArithmeticError):
+                pass
+    return False
+
+
+WHAT_IF_MODEL = "model=anthropic.claude-3-haiku-20240307-v1:0"
+
+
+@pytest.mark.parametrize("volume", ["1e400", "9" * 400], ids=["1e400", "400-digits"])
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="commands/decide.py _volume() (line ~87) accepts a token count too big for a float "
+    "(1e400, 400 digits) as inf; build_decision() then fails at int(result.instances) "
+    "(line ~962, OverflowError): /llm-decide and its form answer 'something went wrong'",
+)
+def test_an_infinite_token_volume_is_refused(fuzz, volume):
+    text = f"tokens_per_month={volume} {WHAT_IF_MODEL}"
+    reply = reply_llm_decide(fuzz.deps, slash("/llm-decide", text, OWNER), None)
+    assert reply.outcome == "error" and "tokens_per_month" in reply.message.text
 
 
 def splits_into_an_unknown_key(state: dict[str, Any]) -> bool:
@@ -432,6 +506,69 @@ def test_decide_form_field_with_a_space_and_equals_sign(fuzz, field_name, typed)
     )
     (answer,) = ack.calls
     assert answer["response_action"] == "errors" and field_name in answer["errors"]
+
+
+def _nul_slash(command, reply):
+    def run(fuzz, text):
+        return reply(fuzz.deps, slash(command, text, ADMIN), ViewRecorder()).outcome
+
+    return run
+
+
+def _nul_register(fuzz, text: str) -> str:
+    form = owner.RegistrationForm(
+        slug="nul-probe", name=text, team="search", platform="other", owner=OWNER
+    )
+    result = owner.register_workload(fuzz.session_factory, form, ADMIN, {ADMIN})
+    return result.outcome
+
+
+def _nul_decide_form(fuzz, text: str) -> str:
+    view = decide_form({}).to_dict()
+    view.update(id="V0FUZZ0004", state={"values": {"slug": _text_state(text)}})
+    ack = AckRecorder()
+    decide_form_submitted(
+        ack, {"user": {"id": OWNER}}, view, ViewRecorder(), {CONTEXT_KEY: fuzz.deps}, log
+    )
+    (answer,) = ack.calls
+    return "error" if answer.get("response_action") == "errors" else "ok"
+
+
+NUL_ENTRY_POINTS = {
+    "owner-show": (_nul_slash("/llm-owner", reply_llm_owner), "show search\x00"),
+    "owner-list-team": (_nul_slash("/llm-owner", reply_llm_owner), "list team:search\x00"),
+    "owner-assign-email": (
+        _nul_slash("/llm-owner", reply_llm_owner),
+        "assign search-summaries a\x00@example.com",
+    ),
+    "cost-team": (_nul_slash("/llm-cost", reply_llm_cost), "team:search\x00"),
+    "cost-feature": (_nul_slash("/llm-cost", reply_llm_cost), "feature:\x00"),
+    "register-name": (_nul_register, "Search\x00summaries"),
+    "decide-form-slug": (_nul_decide_form, "search\x00"),
+}
+
+
+NUL_REASON = (
+    "user text with a NUL character is not refused: PostgreSQL refuses it in a query "
+    "(DataError: 'text fields cannot contain NUL'), so the command answers 'something went "
+    "wrong' instead of a clear error, and SQLite stores it (a person's email, a workload's "
+    "name). Where: commands/parsing.py tokenize() (slash commands), commands/owner.py "
+    "register_workload() _clean() (register form), bot/listeners/views/decide_modal.py "
+    "validate_form() (decide form)"
+)
+STORED_ON_SQLITE = {"owner-assign-email", "register-name"}  # fail on both backends
+
+
+def _nul_case(entry: str):
+    condition = True if entry in STORED_ON_SQLITE else ON_POSTGRES
+    mark = pytest.mark.xfail(condition=condition, strict=True, reason=NUL_REASON)
+    return pytest.param(entry, id=entry, marks=mark)
+
+
+@pytest.mark.parametrize("entry", [_nul_case(entry) for entry in NUL_ENTRY_POINTS])
+def test_a_nul_reaches_postgresql(fuzz, entry):
+    run, text = NUL_ENTRY_POINTS[entry]
+    assert run(fuzz, text) == "error"
 
 
 def test_the_fuzz_world_is_hostile_and_large(fuzz):

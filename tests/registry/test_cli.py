@@ -106,8 +106,8 @@ def test_demo_creates_migrates_and_loads_a_new_sqlite_database(tmp_path, monkeyp
     assert "Search (search)  #C0SEARCH01" in out
     assert "Ownership gaps: 14 workloads need attention" in out
 
-    assert main(["demo"]) == 0
-    assert "is already loaded: nothing changed" in capsys.readouterr().out
+    assert main(["demo"]) == 0  # each run starts the demo database afresh
+    assert "Registry: 30 workloads in 10 teams" in capsys.readouterr().out
 
 
 def test_demo_on_the_test_database(engine, session_factory, database_url, capsys):
@@ -143,7 +143,7 @@ def test_demo_registry_is_believable(engine, session_factory, database_url):
     run_demo(database_url, out=io.StringIO())
     with transaction(session_factory) as session:
         views = list_workloads(session, include_retired=True)
-    assert len(views) == 30
+    assert len(views) == 31  # 30 registered + marketing-copy, discovered in the sample bill
     assert len({view.team for view in views if view.team}) == 10
     assert {view.platform for view in views} == {"bedrock", "self_hosted", "sagemaker"}
     assert {view.status for view in views} == {"active", "experiment", "discovered", "retired"}
@@ -168,6 +168,6 @@ def test_demo_database_url_does_not_touch_database_url(tmp_path, monkeypatch, ca
     engine = make_engine(f"sqlite:///{demo_db}")
     try:
         with engine.connect() as connection:
-            assert connection.exec_driver_sql("select count(*) from workloads").scalar() == 30
+            assert connection.exec_driver_sql("select count(*) from workloads").scalar() == 31
     finally:
         engine.dispose()

@@ -22,9 +22,21 @@ SETTINGS = Settings(
 def captured():
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    # other tests may have left our loggers with a level or disabled (e.g. by a logging
+    # config with disable_existing_loggers): start from a clean slate for these assertions
+    ours = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    ours = [lg for lg in ours if isinstance(lg, logging.Logger)]
+    saved_loggers = [(lg, lg.level, lg.disabled, lg.propagate) for lg in ours]
+    for lg in ours:
+        lg.setLevel(logging.NOTSET)
+        lg.disabled = False
+        lg.propagate = True
     stream = io.StringIO()
     configure_logging(SETTINGS, stream=stream, json_lines=True)
     yield stream
+    for lg, level, disabled, propagate in saved_loggers:
+        lg.setLevel(level)
+        lg.disabled, lg.propagate = disabled, propagate
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in saved[0]:

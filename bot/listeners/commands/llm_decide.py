@@ -93,8 +93,7 @@ def reply_llm_decide(
     text = command.get("text") or ""
     if not text.strip() and client is not None and command.get("trigger_id"):
         # The trigger expires 3 s after the command: open the form before any slow work.
-        metadata = {"channel_id": command.get("channel_id"), "user_id": command.get("user_id")}
-        client.views_open(trigger_id=command["trigger_id"], view=decide_form(metadata))
+        client.views_open(trigger_id=command["trigger_id"], view=decide_form())
         return None
     message, outcome = decide_answer(deps, text)
     return Reply(message, "ok" if outcome == "ok" else "error")
