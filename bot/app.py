@@ -94,9 +94,18 @@ def install_log_redaction(settings: Settings, logger: logging.Logger | None = No
 # ---- the app ---------------------------------------------------------------------------
 
 
-def handle_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
-    """Log every unhandled listener error, and tell the user when we can."""
+def handle_error(
+    error: Exception, body: dict[str, Any], logger: logging.Logger, context: dict[str, Any]
+) -> None:
+    """Log every unhandled listener error, and tell the user when we can.
+
+    Only a request that passed verification and authorisation is answered: an error raised
+    while verifying (e.g. garbage signature headers) must never make us POST to a
+    response_url chosen by an unauthenticated sender.
+    """
     logger.exception("listener failed: %s", type(error).__name__, exc_info=error)
+    if context.get("authorize_result") is None:
+        return
     response_url = body.get("response_url") if isinstance(body, dict) else None
     if response_url:
         try:

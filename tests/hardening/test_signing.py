@@ -196,12 +196,6 @@ UNPARSABLE = {
 
 
 @pytest.mark.parametrize("name", list(UNPARSABLE))
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/app.py handle_error() (line ~94) responds to body['response_url'] of a request "
-    "that failed verification: slack_sdk SignatureVerifier.is_valid raises on these headers, "
-    "so the server answers 500 and POSTs to a URL chosen by the unauthenticated sender",
-)
 def test_unparsable_signature_headers_get_401_and_call_nobody(
     name, live_server, slack_mock, engine, world
 ):

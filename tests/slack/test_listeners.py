@@ -160,11 +160,24 @@ def test_register_submission_confirms_at_the_commands_response_url(deps, session
 def test_error_handler_logs_and_tells_the_user(slack_mock):
     logger = Mock(Logger)
     error = RuntimeError("boom")
-    handle_error(error, {"response_url": slack_mock.response_url + "e"}, logger)
+    verified = BoltContext({"authorize_result": object()})
+    handle_error(error, {"response_url": slack_mock.response_url + "e"}, logger, verified)
     logger.exception.assert_called_once()
     (answer,) = slack_mock.wait_for("response_url")
     assert answer.args["response_type"] == "ephemeral"
     assert "Something went wrong" in answer.args["text"]
+
+
+def test_error_handler_never_answers_an_unverified_request(slack_mock):
+    logger = Mock(Logger)
+    handle_error(
+        RuntimeError("bad headers"),
+        {"response_url": slack_mock.response_url + "e"},
+        logger,
+        BoltContext({}),
+    )
+    logger.exception.assert_called_once()
+    assert slack_mock.state.calls == []
 
 
 def test_deps_from_requires_register_listeners():
