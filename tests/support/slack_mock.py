@@ -180,6 +180,9 @@ class MockSlack:
     def _read_args(self, request: BaseHTTPRequestHandler) -> dict[str, Any]:
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # the client died mid-request (the kill tests do this): Slack would never see it
+            raise _AbortedRequest
         content_type = request.headers.get("Content-Type", "")
         if "application/json" in content_type and raw:
             args = json.loads(raw)
@@ -210,7 +213,10 @@ class MockSlack:
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path.split("?", 1)[0]
-        args = self._read_args(request)
+        try:
+            args = self._read_args(request)
+        except _AbortedRequest:
+            return
         if path.startswith("/response_url/"):
             method = "response_url"
         elif path.startswith("/upload/"):
@@ -392,6 +398,10 @@ class MockSlack:
         if method == "usergroups.users.list":
             return {"ok": True, "users": []}
         return {"ok": True}
+
+
+class _AbortedRequest(Exception):
+    """The request body ended before its Content-Length."""
 
 
 def _maybe_json(value: Any) -> Any:
