@@ -56,6 +56,20 @@ def _fill_zeros(container, shape: tuple[int, ...], skip: set[str]) -> None:
             object.__setattr__(container, spec.name, value)
 
 
+def _checked_axis(arrays, axis_name: str, dtype: str, step) -> np.ndarray:
+    """Normalise `arrays.<axis_name>` and `arrays.cost` in place and check they agree: the
+    time axis consecutive and ascending, `cost` shaped `(W, len(axis))`."""
+    axis = np.asarray(getattr(arrays, axis_name)).astype(dtype)
+    object.__setattr__(arrays, axis_name, axis)
+    cost = np.asarray(arrays.cost, dtype=np.float64)
+    if cost.ndim != 2 or cost.shape[1] != axis.shape[0]:
+        raise ValueError(f"cost has shape {cost.shape}, expected (W, {axis.shape[0]})")
+    if axis.size > 1 and np.any(np.diff(axis) != step):
+        raise ValueError(f"{axis_name} must be consecutive and ascending")
+    object.__setattr__(arrays, "cost", cost)
+    return axis
+
+
 @dataclass(frozen=True, eq=False)
 class DailyArrays:
     """Workloads x days. Column `j` is the day `days[j]`; the days are consecutive.
@@ -88,17 +102,12 @@ class DailyArrays:
     workload_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        days = np.asarray(self.days).astype("datetime64[D]")
-        object.__setattr__(self, "days", days)
-        cost = np.asarray(self.cost, dtype=np.float64)
-        if cost.ndim != 2 or cost.shape[1] != days.shape[0]:
-            raise ValueError(f"cost has shape {cost.shape}, expected (W, {days.shape[0]})")
-        if days.size > 1 and np.any(np.diff(days) != DAY):
-            raise ValueError("days must be consecutive and ascending")
+        _checked_axis(self, "days", "datetime64[D]", DAY)
+        shape = self.cost.shape
         object.__setattr__(
-            self, "has_billed", _as_mask(self.has_billed, False, cost.shape, "has_billed")
+            self, "has_billed", _as_mask(self.has_billed, False, shape, "has_billed")
         )
-        _fill_zeros(self, cost.shape, {"days", "has_billed", "workload_ids"})
+        _fill_zeros(self, shape, {"days", "has_billed", "workload_ids"})
 
     @property
     def n_workloads(self) -> int:
@@ -150,14 +159,8 @@ class HourlyArrays:
     workload_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        hours = np.asarray(self.hours).astype("datetime64[h]")
-        object.__setattr__(self, "hours", hours)
-        cost = np.asarray(self.cost, dtype=np.float64)
-        if cost.ndim != 2 or cost.shape[1] != hours.shape[0]:
-            raise ValueError(f"cost has shape {cost.shape}, expected (W, {hours.shape[0]})")
-        if hours.size > 1 and np.any(np.diff(hours) != HOUR):
-            raise ValueError("hours must be consecutive and ascending")
-        _fill_zeros(self, cost.shape, {"hours", "workload_ids"})
+        _checked_axis(self, "hours", "datetime64[h]", HOUR)
+        _fill_zeros(self, self.cost.shape, {"hours", "workload_ids"})
 
     @property
     def n_workloads(self) -> int:
