@@ -18,7 +18,7 @@ from slack_bolt.error import BoltError
 from bot.app import build_app, install_log_redaction
 from bot.cli.common import migrated_engine
 from bot.metrics import make_metrics_view
-from bot.server import create_web_app, database_check, serve_http
+from bot.server import create_web_app, database_check, freeze_startup_objects, serve_http
 from bot.settings import Settings
 from bot.slack_client import make_client
 from models.base import make_session_factory
@@ -82,6 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
 
     scheduler = None if args.no_scheduler else start_scheduler(settings, session_factory, client)
+    freeze_startup_objects()
     try:
         if args.socket:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
