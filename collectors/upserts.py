@@ -7,7 +7,6 @@ per dialect. Attribution columns are left alone on conflict: the attribution pas
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models.facts import CostFact, GpuFact, UsageFact
+from models.series_keys import SERIES_KEY_MAX, series_key  # noqa: F401 (collectors import them here)
 
 FactModel = type[UsageFact] | type[CostFact] | type[GpuFact]
 
@@ -27,17 +27,7 @@ BUCKET_COLUMN: dict[str, str] = {
 }
 # never overwritten by a collector's upsert (the attribution pass owns them)
 PRESERVED_ON_CONFLICT = frozenset({"id", "workload_id", "rule_id"})
-SERIES_KEY_MAX = 500  # String(500) in models/facts.py
 CHUNK = 500  # rows per INSERT statement: well under SQLite's bound-parameter limit
-
-
-def series_key(*parts: object) -> str:
-    """A stable, readable key from the raw dimensions; hashed tail when it would not fit."""
-    text = "|".join("" if part is None else str(part) for part in parts)
-    if len(text) <= SERIES_KEY_MAX:
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:40]
-    return f"{text[: SERIES_KEY_MAX - len(digest) - 1]}#{digest}"
 
 
 def dialect_insert(session: Session, table: Table):

@@ -52,6 +52,7 @@ from governance.thresholds import Thresholds, for_workload, load_thresholds
 from models.arrays import FactArrays, build_arrays
 from models.facts import CostFact, SourceStatus
 from models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
+from models.series_keys import describe_series_key
 
 HISTORY_DAYS = 91  # 13 weeks: 8 weekday baselines for anomalies, 56 days of forecast fit
 # hours of usage and GPU facts: 7 days of same-hour baseline for retry storms plus the
@@ -773,7 +774,12 @@ def check_unattributed(ctx: CheckContext) -> Iterator[Finding]:
         return
     severity = "critical" if share >= limits.unattributed_critical_share else "warning"
     top = [
-        {"source": source, "series_key": key, "amount": money(amount)}
+        {
+            "source": source,
+            "series_key": key,
+            "label": describe_series_key(key),
+            "amount": money(amount),
+        }
         for source, key, amount in rows[:TOP_SOURCES]
     ]
     amount = money(unattributed)

@@ -30,6 +30,7 @@ from governance.registry_view import GAP_LABELS, Gap, gaps_of
 from models.facts import CostFact
 from models.governance import DecisionRecord
 from models.registry import AuditEvent, Platform, Workload
+from models.series_keys import describe_series_key
 
 PUBLISHED_ACTION = "gap_review.published"
 HEADLINE_DAYS = 7
@@ -252,7 +253,7 @@ def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal
             kind=RowKind.UNATTRIBUTED,
             amount=money(amount or 0),
             currency=ctx.currency,
-            detail={"source": source, "series_key": key},
+            detail={"source": source, "series_key": key, "label": describe_series_key(key)},
         )
         for source, key, amount in series[:MAX_UNATTRIBUTED_ROWS]
         if (amount or 0) > 0
@@ -264,7 +265,11 @@ def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal
                 kind=RowKind.UNATTRIBUTED,
                 amount=money(sum((Decimal(a or 0) for *_, a in rest), Decimal(0))),
                 currency=ctx.currency,
-                detail={"series": len(rest), "series_key": f"{len(rest)} smaller sources"},
+                detail={
+                    "series": len(rest),
+                    "series_key": f"{len(rest)} smaller sources",
+                    "label": f"{len(rest)} smaller sources",
+                },
             )
         )
     return rows, total

@@ -278,7 +278,11 @@ def test_gap_review_headline_rows_and_buttons():
             "unattributed",
             Decimal("120"),
             "USD",
-            detail={"source": "cost_explorer", "series_key": "ce|tag=<none>"},
+            detail={
+                "source": "cost_explorer",
+                "series_key": "ce|111122223333|<none>",
+                "label": "account 111122223333 · <none>",
+            },
         ),
         GapRow(
             "missing_exit_strategy",
@@ -305,7 +309,7 @@ def test_gap_review_headline_rows_and_buttons():
         in text
     )
     assert "owner Ana (left)" in text
-    assert "2. Unattributed · $120 · `ce|tag=<none>` (cost_explorer)" in text
+    assert "2. Unattributed · $120 · `account 111122223333 · <none>` (cost_explorer)" in text
     assert "owner @U0BOB0002" in text
     buttons = [b for b in message.block_dicts() if b["type"] == "actions"]
     assert len(buttons) == 1  # only the row without an active owner

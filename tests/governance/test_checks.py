@@ -124,6 +124,11 @@ def test_unattributed_spend_share_and_top_sources(session, registry):
         "ce|tag=none|model=a",
         "ce|tag=none|model=b",
     ]
+    # what a reader sees: the dimensions, without the collector's name
+    assert [s["label"] for s in found.details["top_sources"]] == [
+        "tag=none · model=a",
+        "tag=none · model=b",
+    ]
     assert found.workload is None and found.owner is None
 
 

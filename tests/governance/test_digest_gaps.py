@@ -207,6 +207,7 @@ def test_gap_review_ranks_by_money_with_unattributed_and_hybrids(session, regist
         ("unattributed", "ce|model=claude|acct=1", Decimal("120.00")),
         ("unattributed", "ce|model=titan|acct=2", Decimal("30.00")),
     ]
+    assert review.rows[3].detail["label"] == "model=claude · acct=1"
     hybrid = review.rows[2]
     assert hybrid.detail == {"group": "feature:chat", "members": ["owned", "chat-gpu"]}
     assert review.rows[0].gaps == (
