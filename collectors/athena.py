@@ -26,6 +26,7 @@ from collectors.billing_files import (
     make_layout,
     read_into,
 )
+from collectors.paging import checked_pages
 from models.base import transaction, utcnow
 from models.errors import BadInput, SourceError
 
@@ -154,7 +155,9 @@ def run_query(
 def result_source(athena: Any, execution_id: str) -> Source:
     """The query's rows as a billing `Source` (header from the first row, as Athena returns it)."""
     pages = athena.get_paginator("get_query_results").paginate(QueryExecutionId=execution_id)
-    iterator = iter(pages)
+    iterator = checked_pages(
+        pages, token="NextToken", api=f"Athena GetQueryResults of {execution_id}"
+    )
     try:
         first = next(iterator)
     except StopIteration:  # pragma: no cover - boto3 always yields one page

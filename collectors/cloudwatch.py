@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from collectors.paging import checked_pages, follow_pages
+
 MAX_QUERIES_PER_CALL = 500  # the GetMetricData limit
 HOUR = timedelta(hours=1)
 
@@ -65,7 +67,8 @@ def list_metrics(
     if metric:
         arguments["MetricName"] = metric
     found: list[dict[str, Any]] = []
-    for page in cloudwatch.get_paginator("list_metrics").paginate(**arguments):
+    pages = cloudwatch.get_paginator("list_metrics").paginate(**arguments)
+    for page in checked_pages(pages, token="NextToken", api=_api(cloudwatch, "ListMetrics")):
         found.extend(page.get("Metrics", []))
     return found
 
@@ -98,8 +101,8 @@ def _fetch(
         "EndTime": end,
         "ScanBy": "TimestampAscending",
     }
-    while True:
-        response = cloudwatch.get_metric_data(**arguments)
+    api = _api(cloudwatch, "GetMetricData")
+    for response in follow_pages(cloudwatch.get_metric_data, arguments, token="NextToken", api=api):
         for result in response.get("MetricDataResults", []):
             query = by_id[result["Id"]]
             for stamp, value in zip(
@@ -108,10 +111,12 @@ def _fetch(
                 if value is None:
                     continue
                 yield query, floor_hour(stamp), float(value)
-        token = response.get("NextToken")
-        if not token:
-            return
-        arguments["NextToken"] = token
+
+
+def _api(cloudwatch: Any, operation: str) -> str:
+    """`CloudWatch GetMetricData in us-east-1`: what a paging error names."""
+    region = getattr(getattr(cloudwatch, "meta", None), "region_name", None)
+    return f"CloudWatch {operation}" + (f" in {region}" if region else "")
 
 
 def collect_hourly(

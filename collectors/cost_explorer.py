@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from collectors.paging import follow_pages
 from collectors.upserts import series_key, upsert_facts
 from models.facts import CostFact
 
@@ -85,8 +86,9 @@ def window(
     return max(start, today - timedelta(days=395)), end  # CE keeps ~13 months at daily
 
 
-def discover_services(ce: Any, start: date, end: date) -> list[str]:
-    """The SERVICE values containing "Bedrock" (first-party and Marketplace editions)."""
+def discover_services(ce: Any, start: date, end: date, *, account: str | None = None) -> list[str]:
+    """The SERVICE values containing "Bedrock" (first-party and Marketplace editions);
+    `account` only names the account in a paging error."""
     arguments: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Dimension": "SERVICE",
@@ -94,13 +96,15 @@ def discover_services(ce: Any, start: date, end: date) -> list[str]:
         "Context": "COST_AND_USAGE",
     }
     names: list[str] = []
-    while True:
-        response = ce.get_dimension_values(**arguments)
+    for response in follow_pages(
+        ce.get_dimension_values,
+        arguments,
+        token="NextPageToken",
+        api="Cost Explorer GetDimensionValues",
+        account=account,
+    ):
         names += [item["Value"] for item in response.get("DimensionValues", [])]
-        token = response.get("NextPageToken")
-        if not token:
-            return sorted(set(names))
-        arguments["NextPageToken"] = token
+    return sorted(set(names))
 
 
 def fetch_groups(
@@ -112,8 +116,12 @@ def fetch_groups(
     tag_key: str,
     metric: str,
     account_id: str | None,
+    account: str | None = None,
 ) -> Iterator[tuple[date, bool, list[str], dict[str, Any]]]:
-    """(day, estimated, group keys, metrics) for every group of every page."""
+    """(day, estimated, group keys, metrics) for every group of every page.
+
+    `account_id` filters on LINKED_ACCOUNT; `account` only names the account in a paging
+    error (it defaults to `account_id`)."""
     service_filter: dict[str, Any] = {"Dimensions": {"Key": "SERVICE", "Values": services}}
     if account_id:
         # an organisation's payer sees its members too: keep each account's own spend
@@ -130,8 +138,13 @@ def fetch_groups(
         "Filter": service_filter,
         "GroupBy": [{"Type": "TAG", "Key": tag_key}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
     }
-    while True:
-        response = ce.get_cost_and_usage(**arguments)
+    for response in follow_pages(
+        ce.get_cost_and_usage,
+        arguments,
+        token="NextPageToken",
+        api="Cost Explorer GetCostAndUsage",
+        account=account or account_id,
+    ):
         for result in response.get("ResultsByTime", []):
             day = date.fromisoformat(result["TimePeriod"]["Start"][:10])
             for group in result.get("Groups", []):
@@ -141,10 +154,6 @@ def fetch_groups(
                     list(group.get("Keys", [])),
                     group.get("Metrics", {}),
                 )
-        token = response.get("NextPageToken")
-        if not token:
-            return
-        arguments["NextPageToken"] = token
 
 
 def collect(
@@ -159,7 +168,7 @@ def collect(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """CostFact rows for [start, end): one per (tag value, usage type, day)."""
-    services = discover_services(ce, start, end)
+    services = discover_services(ce, start, end, account=account)
     if not services:
         return []
     totals: dict[tuple[str, date], dict[str, Any]] = {}
@@ -172,6 +181,7 @@ def collect(
         tag_key=tag_key,
         metric=metric,
         account_id=account if filter_account else None,
+        account=account,
     ):
         tag_group, usage_type = [*keys, "", ""][:2]
         tag_value = tag_group.split("$", 1)[1] if "$" in tag_group else ""

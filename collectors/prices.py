@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
+from collectors.paging import checked_pages
 from collectors.upserts import dialect_insert
 from models.errors import BadInput
 from models.facts import Price
@@ -411,9 +412,8 @@ def refresh_gpu_prices(
             ]
         paginator = pricing_client.get_paginator("get_products")
         amount: Decimal | None = None
-        for page in paginator.paginate(
-            ServiceCode=service, Filters=filters, FormatVersion="aws_v1"
-        ):
+        pages = paginator.paginate(ServiceCode=service, Filters=filters, FormatVersion="aws_v1")
+        for page in checked_pages(pages, token="NextToken", api="Price List GetProducts"):
             for item in page.get("PriceList", []):
                 amount = amount or _on_demand_hourly(
                     json.loads(item) if isinstance(item, str) else item

@@ -1,7 +1,9 @@
 """Changes to ownership: register, claim, assign, set backup, set budget, retire.
 
-Each operation checks `governance.permissions.authorise`, then either applies the change and
-audits it with before/after, or audits the refusal and changes nothing. Operations add to
+Each operation locks the workload's row before reading it (`lock_workload`), so concurrent
+changes of one workload chain in the audit trail; it then checks
+`governance.permissions.authorise`, and either applies the change and audits it with
+before/after, or audits the refusal and changes nothing. Operations add to
 the caller's session and never commit: the caller wraps them in one `transaction()`, so a
 refusal's audit event is committed while an error (BadInput) rolls everything back.
 """
@@ -21,6 +23,7 @@ from governance import audit
 from governance.people import get_or_create_person
 from governance.permissions import Action, Decision, authorise
 from models.errors import BadInput
+from models.locks import lock_workloads
 from models.registry import (
     OrganisationProfile,
     Person,
@@ -100,6 +103,15 @@ def get_workload(session: Session, slug: str) -> Workload:
             f"There is no workload called `{slug}`. See the registered ones with `/llm-owner list`."
         )
     return workload
+
+
+def lock_workload(session: Session, slug: str) -> Workload:
+    """The workload `slug`, write-locked before it is read (see `models.locks`), so that two
+    changes of it run one after the other and the second sees, and audits from, what the
+    first left. Every change of a workload starts here; BadInput when there is no such one.
+    """
+    lock_workloads(session, [slug.strip().lower()])
+    return get_workload(session, slug)
 
 
 def _person_key(person: Person | None) -> str | None:
@@ -185,7 +197,7 @@ def _active_person(session: Session, ref: str, name: str | None, role: str) -> P
 
 def claim(session: Session, actor: str, slug: str, admins: Collection[str]) -> Change:
     """`actor` becomes the owner of an unowned or discovered workload (which becomes active)."""
-    workload = get_workload(session, slug)
+    workload = lock_workload(session, slug)
     decision = authorise(actor, Action.CLAIM, workload, admins)
     if not decision:
         return _refuse(session, actor, Action.CLAIM, workload.slug, decision)
@@ -211,7 +223,7 @@ def assign(
     name: str | None = None,
 ) -> Change:
     """Make `new_owner` (Slack id or email) the owner; the owner, backup or an admin may."""
-    workload = get_workload(session, slug)
+    workload = lock_workload(session, slug)
     decision = authorise(actor, Action.ASSIGN, workload, admins)
     if not decision:
         return _refuse(session, actor, Action.ASSIGN, workload.slug, decision)
@@ -240,7 +252,7 @@ def set_backup(
     name: str | None = None,
 ) -> Change:
     """Make `backup` the backup owner; the owner, the current backup or an admin may."""
-    workload = get_workload(session, slug)
+    workload = lock_workload(session, slug)
     decision = authorise(actor, Action.SET_BACKUP, workload, admins)
     if not decision:
         return _refuse(session, actor, Action.SET_BACKUP, workload.slug, decision)
@@ -267,7 +279,7 @@ def set_budget(
 ) -> Change:
     """Set the monthly budget; the owner, the backup owner or an admin may."""
     check_budget(amount)
-    workload = get_workload(session, slug)
+    workload = lock_workload(session, slug)
     decision = authorise(actor, Action.SET_BUDGET, workload, admins)
     if not decision:
         return _refuse(session, actor, Action.SET_BUDGET, workload.slug, decision)
@@ -283,7 +295,7 @@ def set_budget(
 
 def retire(session: Session, actor: str, slug: str, admins: Collection[str]) -> Change:
     """Mark the workload retired; only a governance admin may."""
-    workload = get_workload(session, slug)
+    workload = lock_workload(session, slug)
     decision = authorise(actor, Action.RETIRE, workload, admins)
     if not decision:
         return _refuse(session, actor, Action.RETIRE, workload.slug, decision)
@@ -395,6 +407,7 @@ __all__ = [
     "check_budget",
     "claim",
     "get_workload",
+    "lock_workload",
     "register",
     "retire",
     "set_backup",

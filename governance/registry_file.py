@@ -42,6 +42,7 @@ from governance import audit
 from governance.people import EMAIL, SLACK_USER_ID, parse_person_ref
 from governance.thresholds import parse_overrides
 from models.errors import BadInput
+from models.locks import lock_workloads
 from models.registry import (
     AttributionRule,
     OrganisationProfile,
@@ -1341,6 +1342,11 @@ class _Importer:
     # -- phase 2: diff and apply --------------------------------------------------------
 
     def run(self) -> ImportPlan:
+        if not self.dry_run:
+            # lock the file's workloads before reading them: a change of one of them made
+            # meanwhile (from Slack, the breaker, another import) runs before or after the
+            # import, never half-way, so each audits its "before" from what the other left
+            lock_workloads(self.session, (spec.slug for spec in self.registry.workloads))
         self.resolve()
         if self.problems:
             raise InvalidRegistry(self.registry.filename, self.problems)

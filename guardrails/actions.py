@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from governance import audit
-from governance.ownership import get_workload, set_budget
+from governance.ownership import get_workload, lock_workload, set_budget
 from governance.permissions import Action, Decision, authorise
 from guardrails.aws import (
     BreakerActionError,
@@ -341,23 +340,6 @@ def observe(
 
 
 # ---- shared steps ----------------------------------------------------------------------
-
-
-def lock_workload(session: Session, slug: str) -> Workload:
-    """The workload `slug`, write-locked before anything is read, so that two clicks (or a
-    click and the check job) run one after the other and the second sees the first's result.
-
-    An UPDATE that changes nothing takes the row lock on PostgreSQL and the write lock on
-    SQLite; done first, it also spares SQLite's WAL a stale read snapshot. BadInput when
-    there is no such workload.
-    """
-    session.execute(
-        update(Workload)
-        .where(Workload.slug == slug.strip().lower())
-        .values(updated_at=Workload.updated_at)
-        .execution_options(synchronize_session=False)
-    )
-    return get_workload(session, slug)
 
 
 def _authorise(

@@ -4,7 +4,7 @@ threads): both must be applied, one after the other, each audited from what the 
 The race is made deterministic: both changes read their workload, then wait for each other
 (a barrier inside `governance.permissions.authorise`, which runs right after the read),
 then write. A correct implementation serialises them (a row lock taken with the read, as
-`guardrails.actions.lock_workload` does), so the barrier times out for one of them and the
+`governance.ownership.lock_workload` does), so the barrier times out for one of them and the
 race cannot happen.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from sqlalchemy import select
 
 from commands import owner
 from governance import ownership
+from governance.registry_file import import_registry, parse_registry
+from models.base import transaction
 from models.registry import AuditEvent
 from tests.hardening.conftest import ADMIN, OWNER, STRANGER
 
@@ -67,13 +70,6 @@ def test_two_people_changing_two_workloads_at_once_both_succeed(race, world):
     assert all(isinstance(a, owner.ChangeAnswer) for a in answers.values()), answers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="governance/ownership.py get_workload() (used by claim/assign/set_backup/set_budget/"
-    "retire) reads the workload without a row lock (guardrails.actions.lock_workload takes "
-    "one), so two changes of one workload both read the same 'before' and both are audited "
-    "as changes from it (4000→5000 and 4000→6000): the audit trail loses a step",
-)
 def test_two_changes_of_one_workload_at_once_chain_in_the_audit_trail(race, world, session):
     answers = race(
         (OWNER, f"budget {world.owned} 5000"),
@@ -86,3 +82,38 @@ def test_two_changes_of_one_workload_at_once_chain_in_the_audit_trail(race, worl
     ).all()
     steps = [(e.before["budget_monthly"], e.after["budget_monthly"]) for e in events]
     assert len(steps) == 2 and steps[0][0] == "4000" and steps[1][0] == steps[0][1], steps
+
+
+def test_a_registry_import_during_a_change_waits_and_chains_after_it(
+    world, session_factory, session
+):
+    """The import locks the file's workloads before reading them: started while a budget
+    change from Slack is still open, it waits for it, then audits from its result."""
+    registry = parse_registry(
+        f"workloads:\n  - slug: {world.owned}\n    budget: {{monthly: 6000}}\n", "race.yaml"
+    )
+    plans: list[Any] = []
+
+    def import_file() -> None:
+        try:
+            with transaction(session_factory) as importing:
+                plans.append(import_registry(importing, registry))
+        except Exception as error:  # reported by the assertions below
+            plans.append(error)
+
+    importer = threading.Thread(target=import_file)
+    with transaction(session_factory) as changing:
+        ownership.set_budget(changing, OWNER, world.owned, Decimal("5000"), {ADMIN})
+        importer.start()
+        importer.join(BARRIER_SECONDS)  # time to read the old budget, were it not locked
+    importer.join(BARRIER_SECONDS * 4)
+
+    assert len(plans) == 1 and not isinstance(plans[0], Exception), plans
+    session.rollback()  # a fresh read: ends the SQLite WAL snapshot
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "budget.set").order_by(AuditEvent.id)
+    ).all()
+    steps = [
+        (e.actor, e.before["budget_monthly" if e.actor == OWNER else "monthly"]) for e in events
+    ]
+    assert steps == [(OWNER, "4000"), ("registry:race.yaml", "5000")], steps
