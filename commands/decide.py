@@ -84,42 +84,70 @@ yes/no for flags."""
 
 
 # ---- the request -----------------------------------------------------------------------
+# Each parser returns the value, or raises ValueError saying what to give instead: the accepted
+# range and an example, quoted after "give" in the error messages. The bounds keep every figure
+# the decision computes finite (no inf, no NaN, no fleet of 10^300 GPUs).
+MAX_TOKENS_PER_MONTH = 1e15  # 1000T: far beyond any one workload
+SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _finite(text: str, expect: str) -> float:
+    """`text` as a finite number, or ValueError(expect)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(expect) from None
+    if not math.isfinite(value):
+        raise ValueError(expect)
+    return value
+
+
+def _within(value: float, low: float, high: float, expect: str, *, above_low: bool) -> float:
+    if value < low or (above_low and value == low) or value > high:
+        raise ValueError(expect)
+    return value
+
+
 def _volume(text: str) -> float:
+    expect = "a token count from 1 to 1000T, like 2B, 500M, 750k or 1.5e9"
     match = re.fullmatch(r"(\d[\d,]*(?:\.\d+)?(?:e\d+)?)\s*([kmbgt]?)", text.strip().lower())
     if not match:
-        raise ValueError("a token count like 2B, 500M, 750k or 1.5e9")
-    number = float(match.group(1).replace(",", ""))
+        raise ValueError(expect)
+    number = float(match.group(1).replace(",", ""))  # inf when too big for a float
     scale = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}[match.group(2)]
-    return number * scale
+    return _within(number * scale, 1, MAX_TOKENS_PER_MONTH, expect, above_low=False)
 
 
-def _share(text: str) -> float:
-    text = text.strip()
-    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    if not 0 <= value <= 1:
-        raise ValueError("a share between 0 and 1, or a percentage like 80%")
-    return value
+def _number(
+    low: float, high: float, expect: str, *, above_low: bool = False, percent: bool = False
+) -> Callable[[str], float]:
+    """A parser for a number from `low` (excluded with `above_low`) to `high`. Thousands
+    separators and a leading $ are ignored; with `percent`, `80%` means 0.8."""
+
+    def parse(text: str) -> float:
+        text = text.strip().replace(",", "").lstrip("$")
+        if percent and text.endswith("%"):
+            value = _finite(text[:-1], expect) / 100
+        else:
+            value = _finite(text, expect)
+        return _within(value, low, high, expect, above_low=above_low)
+
+    return parse
 
 
-def _positive(text: str) -> float:
-    value = float(text.replace(",", "").lstrip("$"))
-    if not value > 0 or math.isinf(value):
-        raise ValueError("a positive number")
-    return value
+def _whole_number(low: int, high: int, expect: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _number(low, high, expect)(text)
+        if not value.is_integer():
+            raise ValueError(expect)
+        return int(value)
+
+    return parse
 
 
-def _at_least_one(text: str) -> float:
-    value = float(text)
-    if not 1 <= value < 1000:
-        raise ValueError("a ratio of at least 1 (peak hour / mean hour), like 2.5")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    if value < 0 or math.isinf(value):
-        raise ValueError("a number of at least 0")
-    return value
+def _milliseconds(expect: str) -> Callable[[str], float]:
+    within = _number(0, 600_000, expect, above_low=True)
+    return lambda text: within(text.strip().lower().removesuffix("ms"))
 
 
 def _flag(text: str) -> bool:
@@ -133,7 +161,7 @@ def _flag(text: str) -> bool:
 
 def _word(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9:._/+-]{1,300}", text):
-        raise ValueError("a single word (letters, digits, . : / - _)")
+        raise ValueError("a single word (letters, digits, . : / - _ +)")
     return text
 
 
@@ -146,63 +174,134 @@ def _instance(text: str) -> str:
     return text
 
 
-def _whole_ms(text: str) -> float:
-    value = float(text.lower().removesuffix("ms"))
-    if not 0 < value < 600_000:
-        raise ValueError("milliseconds, like 800")
-    return value
-
-
 @dataclass(frozen=True)
 class Key:
-    parse: Callable[[str], Any]
+    parse: Callable[[str], Any]  # the value, or ValueError saying what to give instead
     help: str
-    expect: str = "a number"  # what a valid value looks like, for error messages
+    example: str  # a valid value, for error messages
+
+
+def _price(side: str, example: str) -> Key:
+    expect = f"a price per million tokens above 0 and up to 1,000, like {example}"
+    return Key(
+        _number(0, 1000, expect, above_low=True),
+        f"Bedrock price per million {side} tokens",
+        example,
+    )
 
 
 KEYS: dict[str, Key] = {
-    "tokens_per_month": Key(_volume, "input + output tokens a month, e.g. 2B"),
-    "input_share": Key(_share, "share of tokens that are input, e.g. 0.8"),
-    "model": Key(_word, "the Bedrock model id to price"),
-    "price_input": Key(_positive, "Bedrock price per million input tokens", "a price like 0.25"),
-    "price_output": Key(_positive, "Bedrock price per million output tokens", "a price like 1.25"),
+    "tokens_per_month": Key(_volume, "input + output tokens a month, e.g. 2B", "2B"),
+    "input_share": Key(
+        _number(0, 1, "a share from 0 to 1, or a percentage like 80%", percent=True),
+        "share of tokens that are input, e.g. 0.8",
+        "0.8",
+    ),
+    "model": Key(_word, "the Bedrock model id to price", "anthropic.claude-3-haiku-20240307-v1:0"),
+    "price_input": _price("input", "0.25"),
+    "price_output": _price("output", "1.25"),
     "open_model": Key(
-        _word, f"the open model self-hosting would run (default {DEFAULT_OPEN_MODEL})"
+        _word,
+        f"the open model self-hosting would run (default {DEFAULT_OPEN_MODEL})",
+        "llama-3.1-70b",
     ),
-    "instance_type": Key(_instance, "the GPU instance type, e.g. g6.12xlarge"),
-    "instance_price": Key(_positive, "its hourly price", "an hourly price like 4.60"),
+    "instance_type": Key(_instance, "the GPU instance type, e.g. g6.12xlarge", "g6.12xlarge"),
+    "instance_price": Key(
+        _number(0, 1000, "an hourly price above 0 and up to 1,000, like 4.60", above_low=True),
+        "its hourly price",
+        "4.60",
+    ),
     "throughput_per_instance": Key(
-        _positive,
+        _number(1, 1_000_000, "output tokens per second from 1 to 1,000,000, like 1200"),
         "output tokens/s one instance serves (default: published benchmarks)",
-        "tokens per second, like 1200",
+        "1200",
     ),
-    "min_instances": Key(lambda t: int(_at_least_one(t)), "the smallest fleet (2 for redundancy)"),
-    "target_utilisation": Key(_share, "share of GPU throughput to plan for at peak (0.6)"),
-    "peak_to_mean": Key(_at_least_one, "peak hour over mean hour, e.g. 2.5", "a ratio like 2.5"),
+    "min_instances": Key(
+        _whole_number(1, 1000, "a whole number of instances from 1 to 1,000, like 2"),
+        "the smallest fleet (2 for redundancy)",
+        "2",
+    ),
+    "target_utilisation": Key(
+        _number(0.01, 1, "a share from 0.01 to 1, or a percentage like 60%", percent=True),
+        "share of GPU throughput to plan for at peak (0.6)",
+        "0.6",
+    ),
+    "peak_to_mean": Key(
+        _number(1, 1000, "a ratio from 1 to 1,000 (peak hour / mean hour), like 2.5"),
+        "peak hour over mean hour, e.g. 2.5",
+        "2.5",
+    ),
     "daily_variation": Key(
-        _non_negative, "day-to-day variation (coefficient of variation)", "a number like 0.2"
+        _number(0, 10, "a coefficient of variation from 0 to 10, like 0.2 or 20%", percent=True),
+        "day-to-day variation (coefficient of variation)",
+        "0.2",
     ),
-    "latency_p95_ms": Key(_whole_ms, "the latency objective, p95 in ms", "milliseconds, like 800"),
+    "latency_p95_ms": Key(
+        _milliseconds("milliseconds above 0 and below 600,000, like 800"),
+        "the latency objective, p95 in ms",
+        "800",
+    ),
     "observed_latency_ms": Key(
-        _whole_ms, "the p95 latency Bedrock gives today", "milliseconds, like 650"
+        _milliseconds("milliseconds above 0 and below 600,000, like 650"),
+        "the p95 latency Bedrock gives today",
+        "650",
     ),
-    "ml_infra": Key(_flag, "do we already run GPUs, MLOps and on-call?"),
+    "ml_infra": Key(_flag, "do we already run GPUs, MLOps and on-call?", "yes"),
     "people_cost_per_year": Key(
-        _positive, "loaded cost of one senior engineer a year", "an amount like 180000"
+        _number(
+            0,
+            10_000_000,
+            "a yearly amount above 0 and up to 10,000,000, like 180000",
+            above_low=True,
+        ),
+        "loaded cost of one senior engineer a year",
+        "180000",
     ),
-    "critical_path": Key(_flag, "is the LLM on the product's critical path?"),
-    "experiment": Key(_flag, "is this an experiment?"),
-    "fine_tuning": Key(_flag, "does it need fine-tuning?"),
-    "deterministic": Key(_flag, "does it need deterministic output?"),
-    "aws_native": Key(_flag, "does AWS-native integration matter (Guardrails, KB, Agents)?"),
-    "residency": Key(_word, "data residency: eu, us, on_prem, ..."),
-    "exit_strategy": Key(_flag, "is there an exit strategy?"),
+    "critical_path": Key(_flag, "is the LLM on the product's critical path?", "yes"),
+    "experiment": Key(_flag, "is this an experiment?", "no"),
+    "fine_tuning": Key(_flag, "does it need fine-tuning?", "no"),
+    "deterministic": Key(_flag, "does it need deterministic output?", "no"),
+    "aws_native": Key(_flag, "does AWS-native integration matter (Guardrails, KB, Agents)?", "yes"),
+    "residency": Key(_word, "data residency: eu, us, on_prem, ...", "eu"),
+    "exit_strategy": Key(_flag, "is there an exit strategy?", "yes"),
 }
 ALIASES = {
     "tokens": "tokens_per_month",
     "volume": "tokens_per_month",
     "ml_infrastructure": "ml_infra",
 }
+
+
+class BadValue(ParseError):
+    """A known key with a value that is not valid; `reason` is what to give instead."""
+
+    def __init__(self, key: str, value: str, reason: str):
+        self.key = key
+        self.reason = reason
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        super().__init__(f"`{key}={shown}` is not valid: give {reason}.", _example_for(key))
+
+
+def parse_override(key: str, value: str) -> tuple[str, Any]:
+    """One what-if `key=value`: the key (aliases resolved) and its parsed value.
+
+    ParseError when the key is unknown or the value empty; BadValue when the value is not
+    valid (it names the key, what to give and an example)."""
+    key = ALIASES.get(key.lower(), key.lower())
+    if key not in KEYS:
+        close = [k for k in KEYS if k.startswith(key)] or difflib.get_close_matches(
+            key, list(KEYS), n=1
+        )
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ParseError(
+            f"`{key}` is not a key I know.{hint} Keys: {', '.join(KEYS)}.", WHAT_IF_EXAMPLE
+        )
+    if not value:
+        raise ParseError(f"`{key}=` has no value: {KEYS[key].help}.", WHAT_IF_EXAMPLE)
+    try:
+        return key, KEYS[key].parse(value)
+    except ValueError as error:
+        raise BadValue(key, value, str(error)) from None
 
 
 def help_text() -> str:
@@ -257,32 +356,14 @@ def parse_decide_text(
         if not token.is_word:
             raise ParseError(f"`{token.raw}` is not a workload or a key=value.", EXAMPLE)
         if "=" in word:
-            key, _, value = word.partition("=")
-            key = ALIASES.get(key.lower(), key.lower())
-            if key not in KEYS:
-                close = [k for k in KEYS if k.startswith(key)] or difflib.get_close_matches(
-                    key, list(KEYS), n=1
-                )
-                hint = f" Did you mean `{close[0]}`?" if close else ""
-                raise ParseError(
-                    f"`{key}` is not a key I know.{hint} Keys: {', '.join(KEYS)}.",
-                    WHAT_IF_EXAMPLE,
-                )
-            if not value:
-                raise ParseError(f"`{key}=` has no value: {KEYS[key].help}.", WHAT_IF_EXAMPLE)
-            try:
-                overrides[key] = KEYS[key].parse(value)
-            except (ValueError, ArithmeticError) as error:
-                message = KEYS[key].expect if "could not convert" in str(error) else str(error)
-                raise ParseError(
-                    f"`{key}={value}` is not valid: give {message}.", _example_for(key)
-                ) from None
+            key, parsed = parse_override(*word.split("=", 1))
+            overrides[key] = parsed
             continue
         if slug is not None:
             raise ParseError(
                 f"Two workloads given (`{slug}` and `{word}`): decide one at a time.", EXAMPLE
             )
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", word.lower()):
+        if not SLUG.fullmatch(word.lower()):
             raise ParseError(f"`{word}` is not a workload slug or a key=value.", EXAMPLE)
         slug = word.lower()
     if slug is None and "tokens_per_month" not in overrides:
@@ -294,33 +375,7 @@ def parse_decide_text(
 
 
 def _example_for(key: str) -> str:
-    samples = {
-        "tokens_per_month": "2B",
-        "input_share": "0.8",
-        "instance_type": "g6.12xlarge",
-        "peak_to_mean": "2.5",
-        "latency_p95_ms": "800",
-        "observed_latency_ms": "650",
-        "ml_infra": "yes",
-        "critical_path": "yes",
-        "experiment": "no",
-        "fine_tuning": "no",
-        "deterministic": "no",
-        "aws_native": "yes",
-        "exit_strategy": "yes",
-        "residency": "eu",
-        "target_utilisation": "0.6",
-        "min_instances": "2",
-        "daily_variation": "0.2",
-        "people_cost_per_year": "180000",
-        "price_input": "0.25",
-        "price_output": "1.25",
-        "instance_price": "4.60",
-        "throughput_per_instance": "1200",
-        "model": "anthropic.claude-3-haiku-20240307-v1:0",
-        "open_model": "llama-3.1-70b",
-    }
-    return f"{COMMAND} search-summaries {key}={samples.get(key, '1')}"
+    return f"{COMMAND} search-summaries {key}={KEYS[key].example}"
 
 
 # ---- prices ----------------------------------------------------------------------------

@@ -19,21 +19,31 @@ Grammar:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from commands.parsing import ParseError, Token, TokenKind, parse_amount, parse_currency, tokenize
-from governance import ownership, registry_view
+from commands.parsing import (
+    ParseError,
+    Token,
+    TokenKind,
+    control_character_problem,
+    parse_amount,
+    parse_currency,
+    tokenize,
+)
+from governance import decisions, ownership, registry_view
 from governance.people import SLACK_USER_ID, parse_person_ref
 from governance.registry_view import WorkloadView
 from models.base import transaction
 from models.errors import BadInput
-from models.registry import AuditEvent
+from models.governance import DecisionRecord
+from models.registry import AuditEvent, Workload
 
 COMMAND = "/llm-owner"
 
@@ -59,7 +69,7 @@ USAGE = [
     ("budget SLUG AMOUNT", "set the monthly budget, e.g. 4000 (owner, backup owner or admin)"),
     ("retire SLUG", "retire a workload (governance admins only)"),
     ("list [team:X | @user | mine | all]", "list workloads"),
-    ("show SLUG", "everything about one workload, with its recent changes"),
+    ("show SLUG", "everything about one workload, with its recent changes and decisions"),
     ("gaps [team:X]", "workloads without an active owner, a budget or an exit strategy"),
     ("help", "this help"),
 ]
@@ -144,11 +154,11 @@ def changes_registry(command: OwnerCommand) -> bool:
 
 
 def _person(token: Token, example: str) -> PersonRef:
-    if token.kind is TokenKind.USER:
-        return PersonRef(token.value, token.label)
     if token.kind is TokenKind.USERGROUP:
         raise ParseError("Name one person, not a user group.", example)
-    if token.is_word:
+    if token.kind is TokenKind.USER:
+        person = PersonRef(token.value, token.label)
+    elif token.is_word:
         value = token.value
         if value.startswith("@") and not SLACK_USER_ID.match(value[1:]):
             raise ParseError(
@@ -156,12 +166,14 @@ def _person(token: Token, example: str) -> PersonRef:
                 "from Slack's @-autocomplete so their user id is sent.",
                 example,
             )
-        try:
-            parse_person_ref(value.removeprefix("@"))
-        except BadInput as error:
-            raise ParseError(f"{error}.", example) from None
-        return PersonRef(value.removeprefix("@"))
-    raise ParseError(f"`{token.raw}` is not a person; mention them with @.", example)
+        person = PersonRef(value.removeprefix("@"))
+    else:
+        raise ParseError(f"`{token.raw}` is not a person; mention them with @.", example)
+    try:
+        parse_person_ref(person.ref)
+    except BadInput as error:
+        raise ParseError(f"{error}.", example) from None
+    return person
 
 
 def _slug(token: Token, example: str) -> str:
@@ -308,8 +320,24 @@ class ListAnswer:
 
 
 @dataclass(frozen=True)
+class DecisionLine:
+    """A recorded `/llm-decide` answer, with the figures the show answer quotes."""
+
+    at: str  # ISO timestamp
+    decided_by: str  # Slack user id
+    recommendation: str  # bedrock, self_hosted, hybrid or fix_ownership_first
+    currency: str
+    bedrock_monthly: float | None
+    self_hosted_monthly: float | None  # infrastructure and people
+    break_even_distance: float | None  # monthly volume / break-even volume
+    note: str | None
+
+
+@dataclass(frozen=True)
 class ShowAnswer:
     detail: WorkloadDetail
+    decisions: tuple[DecisionLine, ...] = ()  # newest first
+    more_decisions: int = 0  # recorded but not shown
     outcome: Outcome = "ok"
 
 
@@ -407,6 +435,42 @@ def workload_detail(session: Session, slug: str, history: int = 5) -> WorkloadDe
     return WorkloadDetail(registry_view.view_of(workload), lines)
 
 
+SHOWN_DECISIONS = 3
+
+
+def _figure(value: object) -> float | None:
+    """A number read back from a stored decision (None when missing or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _decision_line(record: DecisionRecord) -> DecisionLine:
+    outputs = record.outputs if isinstance(record.outputs, dict) else {}
+    costs = outputs.get("monthly_cost")
+    costs = costs if isinstance(costs, dict) else {}
+    currency = outputs.get("currency")
+    return DecisionLine(
+        at=record.decided_at.isoformat(timespec="seconds"),
+        decided_by=record.decided_by,
+        recommendation=record.recommendation,
+        currency=currency if isinstance(currency, str) else "USD",
+        bedrock_monthly=_figure(costs.get("bedrock")),
+        self_hosted_monthly=_figure(costs.get("self_hosted_total")),
+        break_even_distance=_figure(outputs.get("break_even_distance")),
+        note=record.note,
+    )
+
+
+def show_workload(session: Session, slug: str) -> ShowAnswer:
+    """One workload, its recent changes and its latest recorded decisions."""
+    detail = workload_detail(session, slug)
+    workload_id = session.scalar(select(Workload.id).where(Workload.slug == detail.view.slug))
+    records = decisions.recent_decisions(session, workload_id, limit=SHOWN_DECISIONS)
+    hidden = decisions.count_decisions(session, workload_id) - len(records)
+    return ShowAnswer(detail, tuple(_decision_line(r) for r in records), hidden)
+
+
 # ---- execution -------------------------------------------------------------------------
 
 
@@ -448,7 +512,7 @@ def execute(
             if isinstance(command, Gaps):
                 return list_gaps(session, command)
             if isinstance(command, Show):
-                return ShowAnswer(workload_detail(session, command.slug))
+                return show_workload(session, command.slug)
             change = _change(session, command, actor, admins)
             if not change.applied:
                 return RefusedAnswer(change.action.value, change.slug, change.reason)
@@ -494,11 +558,24 @@ class RegistrationErrors:
 
 
 REQUIRED_FIELDS = ("slug", "name", "team", "platform", "owner")
+MULTILINE_FIELDS = ("exit_strategy",)  # may hold tabs and line breaks
 
 
 def _clean(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
+
+
+def _without_control_characters(form: RegistrationForm) -> tuple[RegistrationForm, dict[str, str]]:
+    """The form with every field holding a control character emptied, and an error for each
+    (PostgreSQL refuses NUL even in a lookup, so those values must not reach a query)."""
+    errors: dict[str, str] = {}
+    for name, value in vars(form).items():
+        multiline = name in MULTILINE_FIELDS
+        problem = control_character_problem(value or "", "This field", multiline=multiline)
+        if problem is not None:
+            errors[name] = problem
+    return replace(form, **dict.fromkeys(errors)), errors
 
 
 def register_workload(
@@ -508,10 +585,10 @@ def register_workload(
     admins: Collection[str],
 ) -> ChangeAnswer | RegistrationErrors:
     """Validate the form (every field at once) and create the workload in one transaction."""
-    form_errors: dict[str, str] = {}
+    form, form_errors = _without_control_characters(form)
     for name in REQUIRED_FIELDS:
         if _clean(getattr(form, name)) is None:
-            form_errors[name] = "This field is required."
+            form_errors.setdefault(name, "This field is required.")
     budget = None
     if _clean(form.budget):
         try:
@@ -564,6 +641,7 @@ __all__ = [
     "EXAMPLES",
     "Answer",
     "ChangeAnswer",
+    "DecisionLine",
     "ErrorAnswer",
     "HelpAnswer",
     "ListAnswer",
@@ -582,5 +660,6 @@ __all__ = [
     "list_workloads",
     "parse",
     "register_workload",
+    "show_workload",
     "workload_detail",
 ]

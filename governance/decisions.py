@@ -1,7 +1,7 @@
 """Decision records: a `/llm-decide` answer someone chose to keep (who, when, inputs, outputs).
 
-Recording is audited in the same transaction as the record itself. `/llm-owner show` and the
-weekly digest read them back with `recent_decisions`.
+Recording is audited in the same transaction as the record itself. `/llm-owner show` reads
+them back with `recent_decisions` and `count_decisions`; the weekly digest with its own query.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -80,4 +80,10 @@ def recent_decisions(
     return list(session.scalars(statement.limit(limit)))
 
 
-__all__ = ["RECOMMENDATIONS", "recent_decisions", "record_decision"]
+def count_decisions(session: Session, workload_id: int) -> int:
+    """How many decisions were recorded for the workload."""
+    statement = select(func.count()).where(DecisionRecord.workload_id == workload_id)
+    return session.scalar(statement) or 0
+
+
+__all__ = ["RECOMMENDATIONS", "count_decisions", "recent_decisions", "record_decision"]

@@ -13,17 +13,34 @@ from models.registry import Person
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+MAX_SLACK_ID = 32  # Person.slack_id; Slack's own ids are 9 to 11 characters
+MAX_EMAIL = 320  # RFC 5321: 64 for the local part + "@" + 255 for the domain
+
+
+def _too_long(ref: str, what: str, limit: int, instead: str) -> BadInput:
+    shown = ref if len(ref) <= 40 else ref[:40] + "…"
+    return BadInput(
+        f"{shown!r} is {len(ref)} characters long, too long for {what} (at most {limit}): "
+        + instead
+    )
 
 
 def parse_person_ref(ref: str) -> tuple[str | None, str | None]:
-    """Split a reference into (slack_id, email). Accepts U123, <@U123|name>, a@b.c."""
+    """Split a reference into (slack_id, email). Accepts U123, <@U123|name>, a@b.c.
+
+    BadInput when it is neither, or longer than the registry stores."""
     ref = ref.strip()
     mention = MENTION.match(ref)
-    if mention:
-        return mention.group(1), None
-    if SLACK_USER_ID.match(ref):
-        return ref, None
+    slack_id = mention.group(1) if mention else ref if SLACK_USER_ID.match(ref) else None
+    if slack_id is not None:
+        if len(slack_id) > MAX_SLACK_ID:
+            raise _too_long(
+                slack_id, "a Slack user id", MAX_SLACK_ID, "mention the person with @ instead"
+            )
+        return slack_id, None
     if EMAIL.match(ref):
+        if len(ref) > MAX_EMAIL:
+            raise _too_long(ref, "an email address", MAX_EMAIL, "check the address")
         return None, ref.lower()
     raise BadInput(
         f"{ref!r} is neither a Slack user id (like U0ANA0001) nor an email (like ana@example.com)"

@@ -335,20 +335,21 @@ def decide_form(initial_slug: str | None = None) -> View:
     return view
 
 
-def form_text(values: dict[str, dict[str, Any]]) -> tuple[str, dict[str, str]]:
-    """The `/llm-decide` text a submitted form stands for, and each key's block id."""
-    parts, blocks = [], {}
+def form_fields(values: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """What a submitted form holds: each filled-in key's text (`yes` for a ticked flag, in form
+    order) and the block id it came from, so each value is parsed, and any error shown, alone."""
+    fields: dict[str, str] = {}
+    blocks: dict[str, str] = {}
     for key, *_ in FORM_FIELDS:
         value = ((values.get(key) or {}).get(INPUT_ACTION) or {}).get("value")
         if value and value.strip():
-            value = value.strip()
-            parts.append(value if key == "slug" else f"{key}={value}")
-            blocks[key] = key
+            fields[key], blocks[key] = value.strip(), key
     selected = ((values.get(FLAGS_BLOCK) or {}).get(INPUT_ACTION) or {}).get("selected_options")
     for option in selected or []:
-        parts.append(f"{option['value']}=yes")
-        blocks[option["value"]] = FLAGS_BLOCK
-    return " ".join(parts), blocks
+        key = str(option.get("value"))
+        if key not in fields:  # a forged option cannot replace a typed field
+            fields[key], blocks[key] = "yes", FLAGS_BLOCK
+    return fields, blocks
 
 
 def loading_view(text: str = "Working out the numbers…") -> View:
@@ -390,7 +391,7 @@ __all__ = [
     "decide_message",
     "decision_blocks",
     "decision_view",
-    "form_text",
+    "form_fields",
     "loading_view",
     "message_view",
     "recorded_message",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +40,7 @@ from commands.owner import (
     COMMAND,
     Answer,
     ChangeAnswer,
+    DecisionLine,
     ErrorAnswer,
     HelpAnswer,
     HistoryLine,
@@ -55,6 +58,7 @@ CLAIM_ACTION_ID = "owner_claim"
 REGISTER_CALLBACK_ID = "owner_register"
 MAX_LIST_ROWS = 40  # + title + "and N more" stays well under 50 blocks
 VALUE = "value"  # action_id of every input in the register form
+MAX_NOTE = 200  # characters of a decision's note shown (3 decisions stay far under 3000)
 
 # block_id of each register form input == the RegistrationForm field it fills
 REGISTER_FIELDS = (
@@ -233,7 +237,50 @@ def _history_text(line: HistoryLine) -> str:
     return f"{when} · {who} · {escape(line.action)}" + (f": {detail}" if detail else "")
 
 
-def detail_blocks(detail: WorkloadDetail) -> list[Block]:
+def _decision_text(line: DecisionLine) -> str:
+    """`2 May 2026 · @ana · *self hosted* · Bedrock $9,000/month, self-hosted $6,500/month ·
+    volume 2.4x the break-even`, then the note in italics."""
+    when = datetime.fromisoformat(line.at)
+    parts = [
+        f"{when.day} {when:%b %Y}",
+        _key_to_mention(line.decided_by),
+        f"*{escape(line.recommendation.replace('_', ' '))}*",
+    ]
+    costs = [
+        f"{label} {money(amount, line.currency)}/month"
+        for label, amount in (
+            ("Bedrock", line.bedrock_monthly),
+            ("self-hosted", line.self_hosted_monthly),
+        )
+        if amount is not None
+    ]
+    if costs:
+        parts.append(", ".join(costs))
+    ratio = line.break_even_distance
+    if ratio is not None:
+        parts.append(
+            f"volume {ratio:.1f}x the break-even"
+            if ratio >= 1
+            else f"volume at {ratio:.0%} of the break-even"
+        )
+    text = " · ".join(parts)
+    if line.note:
+        text += f"\n      _{escape(truncate(' '.join(line.note.split()), MAX_NOTE))}_"
+    return text
+
+
+def decisions_block(decisions: Sequence[DecisionLine], more: int) -> SectionBlock:
+    """The latest recorded decisions, newest first, and how many older ones are not shown."""
+    lines = [f"• {_decision_text(line)}" for line in decisions]
+    if more:
+        lines.append(f"_and {more} more_")
+    return _mrkdwn_section("*Recorded decisions*\n" + "\n".join(lines))
+
+
+def detail_blocks(
+    detail: WorkloadDetail, decisions: Sequence[DecisionLine] = (), more_decisions: int = 0
+) -> list[Block]:
+    """One workload; with its recorded decisions when given (the show answer)."""
     row = detail.view
     blocks: list[Block] = [
         HeaderBlock(text=truncate(row.slug, 150)),
@@ -262,6 +309,8 @@ def detail_blocks(detail: WorkloadDetail) -> list[Block]:
     if detail.history:
         lines = "\n".join(_history_text(line) for line in detail.history)
         blocks.append(_mrkdwn_section(f"*Recent changes*\n{lines}"))
+    if decisions:
+        blocks.append(decisions_block(decisions, more_decisions))
     if claimable(row):
         blocks.append(ActionsBlock(elements=[claim_button(row.slug)]))
     return blocks
@@ -279,7 +328,8 @@ def _detail_fallback(detail: WorkloadDetail) -> str:
 
 
 def show_message(answer: ShowAnswer) -> Message:
-    return Message(text=_detail_fallback(answer.detail), blocks=tuple(detail_blocks(answer.detail)))
+    blocks = detail_blocks(answer.detail, answer.decisions, answer.more_decisions)
+    return Message(text=_detail_fallback(answer.detail), blocks=tuple(blocks))
 
 
 def _change_summary(answer: ChangeAnswer) -> str:
@@ -439,6 +489,7 @@ __all__ = [
     "REGISTER_FIELDS",
     "change_message",
     "claim_button",
+    "decisions_block",
     "detail_blocks",
     "error_message",
     "form_values",

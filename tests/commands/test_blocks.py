@@ -14,7 +14,7 @@ from bot.blocks.decide import (
     decide_form,
     decide_message,
     decision_view,
-    form_text,
+    form_fields,
     loading_view,
 )
 from commands.cost import FindingView, Range, WorkloadCost, build_cost_report, parse_cost_text
@@ -154,19 +154,24 @@ def test_decision_view_fits_a_modal(session, world):
 
 
 @pytest.mark.parametrize(
-    ("values", "text"),
+    ("values", "fields", "blocks"),
     [
-        ({"slug": {"value": {"value": " search-summaries "}}}, "search-summaries"),
+        (
+            {"slug": {"value": {"value": " search-summaries "}}},
+            {"slug": "search-summaries"},
+            {"slug": "slug"},
+        ),
         (
             {
                 "tokens_per_month": {"value": {"value": "2B"}},
-                "model": {"value": {"value": "m"}},
+                "model": {"value": {"value": "0 = "}},  # kept whole: spaces and = included
                 "flags": {"value": {"selected_options": [{"value": "ml_infra"}]}},
             },
-            "tokens_per_month=2B model=m ml_infra=yes",
+            {"tokens_per_month": "2B", "model": "0 =", "ml_infra": "yes"},
+            {"tokens_per_month": "tokens_per_month", "model": "model", "ml_infra": "flags"},
         ),
-        ({"slug": {"value": {"value": None}}}, ""),
+        ({"slug": {"value": {"value": None}}}, {}, {}),
     ],
 )
-def test_form_values_become_command_text(values, text):
-    assert form_text(values)[0] == text
+def test_form_values_become_fields_with_their_blocks(values, fields, blocks):
+    assert form_fields(values) == (fields, blocks)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from bot.listeners.views.decide_modal import validate_form
 from commands.decide import (
     DecideRequest,
     HelpRequest,
@@ -68,17 +69,16 @@ def test_slug_and_overrides():
     [
         (
             "tokens_per_month=lots",
-            "`tokens_per_month=lots` is not valid: give a token count like "
+            "`tokens_per_month=lots` is not valid: give a token count from 1 to 1000T, like "
             "2B, 500M, 750k or 1.5e9.",
         ),
         (
             "a tokens_per_month=2B input_share=1.5",
-            "`input_share=1.5` is not valid: give a share "
-            "between 0 and 1, or a percentage like 80%.",
+            "`input_share=1.5` is not valid: give a share from 0 to 1, or a percentage like 80%.",
         ),
         (
             "a peak_to_mean=0.5",
-            "`peak_to_mean=0.5` is not valid: give a ratio of at least 1 "
+            "`peak_to_mean=0.5` is not valid: give a ratio from 1 to 1,000 "
             "(peak hour / mean hour), like 2.5.",
         ),
         ("a ml_infra=maybe", "`ml_infra=maybe` is not valid: give yes or no."),
@@ -89,9 +89,14 @@ def test_slug_and_overrides():
         ),
         (
             "a latency_p95_ms=fast",
-            "`latency_p95_ms=fast` is not valid: give milliseconds, like 800.",
+            "`latency_p95_ms=fast` is not valid: give milliseconds above 0 and below 600,000, "
+            "like 800.",
         ),
-        ("a instance_price=-1", "`instance_price=-1` is not valid: give a positive number."),
+        (
+            "a instance_price=-1",
+            "`instance_price=-1` is not valid: give an hourly price above 0 and up to 1,000, "
+            "like 4.60.",
+        ),
         (
             "a peak_to_meen=2",
             "`peak_to_meen` is not a key I know. Did you mean `peak_to_mean`? "
@@ -119,6 +124,167 @@ def test_each_error_says_what_was_wrong_with_an_example(text, message):
         parse_decide_text(text, today=AS_OF)
     assert caught.value.message == message
     assert caught.value.example.startswith("/llm-decide ")
+
+
+TOKEN_RANGE = "give a token count from 1 to 1000T, like 2B, 500M, 750k or 1.5e9."
+
+
+@pytest.mark.parametrize(
+    ("what_if", "message", "example"),
+    [
+        # numbers a float cannot hold, or that make no sense for the key
+        ("tokens_per_month=1e400", f"`tokens_per_month=1e400` is not valid: {TOKEN_RANGE}", "2B"),
+        ("tokens=2000T", f"`tokens_per_month=2000T` is not valid: {TOKEN_RANGE}", "2B"),
+        ("tokens_per_month=0", f"`tokens_per_month=0` is not valid: {TOKEN_RANGE}", "2B"),
+        (
+            "tokens_per_month=" + "9" * 400,
+            f"`tokens_per_month={'9' * 40}…` is not valid: {TOKEN_RANGE}",  # the value cut
+            "2B",
+        ),
+        (
+            "input_share=nan",
+            "`input_share=nan` is not valid: give a share from 0 to 1, or a percentage like 80%.",
+            "0.8",
+        ),
+        (
+            "price_output=inf",
+            "`price_output=inf` is not valid: give a price per million tokens above 0 and up "
+            "to 1,000, like 1.25.",
+            "1.25",
+        ),
+        (
+            "price_input=0",
+            "`price_input=0` is not valid: give a price per million tokens above 0 and up "
+            "to 1,000, like 0.25.",
+            "0.25",
+        ),
+        (
+            "throughput_per_instance=1e-300",
+            "`throughput_per_instance=1e-300` is not valid: give output tokens per second "
+            "from 1 to 1,000,000, like 1200.",
+            "1200",
+        ),
+        (
+            "min_instances=2.5",
+            "`min_instances=2.5` is not valid: give a whole number of instances from 1 to "
+            "1,000, like 2.",
+            "2",
+        ),
+        (
+            "target_utilisation=0",
+            "`target_utilisation=0` is not valid: give a share from 0.01 to 1, or a percentage "
+            "like 60%.",
+            "0.6",
+        ),
+        (
+            "daily_variation=NaN",
+            "`daily_variation=NaN` is not valid: give a coefficient of variation from 0 to 10, "
+            "like 0.2 or 20%.",
+            "0.2",
+        ),
+        (
+            "observed_latency_ms=-Infinity",
+            "`observed_latency_ms=-Infinity` is not valid: give milliseconds above 0 and below "
+            "600,000, like 650.",
+            "650",
+        ),
+        (
+            "people_cost_per_year=1e308",
+            "`people_cost_per_year=1e308` is not valid: give a yearly amount above 0 and up to "
+            "10,000,000, like 180000.",
+            "180000",
+        ),
+    ],
+)
+def test_non_finite_and_absurd_numbers_are_refused_naming_key_range_and_example(
+    what_if, message, example
+):
+    with pytest.raises(ParseError) as caught:
+        parse_decide_text(f"search-summaries {what_if}", today=AS_OF)
+    assert caught.value.message == message
+    key = message[1:].split("=")[0]
+    assert caught.value.example == f"/llm-decide search-summaries {key}={example}"
+    # the example is valid
+    assert parse_decide_text(caught.value.example.removeprefix("/llm-decide "), today=AS_OF)
+
+
+def test_the_largest_accepted_volume_gives_a_finite_decision(session, world):
+    decision = decide(session, "search-summaries tokens_per_month=1000T throughput_per_instance=1")
+    assert math.isfinite(decision.bedrock_monthly) and math.isfinite(decision.self_hosted_monthly)
+    assert decision.instances is not None and decision.instances > 1000
+
+
+def test_a_control_character_in_the_command_text_is_refused():
+    with pytest.raises(ParseError) as caught:
+        parse_decide_text("search-summaries\x00 peak_to_mean=2", today=AS_OF)
+    assert caught.value.message == (
+        "The command text has a control character (U+0000) at character 17: "
+        "remove it and try again."
+    )
+    assert caught.value.example == "search-summaries peak_to_mean=2"  # the text without it
+
+
+def _form(**typed) -> dict:
+    return {key: {"value": {"value": value}} for key, value in typed.items()}
+
+
+@pytest.mark.parametrize(
+    ("typed", "errors"),
+    [
+        # each field is one value, spaces and = included: wrong only where it was typed
+        ({"model": "0 = "}, {"model": "Give a single word (letters, digits, . : / - _ +)."}),
+        (
+            {"tokens_per_month": "2B x=1", "residency": "eu ="},
+            {
+                "tokens_per_month": "Give a token count from 1 to 1000T, like 2B, 500M, 750k "
+                "or 1.5e9.",
+                "residency": "Give a single word (letters, digits, . : / - _ +).",
+            },
+        ),
+        (
+            {"slug": "search-summaries", "tokens_per_month": "1e400"},
+            {
+                "tokens_per_month": "Give a token count from 1 to 1000T, like 2B, 500M, 750k "
+                "or 1.5e9."
+            },
+        ),
+        (
+            {"slug": "search\x00", "peak_to_mean": "2\t"},  # trailing whitespace is stripped
+            {
+                "slug": "This field has a control character (U+0000) at character 7: "
+                "remove it and try again."
+            },
+        ),
+        (
+            {"slug": "two words"},
+            {"slug": "Give a workload slug like search-summaries, or leave it empty."},
+        ),
+        (
+            {"input_share": "0.5"},
+            {"slug": "Name a registered workload, or give tokens a month for a what-if."},
+        ),
+    ],
+)
+def test_the_decide_form_is_validated_field_by_field(session_factory, world, typed, errors):
+    assert validate_form(session_factory, _form(**typed), AS_OF) == (None, errors)
+
+
+def test_a_valid_decide_form_is_the_request_the_command_would_make(session_factory, world):
+    values = _form(slug=" Search-Summaries ", peak_to_mean="2.5", input_share="80%")
+    values["flags"] = {"value": {"selected_options": [{"value": "ml_infra"}]}}
+    request, errors = validate_form(session_factory, values, AS_OF)
+    assert errors == {}
+    typed = "search-summaries peak_to_mean=2.5 input_share=80% ml_infra=yes"
+    assert request == parse_decide_text(typed, today=AS_OF)
+
+
+def test_a_forged_flag_is_an_error_under_the_flags(session_factory, world):
+    values = _form(slug="search-summaries")
+    values["flags"] = {"value": {"selected_options": [{"value": "evil"}, {"value": "slug"}]}}
+    request, errors = validate_form(session_factory, values, AS_OF)
+    assert request is None and list(errors) == ["flags"]
+    assert errors["flags"].startswith("`evil` is not a key I know.")
+    assert len(errors["flags"]) <= 150
 
 
 def test_an_unknown_workload_is_named_with_a_suggestion(session, world):

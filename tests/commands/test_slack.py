@@ -148,7 +148,9 @@ def test_decide_without_argument_opens_the_form_first(slack_server, slack_mock, 
     errors = submit({"slug": "search-sumaries", "peak_to_mean": "0.3"})
     assert errors == {
         "response_action": "errors",
-        "errors": {"peak_to_mean": "Give a ratio of at least 1 (peak hour / mean hour), like 2.5."},
+        "errors": {
+            "peak_to_mean": "Give a ratio from 1 to 1,000 (peak hour / mean hour), like 2.5."
+        },
     }
     errors = submit({"slug": "search-sumaries"})
     assert errors["errors"] == {

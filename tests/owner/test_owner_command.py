@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.cli import main
 from commands import owner
+from governance.decisions import record_decision
 from governance.registry_view import Gap, PersonView
 from models.registry import Person, Workload
 from tests.owner.factories import (
@@ -204,3 +207,94 @@ def test_register_reports_every_bad_field_and_writes_nothing(session, session_fa
     assert "deactivated" in result.errors["owner"]
     assert count(session, Workload) == workloads
     assert audit_events(session) == []
+
+
+def test_register_refuses_control_characters_under_their_fields(session, session_factory):
+    build_registry(session)
+    workloads = count(session, Workload)
+    result = owner.register_workload(
+        session_factory,
+        form(name="Support\x00triage", team="search\x1b", exit_strategy="Line one\nline two\x07"),
+        STRANGER,
+        ADMINS,
+    )
+    assert isinstance(result, owner.RegistrationErrors)
+    assert result.errors == {
+        "name": "This field has a control character (U+0000) at character 8: "
+        "remove it and try again.",
+        "team": "This field has a control character (U+001B) at character 7: "
+        "remove it and try again.",
+        "exit_strategy": "This field has a control character (U+0007) at character 18: "
+        "remove it and try again.",
+    }
+    assert count(session, Workload) == workloads and audit_events(session) == []
+    # a multi-line field may hold line breaks and tabs
+    accepted = owner.register_workload(
+        session_factory, form(exit_strategy="Step one\r\n\tStep two"), STRANGER, ADMINS
+    )
+    assert isinstance(accepted, owner.ChangeAnswer)
+    assert workload(session, "support-triage").exit_strategy == "Step one\r\n\tStep two"
+
+
+def _record(session, slug, recommendation, at, note=None, outputs=None):
+    record_decision(
+        session,
+        decided_by=OWNER,
+        workload_slug=slug,
+        recommendation=recommendation,
+        inputs={"request": slug},
+        outputs=outputs or {},
+        note=note,
+        at=at,
+    )
+
+
+def test_show_lists_the_latest_recorded_decisions(session, session_factory):
+    r = build_registry(session)
+    outputs = {
+        "currency": "EUR",
+        "monthly_cost": {"bedrock": 9000.5, "self_hosted_total": 6500.0},
+        "break_even_distance": 2.4,
+    }
+    for day in range(1, 5):
+        _record(session, r.owned, "bedrock", datetime(2026, 4, day, 9, tzinfo=UTC))
+    _record(
+        session, r.owned, "hybrid", datetime(2026, 5, 2, 9, tzinfo=UTC), "Peaks on Bedrock", outputs
+    )
+    _record(
+        session, r.members, "self_hosted", datetime(2026, 5, 3, 9, tzinfo=UTC)
+    )  # another workload
+    session.commit()
+
+    answer = ask(session_factory, f"show {r.owned}")
+    assert isinstance(answer, owner.ShowAnswer)
+    assert [(d.recommendation, d.at[:10]) for d in answer.decisions] == [
+        ("hybrid", "2026-05-02"),
+        ("bedrock", "2026-04-04"),
+        ("bedrock", "2026-04-03"),
+    ]
+    assert answer.more_decisions == 2
+    newest = answer.decisions[0]
+    assert (newest.decided_by, newest.currency, newest.note) == (OWNER, "EUR", "Peaks on Bedrock")
+    assert (newest.bedrock_monthly, newest.self_hosted_monthly) == (9000.5, 6500.0)
+    assert newest.break_even_distance == 2.4
+    # figures missing from an older record's outputs are None, not an error
+    assert answer.decisions[1].bedrock_monthly is None
+    assert answer.decisions[1].currency == "USD"
+
+    nothing = ask(session_factory, f"show {r.unowned}")
+    assert (nothing.decisions, nothing.more_decisions) == ((), 0)
+
+
+def test_llmgov_ask_show_prints_the_decisions(engine, session, capsys):
+    r = build_registry(session)
+    for day in range(1, 6):
+        _record(session, r.owned, "bedrock", datetime(2026, 4, day, 9, tzinfo=UTC))
+    session.commit()
+    code = main(["ask", f"/llm-owner show {r.owned}"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Recorded decisions" in out
+    assert out.count(f"@{OWNER} · bedrock") == 3  # plain text: no <@…> nor *bold*
+    assert "and 2 more" in out
+    assert "5 Apr 2026" in out and "2 Apr 2026" not in out  # the newest three

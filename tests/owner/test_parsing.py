@@ -7,7 +7,13 @@ from decimal import Decimal
 import pytest
 
 from commands import owner
-from commands.parsing import ParseError, TokenKind, parse_amount, tokenize
+from commands.parsing import (
+    ParseError,
+    TokenKind,
+    control_character_problem,
+    parse_amount,
+    tokenize,
+)
 
 
 def test_tokenize_slack_escapes_and_quotes():
@@ -33,6 +39,35 @@ def test_tokenize_slack_escapes_and_quotes():
     ]
     assert tokens[9].key_value() == ("team", "search")
     assert tokens[0].key_value() is None
+
+
+@pytest.mark.parametrize(
+    ("text", "character", "position", "example"),
+    [
+        ("show search\x00", "U+0000", 12, "show search"),
+        ("list team:\x1bsearch", "U+001B", 11, "list team:search"),
+        ("show \x7f", "U+007F", 6, "show"),
+        ("show \ud800x", "U+D800", 6, "show x"),  # a lone surrogate cannot be stored
+        ("\x00", "U+0000", 1, "help"),  # nothing left to quote
+    ],
+)
+def test_tokenize_refuses_control_characters(text, character, position, example):
+    with pytest.raises(ParseError) as error:
+        tokenize(text)
+    assert error.value.message == (
+        f"The command text has a control character ({character}) at character {position}: "
+        "remove it and try again."
+    )
+    assert error.value.example == example
+
+
+def test_tabs_and_line_breaks_are_whitespace_except_in_single_line_fields():
+    assert [t.value for t in tokenize("list\tteam:search\r\n")] == ["list", "team:search"]
+    assert control_character_problem("line one\nline two\twith a tab") is None
+    assert control_character_problem("one\ttwo", "This field", multiline=False) == (
+        "This field has a control character (U+0009) at character 4: remove it and try again."
+    )
+    assert control_character_problem("Ünïcødé \u200b \u202e é") is None  # not controls
 
 
 def test_tokenize_blank_and_unclosed():
@@ -121,6 +156,28 @@ def test_parse(text, expected):
         ("assign x <#C1|general>", "is not a person", "/llm-owner assign search-summaries @ana"),
         ("assign x nobody", "neither a Slack user id", "/llm-owner assign search-summaries @ana"),
         (
+            "assign x U" + "A" * 32,
+            f"'U{'A' * 32}' is 33 characters long, too long for a Slack user id (at most 32): "
+            "mention the person with @ instead.",
+            "/llm-owner assign search-summaries @ana",
+        ),
+        (
+            "backup x <@W" + "B" * 40 + "|someone>",
+            "is 41 characters long, too long for a Slack user id (at most 32)",
+            "/llm-owner backup search-summaries @bo",
+        ),
+        (
+            "assign x " + "a" * 309 + "@example.com",
+            "is 321 characters long, too long for an email address (at most 320): "
+            "check the address.",
+            "/llm-owner assign search-summaries @ana",
+        ),
+        (
+            "assign x <@>",
+            "'' is neither a Slack user id",
+            "/llm-owner assign search-summaries @ana",
+        ),
+        (
             "budget x lots",
             "`lots` is not an amount of money",
             "/llm-owner budget search-summaries 4000",
@@ -153,6 +210,14 @@ def test_parse_errors_say_what_and_give_an_example(text, message, example):
     owner.parse(
         example.removeprefix("/llm-owner ").replace("@ana", "U0ANA0001").replace("@bo", "U0BO00001")
     )
+
+
+def test_the_longest_person_refs_the_registry_stores_are_accepted():
+    longest_id, longest_email = "U" + "A" * 31, "a" * 64 + "@" + "b" * 247 + ".example"
+    assert len(longest_email) == 320
+    assert owner.parse(f"assign x {longest_id}") == owner.Assign("x", owner.PersonRef(longest_id))
+    assert owner.parse(f"backup x <@{longest_id}|ana>").person == owner.PersonRef(longest_id, "ana")
+    assert owner.parse(f"assign x {longest_email}").person.ref == longest_email
 
 
 def test_changes_registry():

@@ -11,6 +11,7 @@ from bot.blocks import owner as blocks
 from bot.blocks.common import message_problems
 from commands.owner import (
     ChangeAnswer,
+    DecisionLine,
     ErrorAnswer,
     HelpAnswer,
     HistoryLine,
@@ -200,6 +201,72 @@ def test_show_message_of_a_gap_has_a_claim_button_and_gap_line():
     )
     assert data[-1] == {"elements": [CLAIM_BUTTON], "type": "actions"}
     assert data[2] == mrkdwn_section("*Exit strategy*\n_none recorded_")  # no name section
+
+
+def decision(**overrides) -> DecisionLine:
+    values = dict(
+        at="2026-05-02T09:30:00+00:00",
+        decided_by="U0ANA0001",
+        recommendation="self_hosted",
+        currency="USD",
+        bedrock_monthly=12000.0,
+        self_hosted_monthly=8450.5,
+        break_even_distance=2.44,
+        note=None,
+    )
+    values.update(overrides)
+    return DecisionLine(**values)
+
+
+def test_show_message_lists_recorded_decisions_before_the_claim_button():
+    decisions = (
+        decision(note="Agreed with <!channel> & *finance*\nin the review"),
+        decision(
+            at="2026-04-07T16:00:00+00:00",
+            decided_by="U0SAM0001",
+            recommendation="fix_ownership_first",
+            bedrock_monthly=310.25,
+            self_hosted_monthly=None,
+            break_even_distance=0.35,
+            currency="EUR",
+        ),
+        decision(
+            at="2026-03-01T08:00:00+00:00",
+            decided_by="someone@example.com",  # recorded before Slack ids were required
+            recommendation="bedrock",
+            bedrock_monthly=None,
+            self_hosted_monthly=None,
+            break_even_distance=None,
+        ),
+    )
+    answer = ShowAnswer(WorkloadDetail(UNOWNED, ()), decisions, more_decisions=4)
+    data = blocks.show_message(answer).block_dicts()
+    assert data[-2] == mrkdwn_section(
+        "*Recorded decisions*\n"
+        "• 2 May 2026 · <@U0ANA0001> · *self hosted* · Bedrock $12,000/month, self-hosted "
+        "$8,450.50/month · volume 2.4x the break-even\n"
+        "      _Agreed with &lt;!channel&gt; &amp; *finance* in the review_\n"
+        "• 7 Apr 2026 · <@U0SAM0001> · *fix ownership first* · Bedrock €310.25/month · "
+        "volume at 35% of the break-even\n"
+        "• 1 Mar 2026 · someone@example.com · *bedrock*\n"
+        "_and 4 more_"
+    )
+    assert data[-1] == {"elements": [CLAIM_BUTTON], "type": "actions"}
+
+
+def test_recorded_decisions_stay_within_block_kit_limits():
+    notes = ("<!here> " * 500, "x" * 5000, "é" * 3000)
+    answer = ShowAnswer(WorkloadDetail(view(), ()), tuple(decision(note=n) for n in notes), 10**6)
+    message = blocks.show_message(answer)
+    assert message_problems(message.blocks, message.text) == []
+    section = message.block_dicts()[-1]["text"]["text"]
+    assert "<!here>" not in section and section.endswith("_and 1000000 more_")
+    assert len(section) < 3000  # three notes cut to 200 characters each fit whole
+
+
+def test_show_message_without_decisions_has_no_decisions_section():
+    data = blocks.show_message(ShowAnswer(WorkloadDetail(view(), ()))).block_dicts()
+    assert "Recorded decisions" not in json.dumps(data)
 
 
 def test_change_message_summary_then_details():

@@ -1,8 +1,9 @@
 """The `/llm-decide` form: validate the submission, then answer in the same modal.
 
-Validation is quick (parsing, one lookup) and answers through `ack(response_action="errors")`
-so Slack shows each problem under its field. A valid submission is acknowledged with a
-loading view at once; the decision is computed after the ack and shown with `views.update`.
+Validation is quick (each field parsed on its own, one lookup) and answers through
+`ack(response_action="errors")` so Slack shows each problem under its field. A valid
+submission is acknowledged with a loading view at once; the decision is computed after the
+ack and shown with `views.update`.
 
 `show_in_modal` is the same pattern for buttons on surfaces that have no channel to answer
 in (the Home tab, a modal): open or update a loading view first, then the answer.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from logging import Logger
 from typing import Any
 
@@ -19,47 +21,67 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.blocks.common import Message
+from bot.blocks.common import Message, truncate
 from bot.blocks.decide import (
-    FLAGS_BLOCK,
     FORM_CALLBACK,
     decide_error_message,
     decision_view,
-    form_text,
+    form_fields,
     loading_view,
     message_view,
 )
 from bot.listeners.commands.llm_decide import decision_prices
 from bot.listeners.deps import deps_from
 from commands import cost as cost_commands
-from commands.decide import KEYS, DecideRequest, build_decision, parse_decide_text
-from commands.parsing import ParseError
+from commands.decide import SLUG, BadValue, DecideRequest, build_decision, parse_override
+from commands.parsing import ParseError, control_character_problem
 from models.registry import Workload
 
+MAX_FIELD_ERROR = 150  # what Slack shows under an input
 
-def validate_form(session_factory, values: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """The command text the form stands for, and the errors by block id (empty: valid)."""
-    text, blocks = form_text(values)
+
+def _field_error(text: str) -> str:
+    return truncate(text, MAX_FIELD_ERROR)
+
+
+def validate_form(
+    session_factory, values: dict[str, Any], today: date
+) -> tuple[DecideRequest | None, dict[str, str]]:
+    """The request the form stands for, or None and the errors by block id.
+
+    Each field is parsed on its own, by the same code as the command's `key=value`s, so a
+    value with spaces or `=` is wrong only where it was typed."""
+    fields, blocks = form_fields(values)
     errors: dict[str, str] = {}
-    for part in text.split():
-        if "=" not in part:
-            continue
-        key, _, value = part.partition("=")
-        try:
-            KEYS[key].parse(value)
-        except (ValueError, ArithmeticError) as error:
-            reason = KEYS[key].expect if "could not convert" in str(error) else str(error)
-            errors[blocks.get(key, FLAGS_BLOCK)] = f"Give {reason}."[:150]
+    slug: str | None = None
+    overrides: dict[str, Any] = {}
+    for key, value in fields.items():
+        block = blocks[key]
+        problem = control_character_problem(value, "This field", multiline=False)
+        if problem is not None:
+            errors.setdefault(block, _field_error(problem))
+        elif key == "slug":
+            if SLUG.fullmatch(value.lower()):
+                slug = value.lower()
+            else:
+                errors[block] = "Give a workload slug like search-summaries, or leave it empty."
+        else:
+            try:
+                name, parsed = parse_override(key, value)
+                overrides[name] = parsed
+            except BadValue as error:
+                errors.setdefault(block, _field_error(f"Give {error.reason}."))
+            except ParseError as error:  # a ticked option the form does not offer (forged)
+                errors.setdefault(block, _field_error(error.message))
     if errors:
-        return text, errors
-    slug = next((p for p in text.split() if "=" not in p), None)
-    if slug is None and "tokens_per_month" not in blocks:
-        errors["slug"] = "Name a registered workload, or give tokens a month for a what-if."
-    elif slug is not None:
+        return None, errors
+    if slug is None and "tokens_per_month" not in overrides:
+        return None, {"slug": "Name a registered workload, or give tokens a month for a what-if."}
+    if slug is not None:
         with session_factory() as session:
-            if session.scalar(select(Workload.id).where(Workload.slug == slug.lower())) is None:
-                errors["slug"] = f"There is no workload {slug[:60]}; check /llm-owner list."
-    return text, errors
+            if session.scalar(select(Workload.id).where(Workload.slug == slug)) is None:
+                return None, {"slug": f"There is no workload {slug}; check /llm-owner list."}
+    return DecideRequest(slug=slug, overrides=overrides, as_of=today), {}
 
 
 def decide_form_submitted(
@@ -71,15 +93,13 @@ def decide_form_submitted(
     logger: Logger,
 ) -> None:
     deps = deps_from(context)
-    text, errors = validate_form(deps.session_factory, view["state"]["values"])
-    if errors:
+    today = cost_commands.today_utc()
+    request, errors = validate_form(deps.session_factory, view["state"]["values"], today)
+    if request is None:
         ack(response_action="errors", errors=errors)
         return
     ack(response_action="update", view=loading_view())
-    today = cost_commands.today_utc()
     try:
-        request = parse_decide_text(text, today=today)
-        assert isinstance(request, DecideRequest)  # validate_form ruled out help and empty
         with deps.session_factory() as session:
             result = decision_view(
                 build_decision(session, request, prices=decision_prices(session))
