@@ -52,7 +52,7 @@ from economics.breakeven import (
 )
 from economics.unit import traffic_shape
 from models.facts import CostFact, GpuFact, Price, UsageFact
-from models.registry import OrganisationProfile, Workload, WorkloadStatus
+from models.registry import OrganisationProfile, Workload, WorkloadStatus, is_slug
 
 COMMAND = "/llm-decide"
 EXAMPLE = "/llm-decide search-summaries"
@@ -88,7 +88,6 @@ yes/no for flags."""
 # range and an example, quoted after "give" in the error messages. The bounds keep every figure
 # the decision computes finite (no inf, no NaN, no fleet of 10^300 GPUs).
 MAX_TOKENS_PER_MONTH = 1e15  # 1000T: far beyond any one workload
-SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def _finite(text: str, expect: str) -> float:
@@ -363,7 +362,7 @@ def parse_decide_text(
             raise ParseError(
                 f"Two workloads given (`{slug}` and `{word}`): decide one at a time.", EXAMPLE
             )
-        if not SLUG.fullmatch(word.lower()):
+        if not is_slug(word.lower()):
             raise ParseError(f"`{word}` is not a workload slug or a key=value.", EXAMPLE)
         slug = word.lower()
     if slug is None and "tokens_per_month" not in overrides:

@@ -10,7 +10,6 @@ refusal's audit event is committed while an error (BadInput) rolls everything ba
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,15 +24,16 @@ from governance.permissions import Action, Decision, authorise
 from models.errors import BadInput
 from models.locks import lock_workloads
 from models.registry import (
+    SLUG_MAX,
     OrganisationProfile,
     Person,
     Platform,
     Team,
     Workload,
     WorkloadStatus,
+    is_slug,
 )
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MAX_BUDGET = Decimal("1000000000000")  # Money is Numeric(20, 8): 12 integer digits
 TEXT_LIMITS = {"name": 200, "feature": 200, "customer": 200, "exit_strategy": 3000}
 
@@ -317,9 +317,10 @@ def check_budget(amount: Decimal) -> None:
 def validate_spec(session: Session, spec: WorkloadSpec) -> dict[str, str]:
     """Field name → what is wrong with it; empty when the spec can be registered."""
     errors: dict[str, str] = {}
-    if not SLUG.match(spec.slug):
+    if not is_slug(spec.slug):
         errors["slug"] = (
-            "Use lower-case letters, digits and hyphens (up to 64), e.g. search-summaries."
+            f"Use lower-case letters and digits in words joined by single hyphens (up to "
+            f"{SLUG_MAX} characters), e.g. search-summaries."
         )
     elif session.scalar(select(Workload.id).where(Workload.slug == spec.slug)) is not None:
         errors["slug"] = f"{spec.slug} is already registered; see `/llm-owner show {spec.slug}`."
@@ -399,7 +400,6 @@ def _who(person: Person) -> str:
 
 __all__ = [
     "AUDIT_ACTIONS",
-    "SLUG",
     "Change",
     "InvalidFields",
     "WorkloadSpec",

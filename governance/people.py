@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from models.errors import BadInput
 from models.registry import Person
 
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
-MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # \Z: "$" would let a trailing newline in
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+\Z")
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\Z")
 MAX_SLACK_ID = 32  # Person.slack_id; Slack's own ids are 9 to 11 characters
 MAX_EMAIL = 320  # RFC 5321: 64 for the local part + "@" + 255 for the domain
 

@@ -44,6 +44,7 @@ from governance.thresholds import parse_overrides
 from models.errors import BadInput
 from models.locks import lock_workloads
 from models.registry import (
+    SLUG_MAX,
     AttributionRule,
     OrganisationProfile,
     Person,
@@ -53,6 +54,7 @@ from models.registry import (
     Team,
     Workload,
     WorkloadStatus,
+    is_slug,
 )
 
 FORMAT_VERSION = 1
@@ -94,14 +96,12 @@ CONSTRAINT_TYPES: dict[str, tuple[type, ...]] = {
 # Keys a rule may carry besides its kind, per kind.
 RULE_QUALIFIERS: dict[str, tuple[str, ...]] = {RuleKind.MODEL_ID.value: ("account", "region")}
 
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-SLUG_MAX = 64
-CURRENCY = re.compile(r"^[A-Z]{3}$")
-CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-AWS_ACCOUNT = re.compile(r"^\d{12}$")
-AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
-EC2_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
-SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}\Z")
+AWS_ACCOUNT = re.compile(r"^\d{12}\Z")
+AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d\Z")
+EC2_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}\Z")
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 MAX_AMOUNT = Decimal(10) ** 12  # Money columns are Numeric(20, 8)
 AMOUNT_DECIMALS = 4  # more would be rounded by storage, and every re-import would "change"
 AUDIT_ACTOR_MAX = 64
@@ -498,7 +498,7 @@ def _text(max_length: int = 200) -> Callable[[Any], str]:
 def _slug(value: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid(f"must be a slug like search-summaries, got {_show(value)}")
-    if len(value) > SLUG_MAX or not SLUG.match(value):
+    if not is_slug(value):
         raise _Invalid(
             f"{_show(value)} is not a valid slug: use lowercase letters, digits and single "
             f"hyphens (like search-summaries), at most {SLUG_MAX} characters"

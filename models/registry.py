@@ -4,6 +4,7 @@ profile, source settings and the audit trail of every change."""
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,16 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
+
+# A workload's slug: lowercase letters and digits in hyphen-separated words, e.g.
+# search-summaries. The one definition every entry point (registry file, register form,
+# slash commands) checks against, so what one accepts the others can find.
+SLUG_MAX = 64  # Workload.slug
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def is_slug(text: str) -> bool:
+    return len(text) <= SLUG_MAX and SLUG_PATTERN.fullmatch(text) is not None
 
 
 class Platform(enum.StrEnum):
@@ -46,7 +57,7 @@ class Team(Base):
     __tablename__ = "teams"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -75,7 +86,7 @@ class Workload(Base):
     __tablename__ = "workloads"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     platform: Mapped[str] = mapped_column(String(16), default=Platform.BEDROCK.value)
     status: Mapped[str] = mapped_column(String(16), default=WorkloadStatus.ACTIVE.value)

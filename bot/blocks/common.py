@@ -28,9 +28,9 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_MESSAGE_TEXT = 40000
 ELLIPSIS = "…"
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # \Z: "$" would let a trailing newline in
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}\Z")
+_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}\Z")
 
 T = TypeVar("T")
 

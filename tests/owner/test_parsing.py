@@ -225,3 +225,19 @@ def test_changes_registry():
     assert owner.changes_registry(owner.parse("register"))
     assert not owner.changes_registry(owner.parse("list"))
     assert not owner.changes_registry(owner.parse("show x"))
+
+
+def test_one_slug_rule_for_every_entry_point():
+    from models.registry import SLUG_MAX, is_slug
+
+    assert is_slug("search-summaries") and is_slug("a" * SLUG_MAX)
+    for bad in ("a" * (SLUG_MAX + 1), "a--b", "-a", "a-", "A", "a.b", "a_b", "a\n", ""):
+        assert not is_slug(bad), bad
+
+
+def test_ids_with_a_trailing_newline_are_not_ids():
+    from governance.people import EMAIL, SLACK_USER_ID
+
+    assert SLACK_USER_ID.match("U0ANA0001")
+    assert not SLACK_USER_ID.match("U0ANA0001\n")
+    assert not EMAIL.match("ana@example.com\n")

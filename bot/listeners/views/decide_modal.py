@@ -33,9 +33,9 @@ from bot.blocks.decide import (
 from bot.listeners.commands.llm_decide import decision_prices
 from bot.listeners.deps import deps_from
 from commands import cost as cost_commands
-from commands.decide import SLUG, BadValue, DecideRequest, build_decision, parse_override
+from commands.decide import BadValue, DecideRequest, build_decision, parse_override
 from commands.parsing import ParseError, control_character_problem
-from models.registry import Workload
+from models.registry import Workload, is_slug
 
 MAX_FIELD_ERROR = 150  # what Slack shows under an input
 
@@ -61,7 +61,7 @@ def validate_form(
         if problem is not None:
             errors.setdefault(block, _field_error(problem))
         elif key == "slug":
-            if SLUG.fullmatch(value.lower()):
+            if is_slug(value.lower()):
                 slug = value.lower()
             else:
                 errors[block] = "Give a workload slug like search-summaries, or leave it empty."
