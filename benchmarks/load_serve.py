@@ -17,15 +17,20 @@ What it does:
    `--concurrency` in flight at once (threads + http.client). Slack gives up on an ack
    after 3 s: prints how many were acknowledged within that, the p50/p99 ack latency, and
    how long the full answers took to reach the response_url;
-5. soak: `--soak` more commands, the server's resident memory (VmRSS from /proc) read
-   before, every tenth of the way, and after, once every answer has arrived.
+5. soak: `--soak` more commands from `--soak-concurrency` people, each waiting for their
+   answer before asking again (the server acks at once, so a sender that only waited for
+   the ack would flood the answer queue until the server asks people to come back later);
+   the server's resident memory (VmRSS from /proc) read before, every tenth of the way,
+   and after, once every answer has arrived.
 
 Everything stays on 127.0.0.1; every loop and wait is bounded. Exit status 1 when an ack
-took longer than 3 s or a command was not answered.
+took longer than 3 s, a command was not answered or an answer said something went wrong.
+Answers asking to come back later (the server's answer queue was full) are counted too.
 
-Experiments: `--listener-workers N` and `--http-threads N` start the server with Bolt's
-listener pool (bot.app.LISTENER_WORKERS, 16) or waitress's threads (bot.server.HTTP_THREADS,
-8) changed, to see what a different setting would do; the default runs the product as is.
+Experiments: `--listener-workers N`, `--answer-workers N` and `--http-threads N` start the
+server with Bolt's listener pool (bot.app.LISTENER_WORKERS, 16), the answer pool
+(bot.answers.ANSWER_WORKERS, 4) or waitress's threads (bot.server.HTTP_THREADS, 8) changed,
+to see what a different setting would do; the default runs the product as is.
 """
 
 from __future__ import annotations
@@ -108,52 +113,34 @@ def run_cli(args: list[str], env: dict[str, str], *, check: bool = True) -> bool
     return done.returncode == 0
 
 
-def _experiment(listener_workers: int | None, http_threads: int | None, offload: int) -> str:
+def _experiment(
+    listener_workers: int | None, answer_workers: int | None, http_threads: int | None
+) -> str:
     """The child's Python: the CLI, with the product's settings changed if asked."""
-    if not (listener_workers or http_threads or offload):
+    if not (listener_workers or answer_workers or http_threads):
         return CLI
     return (
         "import sys; from benchmarks.load_serve import serve_experiment; "
-        f"sys.exit(serve_experiment({listener_workers}, {http_threads}, {offload}))"
+        f"sys.exit(serve_experiment({listener_workers}, {answer_workers}, {http_threads}))"
     )
 
 
-def serve_experiment(listener_workers: int | None, http_threads: int | None, offload: int) -> int:
-    """In the server process: change pool sizes, or (offload > 0) let the slash-command
-    listeners ack and hand their work to a separate pool of `offload` threads, then run
-    the CLI. A what-if for the figures, not how the product runs."""
-    from concurrent.futures import ThreadPoolExecutor as Pool
-
+def serve_experiment(
+    listener_workers: int | None, answer_workers: int | None, http_threads: int | None
+) -> int:
+    """In the server process: change pool sizes, then run the CLI. A what-if for the
+    figures, not how the product runs."""
+    import bot.answers
     import bot.app
     import bot.server
     from bot.cli import main as cli_main
-    from bot.listeners.commands import llm_cost, llm_decide, llm_owner
 
     if listener_workers:
         bot.app.LISTENER_WORKERS = listener_workers
+    if answer_workers:
+        bot.answers.ANSWER_WORKERS = answer_workers
     if http_threads:  # serve_http's default argument is bound when it is defined
         bot.server.serve_http.__defaults__ = (http_threads,)
-    if offload:
-        work = Pool(max_workers=offload, thread_name_prefix="answers")
-
-        def offloaded(listener):
-            def command_listener(ack, command, respond, client, context, logger):
-                ack()
-                work.submit(
-                    listener, lambda *a, **k: None, command, respond, client, context, logger
-                )
-
-            return command_listener
-
-        for module, name in (
-            (llm_cost, "llm_cost_command"),
-            (llm_decide, "llm_decide_command"),
-            (llm_owner, "llm_owner_command"),
-        ):
-            setattr(module, name, offloaded(getattr(module, name)))
-        import bot.listeners.commands as commands
-
-        commands.llm_owner_command = llm_owner.llm_owner_command
     return cli_main(sys.argv[1:])
 
 
@@ -187,6 +174,7 @@ class Sent:
     status: int
     ack_seconds: float
     sent_at: float  # wall clock, to match the answer's arrival at the mock
+    path: str  # where its answer arrives, under the response_url server
 
 
 class Client:
@@ -208,6 +196,7 @@ class Client:
     def send(self, command: tuple[str, str, str]) -> Sent:
         name, text, user = command
         number = next(self.ids)
+        path = f"/{self.phase}/{number}"
         body = urlencode(
             {
                 "token": "legacy",
@@ -220,7 +209,7 @@ class Client:
                 "command": name,
                 "text": text,
                 "api_app_id": "A0LLMGOV",
-                "response_url": f"{self.answers.base}{self.phase}/{number}",
+                "response_url": f"{self.answers.base}{path[1:]}",
                 "trigger_id": f"{number}.1.load",
             }
         )
@@ -237,12 +226,19 @@ class Client:
                 connection.request("POST", "/slack/events", body=body, headers=headers)
                 response = connection.getresponse()
                 response.read()
-                return Sent(response.status, time.perf_counter() - started, sent_at)
+                return Sent(response.status, time.perf_counter() - started, sent_at, path)
             except (http.client.HTTPException, OSError):
                 self.local.connection = None
                 if attempt == 2:
-                    return Sent(0, time.perf_counter() - started, sent_at)
+                    return Sent(0, time.perf_counter() - started, sent_at, path)
         raise AssertionError("unreachable")
+
+    def send_and_wait(self, command: tuple[str, str, str]) -> Sent:
+        """Send, then wait (bounded) for the answer: a person waiting for their answer."""
+        sent = self.send(command)
+        if sent.status == 200:
+            self.answers.wait_for_path(sent.path, timeout=60)
+        return sent
 
 
 class Answers:
@@ -253,7 +249,8 @@ class Answers:
         self.first: dict[str, float] = {}
         self.posts = 0
         self.errors = 0  # answers saying "something went wrong"
-        self.lock = threading.Lock()
+        self.busy = 0  # answers asking to come back later (the answer queue was full)
+        self.lock = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -265,7 +262,9 @@ class Answers:
                 with receiver.lock:
                     receiver.posts += 1
                     receiver.first.setdefault(self.path, time.time())
+                    receiver.lock.notify_all()
                     receiver.errors += b"Something went wrong" in body
+                    receiver.busy += b"please ask again in a minute" in body
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", "2")
@@ -287,6 +286,10 @@ class Answers:
     def arrivals(self, prefix: str) -> list[float]:
         with self.lock:
             return [at for path, at in self.first.items() if path.startswith(prefix)]
+
+    def wait_for_path(self, path: str, timeout: float) -> bool:
+        with self.lock:
+            return self.lock.wait_for(lambda: path in self.first, timeout)
 
     def wait(self, prefix: str, count: int, timeout: float) -> int:
         """Wait (bounded) until `count` commands under `prefix` were answered."""
@@ -343,17 +346,18 @@ def soak(client: Client, pid: int, total: int, concurrency: int) -> bool:
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for first in range(0, total, step):
             chunk = [SOAK_MIX[i % len(SOAK_MIX)] for i in range(first, min(first + step, total))]
-            for result in pool.map(client.send, chunk):
+            for result in pool.map(client.send_and_wait, chunk):
                 statuses[result.status] += 1
                 slow += result.ack_seconds > SLACK_ACK_DEADLINE
             samples.append((first + len(chunk), rss_kib(pid)))
     elapsed = time.perf_counter() - started
     answered = client.answers.wait("/soak/", total, timeout=900)
     time.sleep(1)  # the last chart replacements
-    samples.append((total, rss_kib(pid)))  # once the listeners have finished
+    samples.append((total, rss_kib(pid)))  # once the answers have finished
     cpu_after = cpu_seconds(pid)
     print(
-        f"\nsoak: {total} more commands, {concurrency} in flight, {elapsed:.0f} s "
+        f"\nsoak: {total} more commands, {concurrency} people each waiting for their answer, "
+        f"{elapsed:.0f} s "
         f"({total / elapsed:.0f} commands/s)"
     )
     print(
@@ -392,10 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="default: a SQLite file in a temp directory")
     parser.add_argument("--no-sample-data", action="store_true", help="registry only")
     parser.add_argument("--listener-workers", type=int, help="experiment: Bolt listener pool")
+    parser.add_argument("--answer-workers", type=int, help="experiment: answer pool")
     parser.add_argument("--http-threads", type=int, help="experiment: waitress threads")
-    parser.add_argument(
-        "--offload", type=int, default=0, help="experiment: ack, then answer on N other threads"
-    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="llmgov-load-"))
@@ -424,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         "LLMGOV_CHANNEL": "C0GOVERN01",
     }
     log_path = workdir / "serve.log"
-    child = _experiment(args.listener_workers, args.http_threads, args.offload)
+    child = _experiment(args.listener_workers, args.answer_workers, args.http_threads)
     with log_path.open("wb") as log:
         command = [sys.executable, "-c", child, "serve", "--no-scheduler", "--host", "127.0.0.1"]
         server = subprocess.Popen(
@@ -448,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         if child != CLI:
             print(
                 f"EXPERIMENT: listener workers {args.listener_workers or 'as is'}, "
-                f"HTTP threads {args.http_threads or 'as is'}, "
-                f"answers offloaded to {args.offload or 'no'} threads"
+                f"answer workers {args.answer_workers or 'as is'}, "
+                f"HTTP threads {args.http_threads or 'as is'}"
             )
         print(
             f"llmgov serve pid {server.pid} on 127.0.0.1:{port}, "
@@ -468,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         violations = mock.state.contract_violations
         print(
             f"\nWeb API contract violations: {len(violations)}; "
-            f"'something went wrong' answers: {answers.errors}"
+            f"'something went wrong' answers: {answers.errors}; "
+            f"'ask again in a minute' answers: {answers.busy}"
         )
         return 0 if ok and not violations and not answers.errors else 1
     finally:

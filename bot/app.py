@@ -1,4 +1,5 @@
-"""The Bolt app factory: one shared Web API client, a large listener pool, our listeners.
+"""The Bolt app factory: one shared Web API client, a listener pool that acks, an answer
+pool that answers (bot/answers.py), replay protection, our listeners.
 
 `build_app(settings, session_factory)` is the only way the bot builds an `App`: `llmgov
 serve` (HTTP or Socket Mode) and the tests use it alike.
@@ -17,19 +18,20 @@ from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers import SOMETHING_WENT_WRONG, AnswerPool, report_failure
 from bot.listeners import register_listeners
 from bot.listeners.deps import AppDeps
+from bot.replay_guard import ReplayGuard
 from bot.settings import Settings
 from bot.slack_client import make_client
 from models.errors import BadInput
 
 log = logging.getLogger(__name__)
 
-# Listeners ack first and then work (DB, Web API); 16 threads keep acks fast while some
-# listeners wait on slow work. Bolt's default is 5.
+# Listener threads ack, open modals (a trigger_id expires 3 s after the click) and hand
+# everything slow to the answer pool; 16 keep acks fast while a few wait on views.open.
+# Bolt's default is 5.
 LISTENER_WORKERS = 16
-
-SOMETHING_WENT_WRONG = "⚠️ Something went wrong on our side while answering; it has been logged."
 
 
 class UseSharedClient(Middleware):
@@ -103,15 +105,9 @@ def handle_error(
     while verifying (e.g. garbage signature headers) must never make us POST to a
     response_url chosen by an unauthenticated sender.
     """
-    logger.exception("listener failed: %s", type(error).__name__, exc_info=error)
-    if context.get("authorize_result") is None:
-        return
-    response_url = body.get("response_url") if isinstance(body, dict) else None
-    if response_url:
-        try:
-            Respond(response_url=response_url)(text=SOMETHING_WENT_WRONG, response_type="ephemeral")
-        except Exception:  # the answer is best effort; the error is logged already
-            logger.warning("could not tell the user about the failure")
+    verified = context.get("authorize_result") is not None
+    response_url = body.get("response_url") if verified and isinstance(body, dict) else None
+    report_failure(error, logger, Respond(response_url=response_url) if response_url else None)
 
 
 def build_app(
@@ -121,11 +117,14 @@ def build_app(
     *,
     token_verification_enabled: bool = True,
     socket_mode: bool = False,
+    answers: AnswerPool | None = None,
 ) -> App:
-    """The Slack app. Tests pass `token_verification_enabled=False` (no `auth.test` at start).
+    """The Slack app. Tests pass `token_verification_enabled=False` (no `auth.test` at start)
+    and their own `answers` pool, to wait for the answers (`answers.wait_idle()`).
 
-    HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked); Socket
-    Mode needs SLACK_APP_TOKEN instead, and requests arrive unsigned over the socket.
+    HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked, and a
+    signature seen before is refused: bot/replay_guard.py); Socket Mode needs SLACK_APP_TOKEN
+    instead, and requests arrive unsigned over the socket.
     """
     if not settings.slack_bot_token and (client is None or not client.token):
         raise BadInput("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-...).")
@@ -147,9 +146,19 @@ def build_app(
         # Workflow-step tokens would be written onto the shared client; we run no steps.
         attaching_function_token_enabled=False,
     )
-    register_listeners(app, AppDeps.build(settings, session_factory))
+    if not socket_mode:
+        app.use(ReplayGuard())  # after Bolt's signature check, before any listener
+    deps = AppDeps.build(settings, session_factory, answers or AnswerPool())
+    register_listeners(app, deps)
     app.error(handle_error)
     return app
 
 
-__all__ = ["LISTENER_WORKERS", "RedactSecrets", "build_app", "install_log_redaction"]
+__all__ = [
+    "LISTENER_WORKERS",
+    "SOMETHING_WENT_WRONG",
+    "RedactSecrets",
+    "build_app",
+    "handle_error",
+    "install_log_redaction",
+]

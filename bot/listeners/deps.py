@@ -12,13 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.answers import AnswerPool
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +81,18 @@ class AppDeps:
     settings: Settings
     session_factory: sessionmaker[Session]
     admin_directory: AdminDirectory
+    # Where listeners send their answers after the ack (bot/answers.py); build_app creates
+    # it. None: answer in the listener's own thread (`llmgov ask`, listener tests).
+    answers: AnswerPool | None = None
 
     @classmethod
-    def build(cls, settings: Settings, session_factory: sessionmaker[Session]) -> AppDeps:
-        return cls(settings, session_factory, AdminDirectory(settings.admins))
+    def build(
+        cls,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        answers: AnswerPool | None = None,
+    ) -> AppDeps:
+        return cls(settings, session_factory, AdminDirectory(settings.admins), answers)
 
     def admins(self, client: WebClient | None) -> frozenset[str]:
         return self.admin_directory.resolve(client)

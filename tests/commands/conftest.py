@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.commands.world import World, build_world
-from tests.slack.conftest import bolt_app, deps, settings, slack_server  # noqa: F401 - fixtures
+from tests.slack.conftest import (  # noqa: F401 - fixtures
+    answers,
+    bolt_app,
+    deps,
+    settings,
+    slack_server,
+)
 
 
 @pytest.fixture

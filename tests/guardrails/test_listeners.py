@@ -39,7 +39,7 @@ from tests.guardrails.conftest import (
     inline_policies,
     overrun,
 )
-from tests.slack.conftest import settings, slack_server  # noqa: F401 - fixtures used below
+from tests.slack.conftest import answers, settings, slack_server  # noqa: F401 - fixtures used below
 
 DM = "D0OWNER01"
 TS = "1773741600.000100"
@@ -244,8 +244,8 @@ def test_parse_amount():
 
 
 @pytest.fixture
-def bolt_app(settings, session_factory):  # noqa: F811 - overrides tests/slack's app
-    app = build_app(settings, session_factory, token_verification_enabled=False)
+def bolt_app(settings, session_factory, answers):  # noqa: F811 - overrides tests/slack's app
+    app = build_app(settings, session_factory, token_verification_enabled=False, answers=answers)
     breaker_actions.register(app)  # harmless if bot/listeners already registers it
     return app
 

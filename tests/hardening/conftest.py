@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import Session
 
+from bot.answers import AnswerPool
 from bot.app import build_app
 from bot.listeners.deps import CONTEXT_KEY, AppDeps
 from bot.server import create_web_app, database_check
@@ -112,11 +113,21 @@ def context(deps) -> dict:
 
 
 @pytest.fixture
-def bolt_app(settings, session_factory):
-    app = build_app(settings, session_factory, token_verification_enabled=False)
+def answers() -> Iterator[AnswerPool]:
+    """The app's answer pool: `answers.wait_idle()` waits for every answer sent so far."""
+    pool = AnswerPool()
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def bolt_app(settings, session_factory, answers):
+    app = build_app(settings, session_factory, token_verification_enabled=False, answers=answers)
     yield app
-    # listeners still running after their ack finish before the database is emptied
+    # listeners still running after their ack, then the answers they handed on, finish
+    # before the database is emptied
     app.listener_runner.listener_executor.shutdown(wait=True)
+    answers.shutdown(wait=True)
 
 
 @pytest.fixture

@@ -7,15 +7,15 @@ and without headers: each gets 401 and has no effect (every table unchanged, no 
 response_url call). Then the genuine request, signed right, does have its effect: the
 harness could see one.
 
-Replays: Bolt accepts the same signed request again within its 5-minute window. What that
-does today is pinned below (the registry operations are idempotent, so a replay changes
-nothing more), the rejection the issue asks for is an xfail until `bot/app.py` adopts the
-proposed `ReplayGuard` (tests/hardening/replay_guard.py), which is tested here on a real app.
+Replays: Bolt alone would accept the same signed request again within its 5-minute window;
+`build_app` installs `bot.replay_guard.ReplayGuard`, so a replay gets 401 and has no effect,
+while the same request signed anew (a person asking twice) still goes through.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,19 +24,18 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import build_app
 from bot.blocks.decide import RECORD_ACTION
 from bot.blocks.owner import CLAIM_ACTION_ID, register_modal
-from bot.server import create_web_app
+from bot.replay_guard import ReplayGuard
 from models.governance import DecisionRecord
 from models.registry import AuditEvent, Workload
 from tests.hardening.conftest import ADMIN, NEWBIE, OWNER, STRANGER, World
-from tests.hardening.replay_guard import ReplayGuard
 from tests.hardening.support import (
     LiveServer,
     button_payload,
     interaction_body,
     post,
-    serve_in_thread,
     signed_headers,
     slash_body,
     snapshot,
@@ -227,11 +226,12 @@ def _audit_count(session, action: str) -> int:
     )
 
 
-def test_a_replayed_registry_command_is_answered_again_but_changes_nothing_more(
+def test_a_replay_gets_401_and_the_same_command_signed_anew_changes_nothing_more(
     live_server, slack_mock, session, world
 ):
-    """Today's behaviour (Bolt's default): a replay inside 5 minutes is accepted; the
-    registry operations are idempotent, so the second run changes nothing and audits nothing."""
+    """A replay (same signature) is refused before any listener runs. The same request signed
+    anew, as Slack signs a person's second click, is answered again, and the registry
+    operations are idempotent: the second run changes nothing and audits nothing."""
     budget = slash_body("/llm-owner", f"budget {world.owned} 5000", OWNER, live_server.response_url)
     claim = interaction_body(
         button_payload(CLAIM_ACTION_ID, world.unowned, STRANGER, live_server.response_url)
@@ -240,10 +240,14 @@ def test_a_replayed_registry_command_is_answered_again_but_changes_nothing_more(
     answers = 0
     for body in (budget, claim):
         headers = signed_headers(body, now)
-        for _ in range(2):  # the request, then its replay once the first has been answered
-            assert live_server.send(body, headers=headers).status == 200
-            answers += 1
-            slack_mock.wait_for("response_url", answers)
+        assert live_server.send(body, headers=headers).status == 200
+        answers += 1
+        slack_mock.wait_for("response_url", answers)
+        replay = live_server.send(body, headers=headers)
+        assert (replay.status, replay.json()) == (401, {"error": "invalid request"})
+        assert live_server.send(body, headers=signed_headers(body, now + 1)).status == 200
+        answers += 1
+        slack_mock.wait_for("response_url", answers)
     texts = [call.args["text"] for call in slack_mock.calls_to("response_url")]
     # the second answer says so: "Nothing to change: … already like that."
     assert ["already" in text for text in texts] == [False, True, False, True], texts
@@ -254,44 +258,37 @@ def test_a_replayed_registry_command_is_answered_again_but_changes_nothing_more(
     assert owned.budget_monthly == 5000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/app.py build_app(): Bolt's RequestVerification accepts the same signature and "
-    "timestamp again within 5 minutes (no replay cache), so a replayed 'Record decision' "
-    "stores a second decision record. Proposal: tests/hardening/replay_guard.py",
-)
-def test_a_replayed_request_is_rejected(live_server, slack_mock, session, world):
+def test_a_replayed_request_is_rejected(live_server, slack_mock, answers, session, world):
     body = _record_body(live_server, world)
-    headers = signed_headers(body, int(time.time()))
+    now = int(time.time())
+    headers = signed_headers(body, now)
     assert live_server.send(body, headers=headers).status == 200
     slack_mock.wait_for("response_url")
     replay = live_server.send(body, headers=headers)
-    time.sleep(0.3)  # had the replay been processed, its record would be stored by now
-    assert replay.status == 401
+    assert (replay.status, replay.json()) == (401, {"error": "invalid request"})
+    # a forged request is refused by Bolt's verification before the guard sees it
+    forged = {**headers, "X-Slack-Signature": "v0=" + "1" * 64}
+    assert live_server.send(body, headers=forged).status == 401
+    assert answers.wait_idle(timeout=10)  # had the replay been processed, it would be done
     assert session.scalar(select(func.count()).select_from(DecisionRecord)) == 1
-
-
-def test_the_proposed_replay_guard_rejects_replays_on_a_real_app(
-    bolt_app, session_factory, slack_mock, session, world
-):
-    bolt_app.use(ReplayGuard())
-    with serve_in_thread(create_web_app(bolt_app)) as url:
-        server = LiveServer(url=url, response_url=slack_mock.response_url + "T0HARDEN1/1/abc")
-        body = _record_body(server, world)
-        now = int(time.time())
-        headers = signed_headers(body, now)
-        assert server.send(body, headers=headers).status == 200
-        slack_mock.wait_for("response_url")
-        replay = server.send(body, headers=headers)
-        assert (replay.status, replay.json()) == (401, {"error": "invalid request"})
-        # Slack's own next request (a new timestamp, so a new signature) still goes through.
-        assert server.send(body, headers=signed_headers(body, now + 1)).status == 200
-        slack_mock.wait_for("response_url", 2)
-        # a forged request is refused by Bolt's verification before the guard sees it
-        forged = {**headers, "X-Slack-Signature": "v0=" + "1" * 64}
-        assert server.send(body, headers=forged).status == 401
+    assert len(slack_mock.calls_to("response_url")) == 1
+    # Slack's own next request (a new timestamp, so a new signature) still goes through.
+    assert live_server.send(body, headers=signed_headers(body, now + 1)).status == 200
+    slack_mock.wait_for("response_url", 2)
     assert session.scalar(select(func.count()).select_from(DecisionRecord)) == 2
-    assert len(slack_mock.calls_to("response_url")) == 2
+
+
+def test_socket_mode_has_no_replay_guard(settings, session_factory):
+    """Socket Mode requests are unsigned: there is no signature to remember."""
+
+    def guards(app) -> int:
+        return sum(isinstance(m, ReplayGuard) for m in app._middleware_list)
+
+    http = build_app(settings, session_factory, token_verification_enabled=False)
+    socket = build_app(
+        settings, session_factory, token_verification_enabled=False, socket_mode=True
+    )
+    assert (guards(http), guards(socket)) == (1, 0)
 
 
 def test_the_replay_guard_forgets_signatures_once_they_are_too_old_to_verify():
@@ -299,6 +296,43 @@ def test_the_replay_guard_forgets_signatures_once_they_are_too_old_to_verify():
     guard = ReplayGuard(clock=lambda: clock["now"])
     assert guard._remember("v0=a", "1000000")
     assert not guard._remember("v0=a", "1000000")
-    clock["now"] += 301  # the verifier would refuse this timestamp now anyway
+    clock["now"] += 300  # still verifiable: still remembered
+    assert not guard._remember("v0=a", "1000000")
+    clock["now"] += 1  # the verifier would refuse this timestamp now anyway
     assert guard._remember("v0=b", "1000301")
-    assert list(guard._seen) == ["v0=b"]  # memory stays bounded by the window
+    assert guard.remembered == 1  # memory stays bounded by the window
+
+
+def test_a_timestamp_from_the_future_does_not_hold_back_forgetting_the_others():
+    clock = {"now": 1_000_000.0}
+    guard = ReplayGuard(clock=lambda: clock["now"])
+    assert guard._remember("v0=ahead", "1000299")  # 5 minutes ahead: kept for 10
+    for second in range(600):
+        clock["now"] = 1_000_000.0 + second
+        assert guard._remember(f"v0={second}", str(1_000_000 + second))
+    # only what is still verifiable is held: the last 301 seconds, and the one ahead
+    assert guard.remembered == 302
+    assert not guard._remember("v0=ahead", "1000299")
+    clock["now"] += 301  # every timestamp so far, the one ahead included, is now too old
+    assert guard._remember("v0=later", str(int(clock["now"])))
+    assert guard.remembered == 1
+
+
+def test_the_replay_guard_accepts_a_signature_once_under_concurrency():
+    guard = ReplayGuard()
+    now = str(int(time.time()))
+    accepted: list[bool] = []
+    start = threading.Barrier(8)
+
+    def send() -> None:
+        start.wait()
+        for number in range(200):
+            accepted.append(guard._remember(f"v0={number}", now))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(accepted) == 8 * 200
+    assert accepted.count(True) == 200  # each signature got through exactly once

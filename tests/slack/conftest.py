@@ -17,6 +17,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
+from bot.answers import AnswerPool
 from bot.app import build_app
 from bot.listeners.deps import AppDeps
 from bot.server import EVENTS_PATH, create_web_app, database_check
@@ -45,8 +46,16 @@ def deps(settings, session_factory) -> AppDeps:
 
 
 @pytest.fixture
-def bolt_app(settings, session_factory):
-    return build_app(settings, session_factory, token_verification_enabled=False)
+def answers() -> Iterator[AnswerPool]:
+    """The app's answer pool: `answers.wait_idle()` waits for every answer sent so far."""
+    pool = AnswerPool()
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def bolt_app(settings, session_factory, answers):
+    return build_app(settings, session_factory, token_verification_enabled=False, answers=answers)
 
 
 @dataclass
@@ -141,7 +150,7 @@ def slash_body(text: str, user: str, response_url: str, command: str = "/llm-own
 
 
 @pytest.fixture
-def slack_server(bolt_app, session_factory, slack_mock) -> Iterator[SlackServer]:
+def slack_server(bolt_app, answers, session_factory, slack_mock) -> Iterator[SlackServer]:
     web = create_web_app(bolt_app, health_checks=(database_check(session_factory),))
     server = make_server("127.0.0.1", 0, web, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -154,5 +163,7 @@ def slack_server(bolt_app, session_factory, slack_mock) -> Iterator[SlackServer]
     finally:
         server.shutdown()
         thread.join(5)
-        # let listeners still running after their ack finish before the DB is emptied
+        # let listeners still running after their ack, then the answers they handed on,
+        # finish before the DB is emptied
         bolt_app.listener_runner.listener_executor.shutdown(wait=True)
+        answers.shutdown(wait=True)

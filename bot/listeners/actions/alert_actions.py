@@ -22,6 +22,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers import ack_then_answer
 from bot.blocks.alerts import (
     ACK_ACTION_ID,
     ASSIGN_ACTION_ID,
@@ -37,7 +38,7 @@ from bot.blocks.alerts import (
 )
 from bot.blocks.common import Message, escape, truncate
 from bot.listeners.actions.owner_claim import owner_claim_action
-from bot.listeners.deps import deps_from
+from bot.listeners.deps import AppDeps, deps_from
 from governance import alerts as lifecycle
 from models.base import transaction, utcnow
 from models.errors import BadInput
@@ -97,20 +98,32 @@ def handle_alert_ack(
     ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext, logger: Logger
 ) -> None:
     """Acknowledge: the alert stays open (and resolves on its own) but notifies no more."""
-    ack()
-    _handle_change(body, respond, context, logger, lifecycle.acknowledge, "acknowledge")
+    ack_then_answer(
+        ack,
+        deps_from(context),
+        lambda: _handle_change(
+            body, respond, context, logger, lifecycle.acknowledge, "acknowledge"
+        ),
+        respond=respond,
+        logger=logger,
+    )
 
 
 def handle_alert_snooze(
     ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext, logger: Logger
 ) -> None:
     """Snooze 7 days: silent until then; re-notified then if the condition still holds."""
-    ack()
 
     def snooze(session: Session, alert_id: int, actor: str, now: datetime) -> Alert:
         return lifecycle.snooze(session, alert_id, actor, now, days=SNOOZE_DAYS)
 
-    _handle_change(body, respond, context, logger, snooze, "snooze")
+    ack_then_answer(
+        ack,
+        deps_from(context),
+        lambda: _handle_change(body, respond, context, logger, snooze, "snooze"),
+        respond=respond,
+        logger=logger,
+    )
 
 
 def handle_alert_show_cost(
@@ -122,8 +135,17 @@ def handle_alert_show_cost(
     logger: Logger,
 ) -> None:
     """Show cost: what `/llm-cost <workload> 30d` answers, to the one who clicked."""
-    ack()
     deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: _show_cost(deps, body, respond, client),
+        respond=respond,
+        logger=logger,
+    )
+
+
+def _show_cost(deps: AppDeps, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
     actor = body["user"]["id"]
     try:
         alert_id = _alert_id(body)

@@ -9,6 +9,7 @@ the clicked card is replaced in place and every other copy is queued for a `chat
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.answers import ack_then_answer, answer_later
 from bot.blocks.breaker import (
     BUDGET_ACTION_ID,
     BUDGET_BLOCK_ID,
@@ -40,6 +42,8 @@ from guardrails.aws import ClientFactory
 from guardrails.card import load_card
 from models.base import utcnow
 from models.errors import BadInput
+
+log = logging.getLogger(__name__)
 
 MAX_ERROR_TEXT = 300  # Slack shows modal input errors in a small space
 CENT = Decimal("0.01")
@@ -152,15 +156,32 @@ def handle_raise_budget_submission(
         _modal_error(ack, outcome.message)
         return outcome
     ack()
+    answer_later(
+        deps,
+        lambda: _update_cards(deps, client, metadata, outcome.slug, now, logger),
+        respond=None,  # a modal submission has no response_url: failures are logged
+        logger=logger,
+    )
+    return outcome
+
+
+def _update_cards(
+    deps: AppDeps,
+    client: WebClient | None,
+    metadata: dict[str, Any],
+    slug: str,
+    now: datetime,
+    logger: Logger,
+) -> None:
+    """After a raise: redraw the card the modal was opened from, queue the other copies."""
     channel, ts = metadata.get("channel"), metadata.get("ts")
     if client is not None and channel and ts:
-        message = breaker_message(load_card(deps.session_factory, outcome.slug, now))
+        message = breaker_message(load_card(deps.session_factory, slug, now))
         try:
             client.chat_update(channel=channel, ts=ts, **message.to_dict())
         except SlackApiError as error:  # the other copies are still queued below
             logger.warning("could not update the breaker card: %s", error.response.get("error"))
-    refresh_breaker_copies(deps.session_factory, outcome.slug, now)
-    return outcome
+    refresh_breaker_copies(deps.session_factory, slug, now)
 
 
 def parse_amount(raw: Any) -> Decimal:
@@ -182,30 +203,46 @@ def parse_amount(raw: Any) -> Decimal:
 # ---- Bolt listeners --------------------------------------------------------------------
 
 
+def _decide_after_ack(
+    verb: str,
+    ack: Ack,
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+) -> None:
+    deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: handle_decision(verb, body, respond, deps, client),
+        respond=respond,
+        logger=log,
+    )
+
+
 def breaker_trip_action(
     ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
-    ack()
-    handle_decision("trip", body, respond, deps_from(context), client)
+    _decide_after_ack("trip", ack, body, respond, client, context)
 
 
 def breaker_reset_action(
     ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
-    ack()
-    handle_decision("reset", body, respond, deps_from(context), client)
+    _decide_after_ack("reset", ack, body, respond, client, context)
 
 
 def breaker_ignore_action(
     ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
-    ack()
-    handle_decision("ignore", body, respond, deps_from(context), client)
+    _decide_after_ack("ignore", ack, body, respond, client, context)
 
 
 def breaker_raise_budget_action(
     ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
+    # Checked and opened here, not on the answer pool: the click's trigger_id expires in 3 s.
     ack()
     open_raise_budget(body, respond, deps_from(context), client)
 

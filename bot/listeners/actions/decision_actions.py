@@ -15,10 +15,11 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
+from bot.answers import ack_then_answer
 from bot.blocks.cost import DECIDE_OPEN_ACTION
 from bot.blocks.decide import RECORD_ACTION, decide_error_message, recorded_message
 from bot.listeners.commands.llm_decide import decide_answer, decision_prices
-from bot.listeners.deps import deps_from
+from bot.listeners.deps import AppDeps, deps_from
 from bot.listeners.views.decide_modal import parse_value, show_in_modal
 from commands import cost as cost_commands
 from commands.decide import DecideRequest, build_decision, decision_to_json, parse_decide_text
@@ -58,8 +59,20 @@ def record_decision_action(
     context: BoltContext,
     logger: Logger,
 ) -> None:
-    ack()
     deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: _record_and_show(deps, body, respond, client),
+        respond=respond,
+        logger=logger,
+    )
+
+
+def _record_and_show(
+    deps: AppDeps, body: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    """Store the decision, then show the receipt where the button was."""
     user = body["user"]["id"]
     value = parse_value(body["actions"][0]["value"])
     as_of = date.fromisoformat(value.get("d") or cost_commands.today_utc().isoformat())
@@ -102,14 +115,21 @@ def decide_open_action(
     logger: Logger,
 ) -> None:
     """ "Bedrock or self-host?" on a cost answer or the Home tab: the decision for a slug."""
-    ack()
     deps = deps_from(context)
-    slug = parse_value(body["actions"][0]["value"])["t"]
-    if (body.get("view") or {}).get("type") in ("home", "modal"):
-        show_in_modal(client, body, "Bedrock or self-host?", lambda: decide_answer(deps, slug)[0])
-        return
-    message, _ = decide_answer(deps, slug)
-    respond(**message.for_respond("ephemeral", replace_original=False))
+    # On the Home tab or in a modal the answer is a modal, opened with the click's
+    # trigger_id: right after the ack, not queued behind other answers.
+    modal = (body.get("view") or {}).get("type") in ("home", "modal")
+
+    def answer() -> None:
+        slug = parse_value(body["actions"][0]["value"])["t"]
+        if modal:
+            title = "Bedrock or self-host?"
+            show_in_modal(client, body, title, lambda: decide_answer(deps, slug)[0])
+            return
+        message, _ = decide_answer(deps, slug)
+        respond(**message.for_respond("ephemeral", replace_original=False))
+
+    ack_then_answer(ack, deps, answer, respond=respond, logger=logger, uses_trigger=modal)
 
 
 def register(app: App) -> None:

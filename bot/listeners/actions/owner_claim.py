@@ -8,8 +8,9 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
+from bot.answers import ack_then_answer
 from bot.blocks.owner import owner_message
-from bot.listeners.deps import deps_from
+from bot.listeners.deps import AppDeps, deps_from
 from bot.listeners.events.app_home import publish_home
 from commands import owner
 
@@ -22,8 +23,19 @@ def owner_claim_action(
     context: BoltContext,
     logger: Logger,
 ) -> None:
-    ack()
     deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: claim_and_answer(deps, body, respond, client),
+        respond=respond,
+        logger=logger,
+    )
+
+
+def claim_and_answer(
+    deps: AppDeps, body: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
     actor = body["user"]["id"]
     slug = body["actions"][0]["value"]
     answer = owner.execute(deps.session_factory, owner.Claim(slug), actor, deps.admins(client))

@@ -1,5 +1,9 @@
 """What every slash command offers besides its Bolt listener: a `reply` function that
-answers the command payload without Bolt, so `llmgov ask` runs the same code Slack does."""
+answers the command payload without Bolt, so `llmgov ask` runs the same code Slack does.
+
+Every listener acknowledges at once and answers on the app's answer pool
+(`bot.answers.ack_then_answer`); only opening a modal, which must happen within 3 seconds
+of the command, is done in the listener's own thread."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.blocks.common import Message
@@ -32,4 +37,10 @@ class SlashCommand:
     reply: ReplyFunction
 
 
-__all__ = ["Outcome", "Reply", "ReplyFunction", "SlashCommand"]
+def respond_with(respond: Respond, reply: Reply | None) -> None:
+    """Send `reply` to the command's response_url (nothing when a modal was opened)."""
+    if reply is not None:
+        respond(**reply.message.for_respond())
+
+
+__all__ = ["Outcome", "Reply", "ReplyFunction", "SlashCommand", "respond_with"]

@@ -21,6 +21,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.answers import ack_then_answer
 from bot.blocks.common import Message
 from bot.blocks.cost import (
     COST_OPEN_ACTION,
@@ -128,8 +129,21 @@ def llm_cost_command(
     context: BoltContext,
     logger: Logger,
 ) -> None:
-    ack()
-    message, report = cost_answer(deps_from(context), command.get("text") or "", command["user_id"])
+    deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: answer_cost_command(deps, command, respond, client, logger),
+        respond=respond,
+        logger=logger,
+    )
+
+
+def answer_cost_command(
+    deps: AppDeps, command: dict[str, Any], respond: Respond, client: WebClient, logger: Logger
+) -> None:
+    """The numbers first, then the chart in their place (on the answer pool, after the ack)."""
+    message, report = cost_answer(deps, command.get("text") or "", command["user_id"])
     public = report is not None and report.request.public
     respond(**message.for_respond("in_channel" if public else "ephemeral"))
     if report is not None and report.chart is not None:
@@ -147,11 +161,32 @@ def llm_cost_open_action(
     logger: Logger,
 ) -> None:
     """The "Details" / "Last 90 days" buttons and the Home tab's Cost button."""
-    ack()
     deps = deps_from(context)
+    # On the Home tab or in a modal the answer is a modal, opened with the click's
+    # trigger_id: right after the ack, not queued behind other answers.
+    modal = (body.get("view") or {}).get("type") in ("home", "modal")
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: answer_cost_button(deps, body, respond, client, logger, in_a_modal=modal),
+        respond=respond,
+        logger=logger,
+        uses_trigger=modal,
+    )
+
+
+def answer_cost_button(
+    deps: AppDeps,
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    logger: Logger,
+    *,
+    in_a_modal: bool,
+) -> None:
     user = body["user"]["id"]
     text = parse_value(body["actions"][0]["value"])["t"]
-    if (body.get("view") or {}).get("type") in ("home", "modal"):
+    if in_a_modal:
         show_in_modal(client, body, "LLM spend", lambda: cost_answer(deps, text, user)[0])
         return
     message, report = cost_answer(deps, text, user)
@@ -175,6 +210,8 @@ def register(app: App) -> None:
 
 __all__ = [
     "SLASH_COMMAND",
+    "answer_cost_button",
+    "answer_cost_command",
     "cost_answer",
     "llm_cost_command",
     "llm_cost_open_action",

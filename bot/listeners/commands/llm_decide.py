@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
+from bot.answers import ack_then_answer
 from bot.blocks.common import Message
 from bot.blocks.decide import (
     decide_error_message,
@@ -18,7 +19,7 @@ from bot.blocks.decide import (
     decide_help_message,
     decide_message,
 )
-from bot.listeners.commands.base import Reply, SlashCommand
+from bot.listeners.commands.base import Reply, SlashCommand, respond_with
 from bot.listeners.deps import AppDeps, deps_from
 from collectors.prices import PriceBook, gpu_hourly_price
 from commands import cost as cost_commands
@@ -86,12 +87,17 @@ def decide_answer(deps: AppDeps, text: str, *, today: date | None = None) -> tup
     return decide_message(decision), "ok"
 
 
+def opens_the_form(command: dict[str, Any]) -> bool:
+    """`/llm-decide` with no argument, from Slack: the answer is the form."""
+    return not (command.get("text") or "").strip() and bool(command.get("trigger_id"))
+
+
 def reply_llm_decide(
     deps: AppDeps, command: dict[str, Any], client: WebClient | None
 ) -> Reply | None:
     """The answer to `/llm-decide TEXT`; None when the form was opened instead."""
     text = command.get("text") or ""
-    if not text.strip() and client is not None and command.get("trigger_id"):
+    if client is not None and opens_the_form(command):
         # The trigger expires 3 s after the command: open the form before any slow work.
         client.views_open(trigger_id=command["trigger_id"], view=decide_form())
         return None
@@ -107,10 +113,15 @@ def llm_decide_command(
     context: BoltContext,
     logger: Logger,
 ) -> None:
-    ack()
-    reply = reply_llm_decide(deps_from(context), command, client)
-    if reply is not None:
-        respond(**reply.message.for_respond())
+    deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: respond_with(respond, reply_llm_decide(deps, command, client)),
+        respond=respond,
+        logger=logger,
+        uses_trigger=opens_the_form(command),
+    )
 
 
 SLASH_COMMAND = SlashCommand(COMMAND, llm_decide_command, reply_llm_decide)
@@ -126,6 +137,7 @@ __all__ = [
     "decide_answer",
     "decision_prices",
     "llm_decide_command",
+    "opens_the_form",
     "register",
     "reply_llm_decide",
 ]

@@ -9,8 +9,9 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.answers import ack_then_answer
 from bot.blocks.owner import owner_message, register_modal
-from bot.listeners.commands.base import Reply
+from bot.listeners.commands.base import Reply, respond_with
 from bot.listeners.deps import AppDeps, deps_from
 from commands import owner
 from commands.parsing import ParseError
@@ -62,7 +63,20 @@ def llm_owner_command(
     context: BoltContext,
     logger: Logger,
 ) -> None:
-    ack()
-    reply = reply_llm_owner(deps_from(context), command, client)
-    if reply is not None:
-        respond(**reply.message.for_respond())
+    deps = deps_from(context)
+    ack_then_answer(
+        ack,
+        deps,
+        lambda: respond_with(respond, reply_llm_owner(deps, command, client)),
+        respond=respond,
+        logger=logger,
+        uses_trigger=opens_the_register_form(command),
+    )
+
+
+def opens_the_register_form(command: dict[str, Any]) -> bool:
+    """`/llm-owner register`: the answer is a modal, opened with the command's trigger_id."""
+    try:
+        return isinstance(owner.parse(command.get("text") or ""), owner.Register)
+    except ParseError:
+        return False

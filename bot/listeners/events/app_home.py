@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from bot.answers import answer_later
 from bot.blocks.home import home_tab
 from bot.listeners.deps import AppDeps, deps_from
 from commands import cost as cost_commands
@@ -28,7 +29,11 @@ def app_home_opened(
 ) -> None:
     if event.get("tab") != "home":
         return  # the Messages tab: nothing to publish
-    publish_home(deps_from(context), client, event["user"])
+    # Bolt acked the event already; build the tab on the answer pool, not a listener thread.
+    deps = deps_from(context)
+    answer_later(
+        deps, lambda: publish_home(deps, client, event["user"]), respond=None, logger=logger
+    )
 
 
 def register(app: App) -> None:

@@ -1,0 +1,145 @@
+"""Ack at once, answer on the answer pool (bot/answers.py), through the real Bolt app over
+signed HTTP. The pool here has one thread, held busy by a job the test releases, so each
+test can show what happens while answers are waiting."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from unittest.mock import Mock
+
+import pytest
+
+from bot.answers import SOMETHING_WENT_WRONG, TOO_BUSY, AnswerPool, ack_then_answer, report_failure
+from bot.app import RedactSecrets
+from bot.listeners.deps import AppDeps
+from tests.owner.factories import NEWBIE, STRANGER, build_registry
+from tests.slack.conftest import TRIGGER_ID, slash_body
+
+MAX_QUEUED = 5
+
+
+def command(server, text: str, number: int):
+    """The `number`th `/llm-owner TEXT`: its own response_url, so not a replay of another."""
+    return server.post(slash_body(text, STRANGER, f"{server.response_url}/{number}"))
+
+
+@pytest.fixture
+def answers() -> Iterator[AnswerPool]:
+    """Overrides tests/slack's pool: one thread, five answers at most in hand."""
+    pool = AnswerPool(workers=1, max_queued=MAX_QUEUED)
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def busy(answers) -> Iterator[threading.Event]:
+    """Hold the pool's only thread until the test sets the returned event."""
+    release = threading.Event()
+    answers.submit(lambda: release.wait(30), None, logging.getLogger(__name__))
+    yield release
+    release.set()
+
+
+def test_commands_are_acked_while_every_answer_waits(
+    slack_server, slack_mock, answers, busy, session
+):
+    build_registry(session)
+    replies = [command(slack_server, "list team:search", n) for n in range(MAX_QUEUED - 1)]
+    assert [(r.status, r.body) for r in replies] == [(200, "")] * (MAX_QUEUED - 1)
+    assert slack_mock.calls_to("response_url") == []  # acked, not answered yet
+    assert answers.unfinished == MAX_QUEUED  # the busy job and the four answers
+
+    busy.set()
+    assert answers.wait_idle(timeout=30)
+    texts = [call.args["text"] for call in slack_mock.calls_to("response_url")]
+    assert len(texts) == MAX_QUEUED - 1
+    assert all(text.startswith("Workloads of team search: 4") for text in texts), texts
+
+
+def test_a_modal_opens_while_answers_wait(slack_server, slack_mock, answers, busy):
+    """The trigger_id expires 3 s after the command: the modal is not queued behind answers."""
+    assert slack_server.command("register", NEWBIE).status == 200
+    (opened,) = slack_mock.wait_for("views.open")
+    assert opened.args["trigger_id"] == TRIGGER_ID
+    assert answers.unfinished == 1  # only the busy job: nothing was queued
+
+
+def test_past_the_queue_limit_the_user_is_asked_to_come_back(
+    slack_server, slack_mock, answers, busy, session
+):
+    build_registry(session)
+    for n in range(MAX_QUEUED - 1):
+        assert command(slack_server, "list", n).status == 200
+    assert command(slack_server, "list", MAX_QUEUED).status == 200  # one too many
+    (told,) = slack_mock.wait_for("response_url")
+    assert (told.args["text"], told.args["response_type"]) == (TOO_BUSY, "ephemeral")
+    busy.set()
+    assert answers.wait_idle(timeout=30)
+    assert len(slack_mock.calls_to("response_url")) == MAX_QUEUED  # the busy note + 4 answers
+
+
+def test_a_failed_answer_is_logged_and_the_user_told(
+    slack_server, slack_mock, answers, monkeypatch, caplog, settings
+):
+    def broken(deps, command, client):
+        raise RuntimeError(f"database down (token {settings.slack_bot_token})")
+
+    monkeypatch.setattr("bot.listeners.commands.llm_owner.reply_llm_owner", broken)
+    caplog.handler.addFilter(RedactSecrets(settings.secrets()))  # as `llmgov serve` installs it
+    assert slack_server.command("list", STRANGER).status == 200
+    assert answers.wait_idle(timeout=30)
+    (told,) = slack_mock.wait_for("response_url")
+    assert (told.args["text"], told.args["response_type"]) == (SOMETHING_WENT_WRONG, "ephemeral")
+    (failure,) = [r for r in caplog.records if r.getMessage() == "listener failed: RuntimeError"]
+    assert failure.exc_info is not None and "database down" in str(failure.exc_info[1])
+    assert "database down (token [redacted])" in caplog.text
+    assert settings.slack_bot_token not in caplog.text
+
+
+def test_without_a_pool_the_answer_runs_in_the_listener_thread(settings, session_factory):
+    """`llmgov ask` and listener tests: no pool, the answer runs at once, errors propagate."""
+    deps = AppDeps.build(settings, session_factory)
+    calls: list[str] = []
+    ack_then_answer(
+        lambda: calls.append("ack"),
+        deps,
+        lambda: calls.append(threading.current_thread().name),
+        respond=Mock(),
+        logger=logging.getLogger(__name__),
+    )
+    assert calls == ["ack", threading.current_thread().name]
+    with pytest.raises(ZeroDivisionError):
+        ack_then_answer(Mock(), deps, lambda: 1 / 0, respond=Mock(), logger=Mock())
+
+
+def test_with_a_pool_the_ack_comes_first_and_the_answer_on_a_pool_thread(
+    settings, session_factory, answers
+):
+    deps = AppDeps.build(settings, session_factory, answers)
+    calls: list[str] = []
+    ack_then_answer(
+        lambda: calls.append("ack"),
+        deps,
+        lambda: calls.append(threading.current_thread().name),
+        respond=Mock(),
+        logger=logging.getLogger(__name__),
+    )
+    assert answers.wait_idle(timeout=10)
+    assert calls[0] == "ack" and calls[1].startswith("llmgov-answer")
+
+
+def test_wait_idle_reports_a_timeout(answers, busy):
+    assert not answers.wait_idle(timeout=0.05)
+    busy.set()
+    assert answers.wait_idle(timeout=10)
+
+
+def test_report_failure_survives_a_failing_respond():
+    logger = Mock(logging.Logger)
+    respond = Mock(side_effect=OSError("response_url unreachable"))
+    report_failure(ValueError("boom"), logger, respond)
+    logger.exception.assert_called_once()
+    respond.assert_called_once_with(text=SOMETHING_WENT_WRONG, response_type="ephemeral")
+    logger.warning.assert_called_once_with("could not tell the user about the failure")
