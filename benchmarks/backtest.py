@@ -21,6 +21,13 @@ linear, up or down), level shifts, and injected incidents of every detector's ki
    analysed as of their last day or hour with `analyse`; precision and recall per detector.
    A retry storm is injected in the last hour only: found means found in its first hour.
    Floors: precision and recall at least 0.9 for every detector.
+3. Lasting level shifts: series whose spend steps up (x1.6-3) or down (x0.3-0.6) and
+   stays there, and the same series without a step, scored by the daily anomaly detector
+   from the step day on: how often the step day alerts, how many alarms a workload gets in
+   the days after (the new level is not an anomaly), and the recall of a spike 7-27 days
+   after the step. Floors: a step up alerts on its day for at least 80% of workloads; from
+   day 7 on, no more alarms than without a step (+0.05 a workload); spike recall at least
+   0.95 after a step as without one.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from economics import (  # noqa: E402
     HourlyArrays,
     Thresholds,
     analyse,
+    daily_anomalies,
     forecast,
 )
 
@@ -486,6 +494,63 @@ def detector_backtest(
     return rows
 
 
+# -- 3. lasting level shifts -----------------------------------------------------------------
+
+AFTER_STEP = 28  # days scored after each step, the step day included
+
+
+def level_shift_backtest(rng, noise: TraceNoise, n: int) -> list[dict]:
+    """The daily anomaly detector around a lasting step of spend (a new customer, a cost
+    cut), against the same series without one: how often the step day and the days after it
+    alert, and whether a spike 7-27 days after the step is still found."""
+    n_days = 120
+    days = np.datetime64("2025-01-01") + np.arange(n_days)
+    t = np.arange(n_days)[None, :]
+    first = n_days - AFTER_STEP - 6  # first scored day; the step is on any weekday after it
+    thresholds = Thresholds()
+
+    def scores(cost):
+        return daily_anomalies(
+            cost,
+            days,
+            eval_days=n_days - first,
+            z=thresholds.anomaly_z,
+            min_amount=thresholds.anomaly_min_amount,
+            min_ratio=thresholds.anomaly_min_ratio,
+        )
+
+    rows = []
+    for name, low, high in (("step up", 1.6, 3.0), ("step down", 0.3, 0.6), ("no step", 1, 1)):
+        cost = usage_series(rng, noise, n, days, "flat").cost
+        step_at = rng.integers(first, first + 7, (n, 1))
+        cost = np.where(t >= step_at, cost * rng.uniform(low, high, (n, 1)), cost)
+        alarms = scores(cost).is_anomaly  # (n, n_days - first)
+        since_step = np.arange(first, n_days)[None, :] - step_at  # days after the step
+        # alarms a workload on each day after the step: 0 (the step day) .. AFTER_STEP - 1
+        by_day = np.array([(alarms & (since_step == d)).sum() for d in range(AFTER_STEP)]) / n
+
+        spike_at = step_at[:, 0] + rng.integers(7, AFTER_STEP, n)
+        spike = rng.uniform(2.5, 6, n)
+        workloads = np.arange(n)
+        material = cost[workloads, spike_at] * (spike - 1) >= thresholds.anomaly_min_amount
+        spiked = cost.copy()
+        spiked[workloads, spike_at] *= spike
+        found = scores(spiked).is_anomaly[workloads, spike_at - first]
+
+        rows.append(
+            {
+                "series": name,
+                "n": n,
+                "step day": float(by_day[0]),
+                "days 1-2": float(by_day[1:3].sum()),
+                "days 3-6": float(by_day[3:7].sum()),
+                "days 7-27": float(by_day[7:].sum()),
+                "spike recall": float(found[material].mean()),
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -498,6 +563,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=200, help="series per kind (month end)")
     parser.add_argument("--rounds", type=int, default=4, help="detector populations")
     parser.add_argument("--workloads", type=int, default=2000, help="workloads per population")
+    parser.add_argument(
+        "--shift-workloads", type=int, default=2000, help="workloads per level-shift series"
+    )
     parser.add_argument("--verbose", action="store_true", help="list each detector's mistakes")
     args = parser.parse_args(argv)
 
@@ -542,7 +610,24 @@ def main(argv: list[str] | None = None) -> int:
         " left out: spikes whose excess is under the anomaly money floor: they must not alert)"
     )
 
+    print(
+        f"\nLasting level shifts: daily anomalies on {args.shift_workloads} workloads each, "
+        f"from the step day to {AFTER_STEP - 1} days after"
+    )
+    print(
+        f"{'series':<12}{'flagged on step day':>21}{'alarms a workload: days 1-2':>29}"
+        f"{'3-6':>6}{'7-27':>7}{'spike recall, days 7-27':>25}"
+    )
+    shifts = level_shift_backtest(rng, noise, args.shift_workloads)
+    for row in shifts:
+        print(
+            f"{row['series']:<12}{row['step day']:>21.3f}{row['days 1-2']:>29.3f}"
+            f"{row['days 3-6']:>6.3f}{row['days 7-27']:>7.3f}{row['spike recall']:>25.3f}"
+        )
+    print("(alarms a workload: flagged days per workload in that span after the step)")
+
     by_name = {row["series"]: row for row in projection}
+    by_shift = {row["series"]: row for row in shifts}
     checks = {
         "trending MAPE >= 25% below the run rate": by_name["trending"]["improvement"] >= 0.25,
         "flat MAPE no worse than the run rate": all(
@@ -550,6 +635,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "every detector precision and recall >= 0.9": all(
             r["precision"] >= 0.9 and r["recall"] >= 0.9 for r in detection
+        ),
+        "a lasting step up alerts on its day (>= 0.8), then from day 7 no more than no step": (
+            by_shift["step up"]["step day"] >= 0.8
+            and all(
+                by_shift[k]["days 7-27"] <= by_shift["no step"]["days 7-27"] + 0.05
+                for k in ("step up", "step down")
+            )
+        ),
+        "spikes 7-27 days after a lasting step: recall >= 0.95": all(
+            row["spike recall"] >= 0.95 for row in shifts
         ),
     }
     print()

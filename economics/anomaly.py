@@ -9,6 +9,11 @@ factors. Scales are robust too: median absolute deviation (MAD), widened for rig
 series by the distance of the 90th percentile, so one bad day cannot hide the next and the
 ordinary bursts of bursty traffic do not score as anomalies.
 
+A lasting level shift (a new customer onboarded, a cost cut) alerts on its first days, as
+any overspend does; once three days in a row sit at the new level, it is the level: the
+days before the shift then no longer bend the trend or widen the scale, so the new level is
+not an anomaly and a spike on top of it is still found.
+
 An anomaly needs all three: a robust z-score of at least `z`, an excess of at least
 `min_amount` (money), and an excess of at least `min_ratio` of the expected value: so noise
 on a tiny series, or a small wobble on a large one, never alerts.
@@ -25,6 +30,12 @@ from economics.series import day_index, weekday
 
 _MAD_TO_SIGMA = 1.4826
 _MAX_SCORE = 1e9  # a finite stand-in for "infinitely many sigmas" (zero scale)
+# A lasting level shift (see `_level_shift`): the days at a new level before it becomes the
+# level (those days alert as usual), and how far from the old level a day must be to count.
+_SHIFT_SETTLE_DAYS = 3
+_SHIFT_SIGMAS = 2.5
+_SHIFT_MIN_RATIO = 0.2
+_SHIFT_BETTER_FIT = 0.8  # a shift must fit the recent days this much better than the trend
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,11 +150,9 @@ def daily_anomalies(
         factors = weekday_factors(baseline, baseline_days, baseline_weeks)
         recent = baseline[:, -level_days:]
         recent_factors = factors[:, weekday(baseline_days[-level_days:])]
-        level, slope = _robust_level(recent, recent_factors)
-        steps = np.arange(-recent.shape[1], 1, dtype=float)  # ..., -1 (yesterday), 0 (today)
-        path = np.maximum(level[:, None] + slope[:, None] * steps[None, :], 0.0)
-        spread = _upper_scale(recent - path[:, :-1] * recent_factors)
-        expected[:, column] = path[:, -1] * factors[:, weekday(days[today])]
+        fit = _robust_level(recent, recent_factors)
+        spread = _upper_scale((recent - fit.fitted * recent_factors) * fit.residual_weight)
+        expected[:, column] = fit.level * factors[:, weekday(days[today])]
         scale[:, column] = _scale_floor(spread, expected[:, column], recent, 0.05)
         eligible[:, column] = (today - first_spend) >= min_history
 
@@ -220,14 +229,35 @@ def same_hour_history(
     return history
 
 
-def _robust_level(recent: np.ndarray, recent_factors: np.ndarray):
-    """Weekday-normalised level expected today, and its slope per day, from recent days.
+@dataclass(frozen=True, eq=False)
+class _LevelFit:
+    """The weekday-normalised level expected today, and how the recent days fit it.
 
-    The level is the median of the last 7 normalised days, moved on to today by the trend:
-    the Theil-Sen slope (median of pairwise slopes) of the weekly medians of up to four
-    weeks, so a growing series is not judged against last week's level and one odd week
-    does not make a trend. Under two weeks: the median, no slope. Days whose factor is 0
-    count at the mean level.
+    - `level`: `(W,)` today's level; `fitted`: `(W, L)` the model's level on each recent day.
+    - `residual_weight`: `(W, L)` multiplier of each day's residual before the scale is
+      measured: 1, or new level / old level for the days before a level shift (so they
+      count at the size of the new noise), or NaN to leave a day out of the scale.
+    """
+
+    level: np.ndarray
+    fitted: np.ndarray
+    residual_weight: np.ndarray
+
+
+def _robust_level(recent: np.ndarray, recent_factors: np.ndarray) -> _LevelFit:
+    """Weekday-normalised level expected today, from the recent days `(W, L)`.
+
+    Normally the level is the median of the last 7 normalised days, moved on to today by
+    the trend: the Theil-Sen slope (median of pairwise slopes) of the weekly medians of up
+    to four weeks, so a growing series is not judged against last week's level and one odd
+    week does not make a trend. Under two weeks: the median, no slope. Days whose factor is
+    0 count at the mean level.
+
+    After a lasting level shift (`_level_shift`: a new customer, a cost cut), the days
+    before it would bend that trend and widen the scale for weeks; so the level and trend
+    are taken from the days since the shift only (their median until three whole weeks:
+    a slope from two weekly medians alone is too noisy), and the days before it are
+    measured against their own median for the scale.
     """
     n, length = recent.shape
     total_factor = recent_factors.sum(axis=1)
@@ -240,25 +270,140 @@ def _robust_level(recent: np.ndarray, recent_factors: np.ndarray):
         out=np.repeat(mean_level[:, None], length, axis=1),
         where=recent_factors > 0,
     )
+    steps = np.arange(-length, 0, dtype=float)  # days before today: -L .. -1 (yesterday)
+    level, slope = _trend_level(normalised)
+    fitted = np.maximum(level[:, None] + slope[:, None] * steps, 0.0)
+    residual_weight = np.ones((n, length))
+
+    since, before = _level_shift(normalised)
+    rows = np.flatnonzero(since > 0)  # usually few: the shift's own fit only for them
+    if rows.size:
+        since, before, recent_days = since[rows], before[rows], normalised[rows]
+        level_after, slope_after = _trend_level(recent_days, since, min_weeks=3)
+        after = steps >= -since[:, None]  # the days since the shift
+        path_after = np.maximum(level_after[:, None] + slope_after[:, None] * steps, 0.0)
+        step_fit = np.where(after, path_after, before[:, None])
+        # A shift is only taken when it fits the recent days clearly better than the
+        # trend does: a steady climb also leaves its early days far below the latest ones.
+        step_error = np.abs(recent_days - step_fit).sum(axis=1)
+        trend_error = np.abs(recent_days - fitted[rows]).sum(axis=1)
+        better = step_error < _SHIFT_BETTER_FIT * trend_error
+        new_to_old = np.divide(
+            level_after, before, out=np.full(rows.size, np.nan), where=before > 0
+        )
+        shifted = rows[better]
+        level[shifted] = level_after[better]
+        fitted[shifted] = step_fit[better]
+        # no old level (a workload new in the window): its days before are left out
+        residual_weight[shifted] = np.where(after, 1.0, new_to_old[:, None])[better]
+    return _LevelFit(level, fitted, residual_weight)
+
+
+def _trend_level(normalised: np.ndarray, days: np.ndarray | None = None, min_weeks: int = 2):
+    """`(W,)` level today and slope per day from the last `days` `(W,)` of each row (None:
+    all): the latest weekly median moved on by the Theil-Sen slope of up to four weekly
+    medians when at least `min_weeks` whole weeks are available; otherwise the median of
+    those days, no slope."""
+    n, length = normalised.shape
+    if days is None:
+        days = np.full(n, length)
     weeks = min(length // 7, 4)
-    if weeks < 2:
-        return median(normalised), np.zeros(n)
-    weekly = median(normalised[:, length - 7 * weeks :].reshape(n, weeks, 7), axis=2)
-    first, second = np.triu_indices(weeks, k=1)
-    slope = median((weekly[:, second] - weekly[:, first]) / (7.0 * (second - first)))
-    return np.maximum(weekly[:, -1] + 4 * slope, 0.0), slope
+    whole_weeks = np.minimum(days // 7, weeks)
+    sloped = whole_weeks >= min_weeks
+    slope, level = np.zeros(n), np.zeros(n)
+    if not sloped.all():
+        in_days = np.arange(length)[None, :] >= length - days[:, None]
+        level = _masked_median(normalised, in_days)
+    if sloped.any():
+        weekly = median(normalised[:, length - 7 * weeks :].reshape(n, weeks, 7), axis=2)
+        first, second = np.triu_indices(weeks, k=1)
+        pair_slopes = (weekly[:, second] - weekly[:, first]) / (7.0 * (second - first))
+        usable = first[None, :] >= weeks - whole_weeks[:, None]  # both weeks inside the days
+        slope = np.where(sloped, _masked_median(pair_slopes, usable), 0.0)
+        level = np.where(sloped, weekly[:, -1] + 4 * slope, level)
+    return np.maximum(level, 0.0), slope
+
+
+def _level_shift(normalised: np.ndarray, settle_days: int = _SHIFT_SETTLE_DAYS):
+    """`(W,)` days since a lasting level shift in the normalised recent days (0: none), and
+    `(W,)` the median level before it.
+
+    The latest `settle_days` days set the candidate new level. Each earlier day scores +1
+    when it lies beyond a band below (or above) that level and -1 when it does not; the
+    shift is where the running total peaks (a CUSUM), and counts when that total reaches
+    `settle_days` and every one of the latest `settle_days` days lies beyond the band
+    from the old level's median, on the same side. The band is the larger of
+    `_SHIFT_SIGMAS` day-to-day noise sigmas (from first differences, which a single step
+    barely moves) and `_SHIFT_MIN_RATIO` of the new level, so noise, a one- or two-day
+    incident, or a day or two of a new level are not a shift: those still alert.
+    """
+    n, length = normalised.shape
+    since, before = np.zeros(n, dtype=int), np.zeros(n)
+    if length < 2 * settle_days:
+        return since, before
+    latest = median(normalised[:, -settle_days:])
+    # A wider band only lowers the peak, so the noise (two sorts) is measured only for the
+    # rows that have a shift within the narrowest band.
+    peak, _ = _cusum_split(normalised, latest, _SHIFT_MIN_RATIO * latest, settle_days)
+    rows = np.flatnonzero(peak >= settle_days)
+    if rows.size == 0:
+        return since, before
+    values, latest = normalised[rows], latest[rows]
+    differences = np.diff(values, axis=1)
+    typical = median(differences)
+    noise = _MAD_TO_SIGMA * median(np.abs(differences - typical[:, None])) / np.sqrt(2)
+    band = np.maximum(_SHIFT_SIGMAS * noise, _SHIFT_MIN_RATIO * latest)
+    peak, start = _cusum_split(values, latest, band, settle_days)
+    old_level = _masked_median(values, np.arange(length)[None, :] < start[:, None])
+    newest = values[:, -settle_days:]
+    held = np.all(newest > (old_level + band)[:, None], axis=1) | np.all(
+        newest < (old_level - band)[:, None], axis=1
+    )
+    found = (peak >= settle_days) & held
+    since[rows[found]] = length - start[found]
+    before[rows[found]] = old_level[found]
+    return since, before
+
+
+def _cusum_split(values, latest, band, settle_days: int):
+    """`(W,)` the CUSUM peak and `(W,)` the column where the days at the `latest` level
+    start (see `_level_shift`), the better of a shift up and a shift down."""
+    candidates = values.shape[1] - settle_days  # the shift starts at column 1 .. candidates
+    best_peak = np.full(values.shape[0], -candidates - 1)
+    best_start = np.zeros(values.shape[0], dtype=int)
+    for off_level in (values < (latest - band)[:, None], values > (latest + band)[:, None]):
+        total = np.cumsum(np.where(off_level[:, :candidates], 1, -1), axis=1)
+        peak = total.max(axis=1)
+        better = peak > best_peak
+        best_peak = np.where(better, peak, best_peak)
+        best_start = np.where(better, total.argmax(axis=1) + 1, best_start)
+    return best_peak, best_start
+
+
+def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`(W,)` median of each row's values where `mask` `(W, K)` is True (0 where none)."""
+    ordered = np.sort(np.where(mask, values, np.nan), axis=1)  # NaN sorts last
+    count = mask.sum(axis=1)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(ordered, np.minimum(count // 2, values.shape[1] - 1)[:, None], axis=1)
+    return np.where(count > 0, 0.5 * (low + high[:, 0]), 0.0)
 
 
 def _upper_scale(residuals: np.ndarray) -> np.ndarray:
-    """Robust scale of upward deviations, `(W,)` from `(W, T)` residuals: the larger of the
-    MAD-based sigma and the 90th percentile's distance above the median / 1.28. The same
-    for symmetric noise; wider for right-skewed spend (bursty traffic, long prompts), whose
-    ordinary high days would otherwise score as anomalies."""
-    ordered = np.sort(residuals, axis=1)
-    count = ordered.shape[1]
-    middle = 0.5 * (ordered[:, (count - 1) // 2] + ordered[:, count // 2])
-    high = ordered[:, min(int(np.ceil(0.9 * count)) - 1, count - 1)]
-    mad = median(np.abs(residuals - middle[:, None]))
+    """Robust scale of upward deviations, `(W,)` from `(W, T)` residuals (NaN: left out):
+    the larger of the MAD-based sigma and the 90th percentile's distance above the median /
+    1.28. The same for symmetric noise; wider for right-skewed spend (bursty traffic, long
+    prompts), whose ordinary high days would otherwise score as anomalies."""
+    ordered = np.sort(residuals, axis=1)  # NaN sorts last
+    count = np.maximum(np.count_nonzero(~np.isnan(ordered), axis=1), 1)
+
+    def at(position):
+        return np.take_along_axis(ordered, position[:, None], axis=1)[:, 0]
+
+    middle = 0.5 * (at((count - 1) // 2) + at(count // 2))
+    high = at(np.ceil(0.9 * count).astype(int) - 1)
+    deviations = np.abs(residuals - middle[:, None])
+    mad = _masked_median(deviations, ~np.isnan(deviations))
     return np.maximum(_MAD_TO_SIGMA * mad, (high - middle) / 1.2816)
 
 
