@@ -1,20 +1,25 @@
-"""How fast the Slack app acknowledges slash commands while its listeners wait on slow work.
+"""How fast the Slack app acknowledges slash commands while their answers wait on slow work.
 
     python benchmarks/bench_slack_ack.py                    # 16 workers (ours) vs 5 (Bolt's)
     python benchmarks/bench_slack_ack.py --requests 60 --slow 1.0
 
 A real Bolt app (`bot.app.build_app`) behind the real WSGI app (`bot.server`) on a loopback
 port, a migrated SQLite registry of 30 workloads, and the mock Slack Web API whose
-response_url answers `--slow` seconds late (a slow downstream: every listener holds its
-worker that long after acking). `--requests` signed `/llm-owner list` commands arrive in
-bursts of `--burst` at once. Slack gives up on an ack after 3 s; the figures are the ack
-latency (HTTP response to the command) and the time until the answer reached the
-response_url. Traffic stays on 127.0.0.1; every loop is bounded.
+response_url answers `--slow` seconds late (a slow downstream: each answer holds a thread
+of the answer pool, `bot.answers`, that long). `--requests` signed `/llm-owner list`
+commands arrive in bursts of `--burst` at once. Slack gives up on an ack after 3 s; the
+figures are the ack latency (HTTP response to the command) and the time until every answer
+reached the response_url. Traffic stays on 127.0.0.1; every loop is bounded.
+
+Each command has its own response_url, as Slack's commands do: the app refuses a
+signature it has already accepted (`bot/replay_guard.py`), so sending the same signed
+command twice in one second would measure 401s, not acks.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -28,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from werkzeug.serving import make_server
 
 import bot.app
+from bot.answers import AnswerPool
 from bot.server import create_web_app
 from bot.settings import Settings
 from models.base import make_engine, make_session_factory, transaction
 from models.migrate import upgrade
 from models.registry import Person, Team, Workload
-from tests.slack.conftest import SIGNING_SECRET, SlackServer
+from tests.slack.conftest import SIGNING_SECRET, SlackServer, slash_body
 from tests.support.slack_mock import Fault, MockSlack
 
 SLACK_ACK_DEADLINE = 3.0
@@ -65,27 +71,31 @@ def run(workers: int, requests: int, burst: int, slow: float, database_url: str)
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=mock.url,
     )
-    app = bot.app.build_app(settings, session_factory, token_verification_enabled=False)
+    answers = AnswerPool()
+    app = bot.app.build_app(
+        settings, session_factory, token_verification_enabled=False, answers=answers
+    )
     server = make_server("127.0.0.1", 0, create_web_app(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     slack = SlackServer(f"http://127.0.0.1:{server.server_port}", mock.response_url + "T/1/x")
     mock.fail_next("response_url", Fault(200, delay=slow), times=requests)
 
     acks: list[float] = []
-    failed = 0  # not acked in time: Bolt answers 404 and Slack shows the user an error
+    failed = 0  # not a 200 (e.g. not acked in time, or refused as a replay)
 
-    def one(_: int) -> None:
+    def one(number: int) -> None:
         nonlocal failed
+        body = slash_body("list", "U0BENCH001", f"{slack.response_url}/{number}")
         started = time.perf_counter()
-        reply = slack.command("list", "U0BENCH001")
+        reply = slack.post(body)
         if reply.status != 200:
             failed += 1
         acks.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=burst) as pool:
-        for _ in range(0, requests, burst):
-            list(pool.map(one, range(burst)))
+        for first in range(0, requests, burst):
+            list(pool.map(one, range(first, min(first + burst, requests))))
     deadline = time.monotonic() + requests * slow + 60
     while len(mock.calls_to("response_url")) + failed < requests:
         if time.monotonic() > deadline:
@@ -94,6 +104,7 @@ def run(workers: int, requests: int, burst: int, slow: float, database_url: str)
     answered = time.perf_counter() - started
     server.shutdown()
     app.listener_runner.listener_executor.shutdown(wait=True)
+    answers.shutdown(wait=True)
     mock.stop()
     acks.sort()
     return {
@@ -113,6 +124,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=16)
     parser.add_argument("--slow", type=float, default=1.0, help="seconds each answer waits")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/bench.db"
         upgrade(make_engine(url))

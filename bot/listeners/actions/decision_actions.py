@@ -124,7 +124,9 @@ def decide_open_action(
         slug = parse_value(body["actions"][0]["value"])["t"]
         if modal:
             title = "Bedrock or self-host?"
-            show_in_modal(client, body, title, lambda: decide_answer(deps, slug)[0])
+            show_in_modal(
+                client, body, title, lambda: decide_answer(deps, slug)[0], deps=deps, logger=logger
+            )
             return
         message, _ = decide_answer(deps, slug)
         respond(**message.for_respond("ephemeral", replace_original=False))

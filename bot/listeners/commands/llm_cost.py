@@ -187,7 +187,14 @@ def answer_cost_button(
     user = body["user"]["id"]
     text = parse_value(body["actions"][0]["value"])["t"]
     if in_a_modal:
-        show_in_modal(client, body, "LLM spend", lambda: cost_answer(deps, text, user)[0])
+        show_in_modal(
+            client,
+            body,
+            "LLM spend",
+            lambda: cost_answer(deps, text, user)[0],
+            deps=deps,
+            logger=logger,
+        )
         return
     message, report = cost_answer(deps, text, user)
     if report is None:

@@ -2,16 +2,22 @@
 
 Validation is quick (each field parsed on its own, one lookup) and answers through
 `ack(response_action="errors")` so Slack shows each problem under its field. A valid
-submission is acknowledged with a loading view at once; the decision is computed after the
-ack and shown with `views.update`.
+submission is acknowledged with a loading view at once; the decision is computed on the
+answer pool (`bot.answers`) and shown with `views.update`.
 
 `show_in_modal` is the same pattern for buttons on surfaces that have no channel to answer
-in (the Home tab, a modal): open or update a loading view first, then the answer.
+in (the Home tab, a modal): open or update a loading view first (in the listener thread:
+a trigger_id expires 3 s after the click), then the answer, on the pool.
+
+A modal has no response_url, so `modal_responder` is the `respond` these answers hand to
+the pool: a failed answer, or "too busy", replaces the loading view instead of leaving it
+spinning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import date
 from logging import Logger
@@ -19,11 +25,15 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+from slack_sdk.models.views import View
 from sqlalchemy import select
 
+from bot.answers import Responder, answer_later
 from bot.blocks.common import Message, truncate
 from bot.blocks.decide import (
     FORM_CALLBACK,
+    MODAL_TITLE,
     decide_error_message,
     decision_view,
     form_fields,
@@ -31,11 +41,13 @@ from bot.blocks.decide import (
     message_view,
 )
 from bot.listeners.commands.llm_decide import decision_prices
-from bot.listeners.deps import deps_from
+from bot.listeners.deps import AppDeps, deps_from
 from commands import cost as cost_commands
 from commands.decide import BadValue, DecideRequest, build_decision, parse_override
 from commands.parsing import ParseError, control_character_problem
 from models.registry import Workload, is_slug
+
+log = logging.getLogger(__name__)
 
 MAX_FIELD_ERROR = 150  # what Slack shows under an input
 
@@ -84,6 +96,17 @@ def validate_form(
     return DecideRequest(slug=slug, overrides=overrides, as_of=today), {}
 
 
+def modal_responder(client: WebClient, view_id: str, title: str = MODAL_TITLE) -> Responder:
+    """A `respond` for an answer shown in the modal `view_id`: it puts the text (why the answer
+    failed, or that we are too busy) in the modal in place of the loading view."""
+
+    def respond(text: str, **_how: Any) -> None:  # response_type etc. mean nothing in a modal
+        notice = Message(text=text, blocks=(SectionBlock(text=MarkdownTextObject(text=text)),))
+        client.views_update(view_id=view_id, view=message_view(notice, title))
+
+    return respond
+
+
 def decide_form_submitted(
     ack: Ack,
     body: dict[str, Any],
@@ -94,26 +117,42 @@ def decide_form_submitted(
 ) -> None:
     deps = deps_from(context)
     today = cost_commands.today_utc()
+    # Errors can only be shown under their fields through the ack: validate before it.
     request, errors = validate_form(deps.session_factory, view["state"]["values"], today)
     if request is None:
         ack(response_action="errors", errors=errors)
         return
     ack(response_action="update", view=loading_view())
+    view_id = view["id"]
+    answer_later(
+        deps,
+        lambda: client.views_update(view_id=view_id, view=decision_result_view(deps, request)),
+        respond=modal_responder(client, view_id),
+        logger=logger,
+    )
+
+
+def decision_result_view(deps: AppDeps, request: DecideRequest) -> View:
+    """The decision for a valid form, or why there is none (e.g. a model with no price)."""
     try:
         with deps.session_factory() as session:
-            result = decision_view(
-                build_decision(session, request, prices=decision_prices(session))
-            )
+            return decision_view(build_decision(session, request, prices=decision_prices(session)))
     except ParseError as error:
-        result = message_view(decide_error_message(error.message, error.example))
-    client.views_update(view_id=view["id"], view=result)
+        return message_view(decide_error_message(error.message, error.example))
 
 
 def show_in_modal(
-    client: WebClient, body: dict[str, Any], title: str, answer: Callable[[], Message]
+    client: WebClient,
+    body: dict[str, Any],
+    title: str,
+    answer: Callable[[], Message],
+    *,
+    deps: AppDeps,
+    logger: Logger,
 ) -> None:
-    """Answer a button on the Home tab or in a modal: a loading view first (a trigger_id
-    expires 3 s after the click), then the answer in its place."""
+    """Answer a button on the Home tab or in a modal: a loading view first, here (a
+    trigger_id expires 3 s after the click), then the answer in its place, on the answer
+    pool of `deps`."""
     surface = body.get("view") or {}
     if surface.get("type") == "modal":
         view_id = surface["id"]
@@ -121,7 +160,11 @@ def show_in_modal(
     else:
         opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())
         view_id = opened["view"]["id"]
-    client.views_update(view_id=view_id, view=message_view(answer(), title))
+
+    def show_answer() -> None:
+        client.views_update(view_id=view_id, view=message_view(answer(), title))
+
+    answer_later(deps, show_answer, respond=modal_responder(client, view_id, title), logger=logger)
 
 
 def parse_value(value: str) -> dict[str, Any]:
@@ -137,4 +180,12 @@ def register(app: App) -> None:
     app.view(FORM_CALLBACK)(decide_form_submitted)
 
 
-__all__ = ["decide_form_submitted", "parse_value", "register", "show_in_modal", "validate_form"]
+__all__ = [
+    "decide_form_submitted",
+    "decision_result_view",
+    "modal_responder",
+    "parse_value",
+    "register",
+    "show_in_modal",
+    "validate_form",
+]
