@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import difflib
+import functools
 import heapq
 import re
 from collections import defaultdict
@@ -37,7 +38,7 @@ from economics.forecast import forecast
 from governance.registry_view import Gap, gaps_of
 from models.facts import CostFact, UpstreamFact, UsageFact
 from models.governance import Alert, AlertStatus
-from models.registry import OrganisationProfile, Person, Team, Workload
+from models.registry import OrganisationProfile, Person, Team, Workload, is_slug
 
 EXAMPLE = "/llm-cost team:search 30d"
 HELP = """*/llm-cost [SCOPE] [PERIOD] [public]*: what LLM workloads cost and where spend is going.
@@ -63,9 +64,8 @@ DEFAULT_DETAIL_LIMIT = 15
 DRIFT_WINDOW_DAYS = 7
 ZERO = Decimal(0)
 DRIFT_SCOPE_LIMIT = 500
-SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-DAYS = re.compile(r"^(\d{1,3})d$")
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+DAYS = re.compile(r"^(\d{1,3})d\Z")
+MONTH = re.compile(r"^(\d{4})-(\d{2})\Z")
 SCOPE_KEYS = ("team", "feature", "customer", "workload", "user")
 UNRESOLVED_STATUSES = (
     AlertStatus.OPEN.value,
@@ -261,7 +261,7 @@ def _scope_of(token: Token) -> Scope:
         if key == "user":
             return Scope("user", value.lstrip("@"))
         return Scope(key, value.lower() if key in ("team", "workload") else value)
-    if SLUG.match(word.lower()):
+    if is_slug(word.lower()):
         return Scope("workload", word.lower())
     raise ParseError(
         f"`{word}` is neither a workload slug, a period (7d, 30d, 90d, mtd, last-month, "
@@ -294,15 +294,28 @@ class WorkloadInfo:
 
     def gaps(self) -> tuple[Gap, ...]:
         """Ownership gaps, by the registry's one rule (`governance.registry_view.gaps_of`)."""
-        owner = SimpleNamespace(active=self.owner_active) if self.owner_label else None
-        return gaps_of(
-            SimpleNamespace(  # the attributes gaps_of reads, from this row's columns
-                status=self.status,
-                owner=owner,
-                budget_monthly=self.budget,
-                exit_strategy="yes" if self.has_exit_strategy else "",
-            )
+        return _gaps_of_columns(
+            self.status,
+            bool(self.owner_label),
+            self.owner_active,
+            self.budget is not None,
+            self.has_exit_strategy,
         )
+
+
+@functools.cache  # a few dozen combinations; `all` asks for 10,000 workloads' gaps
+def _gaps_of_columns(
+    status: str, has_owner: bool, owner_active: bool, has_budget: bool, has_exit_strategy: bool
+) -> tuple[Gap, ...]:
+    """`gaps_of` on the columns it reads, passed as a stand-in for the workload."""
+    return gaps_of(
+        SimpleNamespace(
+            status=status,
+            owner=SimpleNamespace(active=owner_active) if has_owner else None,
+            budget_monthly=Decimal(1) if has_budget else None,
+            exit_strategy="yes" if has_exit_strategy else "",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -619,7 +632,7 @@ def resolve_scope(session: Session, scope: Scope, caller: str | None) -> list[Wo
         condition = func.lower(column) == str(scope.value).lower()
     if condition is not None:
         statement = statement.where(condition)
-    rows = [_info(row) for row in session.execute(statement.order_by(Workload.slug))]
+    rows = [_info(row) for row in plain_rows(session, statement.order_by(Workload.slug))]
     if not rows and scope.kind == "workload":
         known = session.scalars(select(Workload.slug)).all()
         raise ParseError(
@@ -670,6 +683,40 @@ def as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+def plain_rows(session: Session, statement) -> Any:
+    """The rows of a column query, run as Core on the session's connection: on `all`'s
+    10,000-row results the ORM's per-row processing costs about as much as the query.
+    Pending changes are flushed first, as the session's autoflush would."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement)
+
+
+def _sum_within(
+    measure: ColumnElement,
+    column: ColumnElement,
+    low: Any,
+    high: Any,
+    scan_low: Any,
+    scan_high: Any,
+    *,
+    inclusive: bool,
+) -> ColumnElement:
+    """SUM(measure) over the rows with `column` in [low, high] (`inclusive`) or [low, high),
+    in a query whose WHERE already keeps `column` in the same kind of range [scan_low,
+    scan_high]. Bounds the WHERE already enforces are left out: each comparison is paid on
+    every row scanned (hundreds of thousands on `all`), and a range that is the whole scan
+    needs none. The rows summed, so the sums, are the same."""
+    conditions = []
+    if low > scan_low:
+        conditions.append(column >= low)
+    if high < scan_high:
+        conditions.append(column <= high if inclusive else column < high)
+    if not conditions:
+        return func.sum(measure)
+    return func.sum(case((and_(*conditions), measure)))
+
+
 class FactQuery:
     """The fact filters of one answer: the scope, the as-of cut-off, the dialect.
 
@@ -683,6 +730,9 @@ class FactQuery:
         self.ids = None if ids is None else list(ids)
         self.known_at = known_at
         self.dialect = session.get_bind().dialect.name
+
+    def _rows(self, statement) -> Any:
+        return plain_rows(self.session, statement)
 
     def _scope(self, column: ColumnElement, is_llm: ColumnElement | None = None) -> ColumnElement:
         if self.ids is None:
@@ -741,7 +791,7 @@ class FactQuery:
             return result
         names = list(ranges)
         sums = [
-            func.sum(case((and_(CostFact.day >= r[0], CostFact.day <= r[1]), CostFact.cost)))
+            _sum_within(CostFact.cost, CostFact.day, r[0], r[1], start, end, inclusive=True)
             for r in ranges.values()
         ]
         statement = (
@@ -751,7 +801,7 @@ class FactQuery:
         )
         if ids is not None:
             statement = statement.where(CostFact.workload_id.in_(list(ids)))
-        for workload_id, *values in self.session.execute(statement):
+        for workload_id, *values in self._rows(statement):
             for name, value in zip(names, values, strict=True):
                 if value is not None:
                     result[name][workload_id] = Decimal(value)
@@ -768,7 +818,7 @@ class FactQuery:
         """The workloads (None: unattributed) with billed cost on `day`. Deduplicated here:
         DISTINCT would make SQLite walk the workload-first index instead of one day's range."""
         statement = select(CostFact.workload_id).where(*self.cost_where(day, day))
-        return set(self.session.scalars(statement))
+        return set(self._rows(statement).scalars())
 
     def billed_by_day(self, start: date, end: date, ids: Sequence[int] | None = None):
         """{(workload id, day): billed}, for `ids` (default: the whole scope, summed)."""
@@ -779,15 +829,14 @@ class FactQuery:
                 .group_by(CostFact.workload_id, CostFact.day)
             )
             return {
-                (wid, as_date(day)): Decimal(value)
-                for wid, day, value in self.session.execute(statement)
+                (wid, as_date(day)): Decimal(value) for wid, day, value in self._rows(statement)
             }
         statement = (
             select(CostFact.day, func.sum(CostFact.cost))
             .where(*self.cost_where(start, end))
             .group_by(CostFact.day)
         )
-        return {(None, as_date(day)): Decimal(v) for day, v in self.session.execute(statement)}
+        return {(None, as_date(day)): Decimal(v) for day, v in self._rows(statement)}
 
     def estimated_by_day(self, start: date, end: date) -> dict[tuple[int | None, date], Decimal]:
         """{(workload id, day): token-based estimate} over the scope.
@@ -804,17 +853,18 @@ class FactQuery:
             )
             return {
                 (wid, as_date(d)): Decimal(value)
-                for wid, d, value in self.session.execute(statement)
+                for wid, d, value in self._rows(statement)
                 if value is not None
             }
         sums = [
-            func.sum(
-                case(
-                    (
-                        and_(UsageFact.hour >= start_of_day(d), UsageFact.hour < end_of_day(d)),
-                        UsageFact.estimated_cost,
-                    )
-                )
+            _sum_within(
+                UsageFact.estimated_cost,
+                UsageFact.hour,
+                start_of_day(d),
+                end_of_day(d),
+                start_of_day(start),
+                end_of_day(end),
+                inclusive=False,
             )
             for d in days
         ]
@@ -824,7 +874,7 @@ class FactQuery:
             .group_by(UsageFact.workload_id)
         )
         result: dict[tuple[int | None, date], Decimal] = {}
-        for wid, *values in self.session.execute(statement):
+        for wid, *values in self._rows(statement):
             for d, value in zip(days, values, strict=True):
                 if value is not None:
                     result[(wid, d)] = Decimal(value)
@@ -840,7 +890,7 @@ class FactQuery:
         )
         if ids is not None:
             statement = statement.where(UsageFact.workload_id.in_(list(ids)))
-        return {wid: Decimal(v) for wid, v in self.session.execute(statement) if v is not None}
+        return {wid: Decimal(v) for wid, v in self._rows(statement) if v is not None}
 
     def usage_totals(
         self, ids: Sequence[int], ranges: dict[str, tuple[date, date]]
@@ -865,9 +915,7 @@ class FactQuery:
                 .where(*self.usage_where(start, end), UsageFact.workload_id.in_(list(ids)))
                 .group_by(UsageFact.workload_id)
             )
-            for wid, inputs, outputs, calls, errors, throttles, first in self.session.execute(
-                statement
-            ):
+            for wid, inputs, outputs, calls, errors, throttles, first in self._rows(statement):
                 result[(wid, name)] = {
                     "input_tokens": float(inputs or 0),
                     "output_tokens": float(outputs or 0),
@@ -896,7 +944,7 @@ class FactQuery:
             )
             if self.known_at is not None:
                 statement = statement.where(UpstreamFact.collected_at < self.known_at)
-            for wid, requests in self.session.execute(statement):
+            for wid, requests in self._rows(statement):
                 result[(wid, name)] = float(requests or 0)
         return result
 
@@ -935,7 +983,7 @@ class FactQuery:
             )
         scope = self._scope(Alert.workload_id) if self.ids is not None else literal(True)
         counts = dict(
-            self.session.execute(
+            self._rows(
                 select(Alert.workload_id, func.count())
                 .where(open_now, scope)
                 .group_by(Alert.workload_id)
@@ -973,19 +1021,23 @@ class Spend:
         self.billed = billed
         self.estimates = estimates
         self.lag_start = lag_start
-        self._estimated: dict[str, dict[int | None, Decimal]] = {
-            name: defaultdict(Decimal) for name in ranges
-        }
-        in_ranges: dict[date, list[str]] = {}  # the few lagging days, and their ranges
-        for (wid, day), value in estimates.items():
-            names = in_ranges.get(day)
-            if names is None:
-                names = in_ranges[day] = [n for n, (a, b) in ranges.items() if a <= day <= b]
-            for name in names:
-                self._estimated[name][wid] += value
-        self._by_workload: dict[int | None, list[tuple[date, Decimal]]] = defaultdict(list)
-        for (wid, day), value in estimates.items():
-            self._by_workload[wid].append((day, value))
+        by_day: dict[date, list[tuple[int | None, Decimal]]] = defaultdict(list)
+        for (wid, day), value in estimates.items():  # the few lagging days
+            by_day[day].append((wid, value))
+        # Ranges that hold the same lagging days (the period and the month, usually) have the
+        # same estimates: summed once, shared (read only).
+        summed: dict[tuple[date, ...], dict[int | None, Decimal]] = {}
+        self._estimated: dict[str, dict[int | None, Decimal]] = {}
+        for name, (first, last) in ranges.items():
+            days = tuple(day for day in sorted(by_day) if first <= day <= last)
+            if days not in summed:
+                sums: dict[int | None, Decimal] = {}
+                for day in days:
+                    for wid, value in by_day[day]:
+                        sums[wid] = sums.get(wid, ZERO) + value
+                summed[days] = sums
+            self._estimated[name] = summed[days]
+        self._by_workload: dict[int | None, list[tuple[date, Decimal]]] | None = None
         # Totals computed once: ranking thousands of workloads reads them many times.
         self._total: dict[str, dict[int | None, Decimal]] = {}
         for name in ranges:
@@ -1017,6 +1069,10 @@ class Spend:
         return self._total[name]
 
     def estimated_between(self, wid: int | None, start: date, end: date) -> Decimal:
+        if self._by_workload is None:  # only a few detail workloads ask: built on first use
+            self._by_workload = defaultdict(list)
+            for (owner, day), value in self.estimates.items():
+                self._by_workload[owner].append((day, value))
         return sum((v for day, v in self._by_workload.get(wid, ()) if start <= day <= end), ZERO)
 
 
@@ -1281,7 +1337,8 @@ def _scope_budget(
     budgets = [info.budget for info in infos if info.budget is not None]
     if not budgets:
         return None, None
-    spending = [info for info in infos if spend.total("month", info.id)]
+    month = spend.totals("month")
+    spending = [info for info in infos if month.get(info.id)]
     unbudgeted = [info for info in spending if info.budget is None]
     if len(infos) == 1:
         return budgets[0], None

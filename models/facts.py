@@ -29,11 +29,12 @@ from models.base import Base, utcnow
 
 
 class AttributedMixin:
-    """The workload a fact was attributed to, and the rule that claimed it (None: unattributed)."""
+    """The workload a fact was attributed to, and the rule that claimed it (None: unattributed).
 
-    workload_id: Mapped[int | None] = mapped_column(
-        ForeignKey("workloads.id", ondelete="SET NULL"), index=True
-    )
+    Each fact table declares its own index led by `workload_id` (the foreign key's lookups use
+    it too), shaped for the queries that read the table."""
+
+    workload_id: Mapped[int | None] = mapped_column(ForeignKey("workloads.id", ondelete="SET NULL"))
     rule_id: Mapped[int | None] = mapped_column(
         ForeignKey("attribution_rules.id", ondelete="SET NULL")
     )
@@ -71,6 +72,9 @@ class UsageFact(AttributedMixin, Base):
     __table_args__ = (
         UniqueConstraint("source", "series_key", "hour"),
         Index("ix_usage_facts_hour", "hour"),
+        # A workload's (or every workload's) token estimate over a range of hours, read from
+        # the index alone (`/llm-cost` fills the days billing has not reached with it).
+        Index("ix_usage_facts_workload_hour", "workload_id", "hour", "estimated_cost"),
     )
 
 
@@ -96,9 +100,14 @@ class CostFact(AttributedMixin, Base):
     dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tags, principal, ...
     collected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Both indexes hold what `/llm-cost` sums (cost, is_llm), so its scans of hundreds of
+    # thousands of billed days never read the table itself.
     __table_args__ = (
         UniqueConstraint("source", "series_key", "day"),
-        Index("ix_cost_facts_day", "day"),
+        # a workload's (or team's) cost over a range of days, and the ranking of `all`
+        Index("ix_cost_facts_workload_day", "workload_id", "day", "cost", "is_llm"),
+        # the daily totals of every workload over a range of days
+        Index("ix_cost_facts_day_workload", "day", "workload_id", "cost", "is_llm"),
     )
 
 
@@ -123,6 +132,7 @@ class GpuFact(AttributedMixin, Base):
     __table_args__ = (
         UniqueConstraint("source", "series_key", "hour"),
         Index("ix_gpu_facts_hour", "hour"),
+        Index("ix_gpu_facts_workload_id", "workload_id"),
     )
 
 
