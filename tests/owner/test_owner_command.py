@@ -202,7 +202,9 @@ def test_register_reports_every_bad_field_and_writes_nothing(session, session_fa
     assert "Known teams: search." in result.errors["team"]
     result = owner.register_workload(session_factory, form(slug="Bad Slug!"), STRANGER, ADMINS)
     assert set(result.errors) == {"slug"}
-    assert result.errors["slug"].startswith("Use lower-case letters and digits in words joined by single hyphens")
+    assert result.errors["slug"].startswith(
+        "Use lower-case letters and digits in words joined by single hyphens"
+    )
     result = owner.register_workload(session_factory, form(owner=LEFT), STRANGER, ADMINS)
     assert "deactivated" in result.errors["owner"]
     assert count(session, Workload) == workloads
