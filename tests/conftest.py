@@ -87,3 +87,13 @@ def slack_mock():
     yield mock
     mock.stop()
     assert mock.state.contract_violations == [], mock.state.contract_violations
+
+
+@pytest.fixture
+def answers():
+    """The app's answer pool: `answers.wait_idle()` waits for every answer sent so far."""
+    from bot.answers import AnswerPool
+
+    pool = AnswerPool()
+    yield pool
+    pool.shutdown(wait=True)

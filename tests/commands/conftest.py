@@ -7,7 +7,6 @@ import pytest
 
 from tests.commands.world import World, build_world
 from tests.slack.conftest import (  # noqa: F401 - fixtures
-    answers,
     bolt_app,
     deps,
     settings,

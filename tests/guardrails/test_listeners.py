@@ -39,7 +39,7 @@ from tests.guardrails.conftest import (
     inline_policies,
     overrun,
 )
-from tests.slack.conftest import answers, settings, slack_server  # noqa: F401 - fixtures used below
+from tests.slack.conftest import settings, slack_server  # noqa: F401 - fixtures used below
 
 DM = "D0OWNER01"
 TS = "1773741600.000100"

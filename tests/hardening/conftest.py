@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.answers import AnswerPool
 from bot.app import build_app
 from bot.listeners.deps import CONTEXT_KEY, AppDeps
 from bot.server import create_web_app, database_check
@@ -110,14 +109,6 @@ def deps(settings, session_factory) -> AppDeps:
 def context(deps) -> dict:
     """What Bolt hands a listener as `context`, as far as our listeners read it."""
     return {CONTEXT_KEY: deps}
-
-
-@pytest.fixture
-def answers() -> Iterator[AnswerPool]:
-    """The app's answer pool: `answers.wait_idle()` waits for every answer sent so far."""
-    pool = AnswerPool()
-    yield pool
-    pool.shutdown(wait=True)
 
 
 @pytest.fixture

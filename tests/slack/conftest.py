@@ -17,7 +17,6 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
-from bot.answers import AnswerPool
 from bot.app import build_app
 from bot.listeners.deps import AppDeps
 from bot.server import EVENTS_PATH, create_web_app, database_check
@@ -43,14 +42,6 @@ def settings(slack_mock, database_url) -> Settings:
 @pytest.fixture
 def deps(settings, session_factory) -> AppDeps:
     return AppDeps.build(settings, session_factory)
-
-
-@pytest.fixture
-def answers() -> Iterator[AnswerPool]:
-    """The app's answer pool: `answers.wait_idle()` waits for every answer sent so far."""
-    pool = AnswerPool()
-    yield pool
-    pool.shutdown(wait=True)
 
 
 @pytest.fixture
