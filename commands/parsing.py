@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from models.errors import BadInput
+from models.text import CONTROL, control_character_problem
 
 
 class TokenKind(enum.StrEnum):
@@ -59,27 +60,6 @@ class ParseError(BadInput):
         super().__init__(f"{message} For example: {example}")
 
 
-# C0 and C1 controls, DEL, and lone surrogates (which cannot be stored as UTF-8). Tab and line
-# breaks are ordinary whitespace wherever text may span lines (command text, multi-line fields).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_OR_LINE_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def control_character_problem(
-    text: str, what: str = "The text", *, multiline: bool = True
-) -> str | None:
-    """What is wrong when `text` holds a control character (None when it holds none).
-
-    `what` names the text in the message; with `multiline`, tab and line breaks are allowed."""
-    found = (_CONTROL if multiline else _CONTROL_OR_LINE_BREAK).search(text)
-    if found is None:
-        return None
-    return (
-        f"{what} has a control character (U+{ord(found.group()):04X}) at character "
-        f"{found.start() + 1}: remove it and try again."
-    )
-
-
 _ESCAPE = re.compile(r"<([^<>]*)>")
 _QUOTES = {'"': '"', "“": "”", "„": "“", "'": "'"}
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))  # &amp; last: no double decoding
@@ -115,7 +95,7 @@ def tokenize(text: str) -> list[Token]:
     them (what to send instead), or `help` when that is empty or too long to quote."""
     problem = control_character_problem(text, "The command text")
     if problem is not None:
-        cleaned = _CONTROL.sub("", text).strip()
+        cleaned = CONTROL.sub("", text).strip()
         raise ParseError(problem, cleaned if 0 < len(cleaned) <= 200 else "help")
     tokens: list[Token] = []
     i, n = 0, len(text)

@@ -56,6 +56,7 @@ from models.registry import (
     WorkloadStatus,
     is_slug,
 )
+from models.text import control_character_problem
 
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = ("version", "organisation", "sources", "teams", "people", "workloads")
@@ -637,6 +638,7 @@ def parse_registry(text: str, filename: str = "registry.yaml") -> RegistryFile:
             f"got {_show(data)}",
         )
     else:
+        _check_control_characters(reader, data, "")
         top = _Mapping(reader, data, "", None)
         for key in data:
             if isinstance(key, str) and key.startswith(EXTENSION_PREFIX):
@@ -666,6 +668,27 @@ def parse_registry(text: str, filename: str = "registry.yaml") -> RegistryFile:
     if reader.problems:
         raise InvalidRegistry(filename, reader.problems)
     return registry
+
+
+def _check_control_characters(
+    reader: _Reader, node: Any, path: str, line: int | None = None
+) -> None:
+    """A problem for every key or text in the file holding a control character (a NUL from
+    a "\\0" escape, say): PostgreSQL refuses NUL in text, and no name needs one. Tabs and
+    line breaks are fine (block scalars)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where, key_line = (f"{path}.{key}" if path else str(key)), reader.key_line(node, key)
+            if isinstance(key, str) and (problem := control_character_problem(key, "the key")):
+                reader.problem(where, problem, key_line)
+            _check_control_characters(reader, value, where, key_line)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_control_characters(
+                reader, value, f"{path}[{index}]", reader.item_line(node, index) or line
+            )
+    elif isinstance(node, str) and (problem := control_character_problem(node, "the text")):
+        reader.problem(path, problem, line)
 
 
 def load_registry(path: str | Path) -> RegistryFile:

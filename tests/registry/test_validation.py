@@ -304,6 +304,15 @@ CASES = [
         ["registry.yaml: version: unsupported version true; this llmgov reads version 1"],
     ),
     (
+        "a NUL character (PostgreSQL refuses it in text)",
+        "    feature: result-summaries\n",
+        '    feature: "result\\0summaries"\n',
+        [
+            "registry.yaml: workloads[0].feature: the text has a control character (U+0000) "
+            "at character 7: remove it and try again."
+        ],
+    ),
+    (
         "gpu on a bedrock workload",
         "    platform: bedrock\n    team: support\n",
         "    platform: bedrock\n    team: support\n    gpu: {instance_type: g6.xlarge, count: 1}\n",
