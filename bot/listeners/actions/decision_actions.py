@@ -20,7 +20,7 @@ from bot.blocks.cost import DECIDE_OPEN_ACTION
 from bot.blocks.decide import RECORD_ACTION, decide_error_message, recorded_message
 from bot.listeners.commands.llm_decide import decide_answer, decision_prices
 from bot.listeners.deps import AppDeps, deps_from
-from bot.listeners.views.decide_modal import parse_value, show_in_modal
+from bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
 from commands import cost as cost_commands
 from commands.decide import DecideRequest, build_decision, decision_to_json, parse_decide_text
 from commands.parsing import ParseError
@@ -116,9 +116,7 @@ def decide_open_action(
 ) -> None:
     """ "Bedrock or self-host?" on a cost answer or the Home tab: the decision for a slug."""
     deps = deps_from(context)
-    # On the Home tab or in a modal the answer is a modal, opened with the click's
-    # trigger_id: right after the ack, not queued behind other answers.
-    modal = (body.get("view") or {}).get("type") in ("home", "modal")
+    modal = answers_in_a_modal(body)
 
     def answer() -> None:
         slug = parse_value(body["actions"][0]["value"])["t"]

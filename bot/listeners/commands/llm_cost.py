@@ -33,7 +33,7 @@ from bot.blocks.cost import (
 from bot.charts import render_spend_chart
 from bot.listeners.commands.base import Reply, SlashCommand
 from bot.listeners.deps import AppDeps, deps_from
-from bot.listeners.views.decide_modal import parse_value, show_in_modal
+from bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
 from commands import cost as cost_commands
 from commands.cost import CostReport, HelpRequest, build_cost_report, parse_cost_text
 from commands.parsing import ParseError
@@ -162,9 +162,7 @@ def llm_cost_open_action(
 ) -> None:
     """The "Details" / "Last 90 days" buttons and the Home tab's Cost button."""
     deps = deps_from(context)
-    # On the Home tab or in a modal the answer is a modal, opened with the click's
-    # trigger_id: right after the ack, not queued behind other answers.
-    modal = (body.get("view") or {}).get("type") in ("home", "modal")
+    modal = answers_in_a_modal(body)
     ack_then_answer(
         ack,
         deps,

@@ -17,7 +17,6 @@ spinning.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from datetime import date
 from logging import Logger
@@ -46,8 +45,6 @@ from commands import cost as cost_commands
 from commands.decide import BadValue, DecideRequest, build_decision, parse_override
 from commands.parsing import ParseError, control_character_problem
 from models.registry import Workload, is_slug
-
-log = logging.getLogger(__name__)
 
 MAX_FIELD_ERROR = 150  # what Slack shows under an input
 
@@ -141,6 +138,12 @@ def decision_result_view(deps: AppDeps, request: DecideRequest) -> View:
         return message_view(decide_error_message(error.message, error.example))
 
 
+def answers_in_a_modal(body: dict[str, Any]) -> bool:
+    """A button on the Home tab or in a modal: its answer is a modal (`show_in_modal`),
+    opened with the click's trigger_id, so right after the ack, not queued behind answers."""
+    return (body.get("view") or {}).get("type") in ("home", "modal")
+
+
 def show_in_modal(
     client: WebClient,
     body: dict[str, Any],
@@ -181,6 +184,7 @@ def register(app: App) -> None:
 
 
 __all__ = [
+    "answers_in_a_modal",
     "decide_form_submitted",
     "decision_result_view",
     "modal_responder",
