@@ -17,13 +17,17 @@ p99 at most 300 ms for a workload or a team, 1.5 s for `all`.
 
 The data is generated once (`--reuse` keeps it between runs). The schema, indexes included,
 is the migrations' (upgraded on every run, as `llmgov db upgrade` would). The server is set
-up as `llmgov serve` does it: after the warm-up, `freeze_startup_objects()` moves start-up's
-objects out of the garbage collector's sight, so its pauses do not land on the acks.
+up as `llmgov serve` does it: charts are drawn in a worker process (bot/chart_worker.py),
+and after the warm-up `freeze_startup_objects()` moves start-up's objects out of the garbage
+collector's sight, so its pauses do not land on the acks. Each line is followed by the
+longest garbage-collection pause in this process (server and client) while it was measured:
+a pause holds the GIL, so it delays whatever ack is in flight.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import logging
@@ -44,6 +48,7 @@ from sqlalchemy import text
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bot.app import build_app
+from bot.chart_worker import ChartWorker
 from bot.server import EVENTS_PATH, create_web_app, freeze_startup_objects
 from bot.settings import Settings
 from models.base import make_engine, make_session_factory
@@ -355,6 +360,25 @@ def measure(server_url, mock: MockSlack, name: str, text_: str, user: str, answe
     return acked, new[0].at - started, new[-1].at - started
 
 
+class CollectionPauses:
+    """The garbage collector's pauses in this process (`gc.callbacks`), in ms."""
+
+    def __init__(self):
+        self.pauses: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self._started) * 1000)
+
+    def take(self) -> list[float]:
+        taken, self.pauses = self.pauses, []
+        return taken
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -431,7 +455,8 @@ def main() -> int:
         slack_api_url=mock.url,
     )
     session_factory = make_session_factory(engine)
-    app = build_app(settings, session_factory, token_verification_enabled=False)
+    charts = ChartWorker().start()
+    app = build_app(settings, session_factory, token_verification_enabled=False, charts=charts)
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, create_web_app(app), threaded=True)
@@ -467,6 +492,7 @@ def main() -> int:
         measure(server_url, mock, "/llm-cost", "wl-00001", owners[0], 2)
         measure(server_url, mock, "/llm-decide", "wl-00001", owners[0], 1)
     freeze_startup_objects()  # as `llmgov serve` does once it has started
+    collections = CollectionPauses()
     print(f"\n{args.runs} requests each, one at a time; times in ms\n")
     for label, name, text_of, floor, answers in plans:
         runs = max(args.runs // 3, 10) if "all" in label else args.runs
@@ -477,8 +503,13 @@ def main() -> int:
         ]
         report(label, samples, floor)
         # the machine is shared: say how busy it was (2 cores; above 2, we waited for CPU)
-        print(f"{'':<28} load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+        pauses = collections.take()
+        print(
+            f"{'':<28} load average {load:.1f} -> {os.getloadavg()[0]:.1f}; "
+            f"{len(pauses)} collections, longest {max(pauses, default=0):.1f} ms"
+        )
     server.shutdown()
+    charts.shutdown()
     mock.stop()
     return 0
 

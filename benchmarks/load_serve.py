@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,23 +150,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants: the server, and the forkserver and chart worker it starts
+    (bot/chart_worker.py). Linux /proc; just `pid` elsewhere."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # it exited while we looked
+        children[parent].append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], ()))
+    return tree
+
+
 def rss_kib(pid: int) -> int | None:
-    """Resident memory of `pid` in KiB (Linux /proc), or None elsewhere."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    """Resident memory of `pid` and its descendants in KiB (Linux /proc), or None elsewhere.
+    Pages a forked child still shares with its parent count twice: an upper bound."""
+    total = None
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total = (total or 0) + int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+    """CPU time of `pid` and its descendants, with their children that have exited (a chart
+    worker is replaced every bot.chart_worker.CHARTS_PER_PROCESS charts)."""
+    total = None
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+        except (OSError, IndexError, ValueError):
+            continue
+        total = (total or 0) + ticks / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 @dataclass
@@ -366,14 +392,14 @@ def soak(client: Client, pid: int, total: int, concurrency: int) -> bool:
     )
     if cpu_before is not None and cpu_after is not None:
         print(
-            f"  server CPU: {cpu_after - cpu_before:.0f} s "
+            f"  server CPU (with its chart worker): {cpu_after - cpu_before:.0f} s "
             f"({(cpu_after - cpu_before) / total * 1000:.1f} ms per command)"
         )
     if samples[0][1] is None:
         print("  memory: /proc is not available here; no RSS figures")
         return statuses[200] == total and answered >= total
     print(
-        "  server RSS (MiB) after N commands: "
+        "  server RSS with its chart worker (MiB) after N commands: "
         + ", ".join(f"{n}: {kib / 1024:.1f}" for n, kib in samples)
     )
     start_kib, end_kib = samples[0][1], samples[-1][1]

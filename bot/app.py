@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers import SOMETHING_WENT_WRONG, AnswerPool, report_failure
+from bot.chart_worker import ChartWorker
 from bot.listeners import register_listeners
 from bot.listeners.deps import AppDeps
 from bot.replay_guard import ReplayGuard
@@ -118,9 +119,12 @@ def build_app(
     token_verification_enabled: bool = True,
     socket_mode: bool = False,
     answers: AnswerPool | None = None,
+    charts: ChartWorker | None = None,
 ) -> App:
     """The Slack app. Tests pass `token_verification_enabled=False` (no `auth.test` at start)
     and their own `answers` pool, to wait for the answers (`answers.wait_idle()`).
+    `llmgov serve` passes a started `charts` worker; without one, charts are drawn in the
+    answering thread.
 
     HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked, and a
     signature seen before is refused: bot/replay_guard.py); Socket Mode needs SLACK_APP_TOKEN
@@ -148,7 +152,7 @@ def build_app(
     )
     if not socket_mode:
         app.use(ReplayGuard())  # after Bolt's signature check, before any listener
-    deps = AppDeps.build(settings, session_factory, answers or AnswerPool())
+    deps = AppDeps.build(settings, session_factory, answers or AnswerPool(), charts)
     register_listeners(app, deps)
     app.error(handle_error)
     return app

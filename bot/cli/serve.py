@@ -16,6 +16,7 @@ from typing import Any
 from slack_bolt.error import BoltError
 
 from bot.app import build_app, install_log_redaction
+from bot.chart_worker import ChartWorker
 from bot.cli.common import migrated_engine
 from bot.metrics import make_metrics_view
 from bot.server import create_web_app, database_check, freeze_startup_objects, serve_http
@@ -76,9 +77,11 @@ def _serve(args: argparse.Namespace) -> int:
     engine = migrated_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     client = make_client(settings)
+    charts = ChartWorker().start()  # charts drawn in a process of their own
     try:
-        app = build_app(settings, session_factory, client, socket_mode=args.socket)
+        app = build_app(settings, session_factory, client, socket_mode=args.socket, charts=charts)
     except BoltError as error:  # auth.test at start-up rejected the token
+        charts.shutdown()
         raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
 
     scheduler = None if args.no_scheduler else start_scheduler(settings, session_factory, client)
@@ -99,4 +102,5 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         if scheduler is not None and hasattr(scheduler, "shutdown"):
             scheduler.shutdown()
+        charts.shutdown()
     return 0

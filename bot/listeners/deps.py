@@ -22,6 +22,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.answers import AnswerPool
+    from bot.chart_worker import ChartWorker
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ class AppDeps:
     # Where listeners send their answers after the ack (bot/answers.py); build_app creates
     # it. None: answer in the listener's own thread (`llmgov ask`, listener tests).
     answers: AnswerPool | None = None
+    # The process that draws charts (bot/chart_worker.py); `llmgov serve` starts one.
+    # None: draw in the answering thread.
+    charts: ChartWorker | None = None
 
     @classmethod
     def build(
@@ -91,8 +95,9 @@ class AppDeps:
         settings: Settings,
         session_factory: sessionmaker[Session],
         answers: AnswerPool | None = None,
+        charts: ChartWorker | None = None,
     ) -> AppDeps:
-        return cls(settings, session_factory, AdminDirectory(settings.admins), answers)
+        return cls(settings, session_factory, AdminDirectory(settings.admins), answers, charts)
 
     def admins(self, client: WebClient | None) -> frozenset[str]:
         return self.admin_directory.resolve(client)

@@ -60,3 +60,59 @@ def test_chart_without_spend_still_renders(session, world):
 )
 def test_nice_ticks(top, ticks):
     assert nice_ticks(top) == pytest.approx(ticks)
+
+
+@pytest.fixture
+def chart_worker():
+    from bot.chart_worker import ChartWorker
+
+    worker = ChartWorker()
+    yield worker
+    worker.shutdown()
+
+
+def test_the_chart_worker_draws_the_same_png_as_the_thread(session, world, chart_worker):
+    report = build_cost_report(session, parse_cost_text("search-summaries 30d", today=AS_OF))
+    in_thread = render_spend_chart(report.chart, "LLM spend · search-summaries", "USD")
+    in_worker = chart_worker.render(report.chart, "LLM spend · search-summaries", "USD")
+    assert in_worker == in_thread
+    assert chart_worker.drawn == 1
+
+
+def worker_processes(worker) -> list:
+    return list(worker._executor._processes.values())  # the pool keeps no public handle
+
+
+def test_a_dead_chart_worker_is_replaced(session, world, chart_worker):
+    from bot.chart_worker import ChartFailed
+
+    chart = build_cost_report(session, parse_cost_text("all 7d", today=AS_OF)).chart
+    chart_worker.start()
+    (first,) = worker_processes(chart_worker)
+    first.kill()
+    first.join(10)
+    drawn = None
+    for _ in range(2):  # the chart asked for as it dies may fail; the next one is drawn
+        try:
+            drawn = chart_worker.render(chart, "all", "USD")
+            break
+        except ChartFailed:
+            continue
+    assert drawn is not None and png_size(drawn) == (720, 256)
+    (second,) = worker_processes(chart_worker)
+    assert second.pid != first.pid and second.is_alive()
+
+
+def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart_worker):
+    from bot.chart_worker import ChartFailed
+
+    chart = build_cost_report(session, parse_cost_text("all 7d", today=AS_OF)).chart
+    chart_worker.start()
+    (first,) = worker_processes(chart_worker)
+    chart_worker.timeout = 0.001  # no chart is drawn that fast
+    with pytest.raises(ChartFailed, match=r"drawing took more than 0\.001 s"):
+        chart_worker.render(chart, "all", "USD")
+    first.join(10)
+    assert not first.is_alive()  # killed, not left running
+    chart_worker.timeout = 20.0
+    assert png_size(chart_worker.render(chart, "all", "USD")) == (720, 256)

@@ -76,6 +76,42 @@ def test_cost_is_acked_answered_then_given_its_chart_in_a_dm(slack_server, slack
     assert acked < 3.0
 
 
+class TestWithAChartWorker:
+    """As `llmgov serve` runs: charts drawn in a process of their own (bot/chart_worker.py)."""
+
+    @pytest.fixture
+    def chart_worker(self):
+        from bot.chart_worker import ChartWorker
+
+        worker = ChartWorker()
+        yield worker
+        worker.shutdown()
+
+    @pytest.fixture
+    def bolt_app(self, settings, session_factory, answers, chart_worker):
+        from bot.app import build_app
+
+        return build_app(
+            settings,
+            session_factory,
+            token_verification_enabled=False,
+            answers=answers,
+            charts=chart_worker,
+        )
+
+    def test_the_worker_draws_the_chart_that_is_uploaded(
+        self, slack_server, slack_mock, world, chart_worker
+    ):
+        command(slack_server, "/llm-cost", "search-summaries 7d")
+        _, second = responses(slack_mock, 2)
+        assert chart_worker.drawn == 1
+        (completed,) = slack_mock.calls_to("files.completeUploadExternal")
+        file_id = json.loads(completed.args["files"])[0]["id"]
+        image = next(b for b in second["blocks"] if b["type"] == "image")
+        assert image["slack_file"] == {"id": file_id}
+        assert slack_mock.calls_to("upload")[0].args["_raw_bytes"] > 10_000  # a real PNG
+
+
 def test_public_answers_in_the_channel_with_the_chart_there(slack_server, slack_mock, world):
     command(slack_server, "/llm-cost", "team:search mtd public")
     first, second = responses(slack_mock, 2)

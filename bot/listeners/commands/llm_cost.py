@@ -30,7 +30,7 @@ from bot.blocks.cost import (
     cost_message,
     summary_text,
 )
-from bot.charts import render_spend_chart
+from bot.chart_worker import ChartWorker, draw_spend_chart
 from bot.listeners.commands.base import Reply, SlashCommand
 from bot.listeners.deps import AppDeps, deps_from
 from bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
@@ -79,18 +79,25 @@ def chart_destination(client: WebClient, command: dict[str, Any], public: bool) 
 
 
 def upload_chart(
-    client: WebClient, report: CostReport, command: dict[str, Any], public: bool, logger: Logger
+    client: WebClient,
+    report: CostReport,
+    command: dict[str, Any],
+    public: bool,
+    logger: Logger,
+    charts: ChartWorker | None = None,
 ) -> tuple[str | None, str | None]:
-    """Draw and upload the chart: (file id, None), or (None, why there is no chart)."""
+    """Draw (in `charts`, the app's chart process, if any) and upload the chart:
+    (file id, None), or (None, why there is no chart)."""
     if report.chart is None:
         return None, None
     try:
-        png = render_spend_chart(report.chart, f"LLM spend · {report.scope_label}", report.currency)
+        title = f"LLM spend · {report.scope_label}"
+        png = draw_spend_chart(charts, report.chart, title, report.currency)
         upload = client.files_upload_v2(
             channel=chart_destination(client, command, public),
             file=png,
             filename="llm-cost.png",
-            title=f"LLM spend · {report.scope_label}",
+            title=title,
             alt_txt=summary_text(report)[:1000],
         )
         return upload["file"]["id"], None
@@ -148,7 +155,7 @@ def answer_cost_command(
     respond(**message.for_respond("in_channel" if public else "ephemeral"))
     if report is not None and report.chart is not None:
         # The numbers are out; now the chart, replacing the answer in place.
-        file_id, note = upload_chart(client, report, command, public, logger)
+        file_id, note = upload_chart(client, report, command, public, logger, deps.charts)
         respond_with_chart(respond, report, file_id, note, public, replace_original=True)
 
 
@@ -201,7 +208,7 @@ def answer_cost_button(
     # A new answer under the clicked one: its response_url can only replace the original,
     # so the chart is uploaded first and the answer sent once.
     command = {"channel_id": (body.get("channel") or {}).get("id"), "user_id": user}
-    file_id, note = upload_chart(client, report, command, False, logger)
+    file_id, note = upload_chart(client, report, command, False, logger, deps.charts)
     respond_with_chart(respond, report, file_id, note, False, replace_original=False)
 
 

@@ -1,0 +1,141 @@
+"""Draw charts in a process of their own, away from the requests being acknowledged.
+
+A chart is ~100 ms of matplotlib holding the GIL, and it leaves ~4,500 objects of cyclic
+garbage behind (figures, axes and artists point at each other). In the serving process
+that garbage piles up until a full collection frees it: pauses of 30-60 ms that hold the
+GIL and land on whichever request is being acknowledged at the time (Slack wants the ack
+within 3 s; we promise 100 ms). `llmgov serve` draws in a `ChartWorker` instead: the chart
+data goes in (a few hundred numbers), PNG bytes come out, the garbage stays in the worker.
+`benchmarks/bench_commands.py` prints the serving process's collection pauses.
+
+Without a worker (`llmgov ask`, tests, the digest's scheduled job) charts are drawn in the
+calling thread, as before: `draw_spend_chart(None, ...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+
+from bot.charts import render_spend_chart
+from commands.cost import ChartSeries
+
+log = logging.getLogger(__name__)
+
+# A chart takes ~0.1 s; far longer means the worker is stuck, and the answer goes out
+# without its chart rather than waiting.
+CHART_TIMEOUT_SECONDS = 20.0
+# A fresh worker now and then returns whatever memory matplotlib's caches have grown to.
+CHARTS_PER_PROCESS = 1000
+
+
+class ChartFailed(RuntimeError):
+    """The worker could not draw the chart (it died or took too long); it is replaced."""
+
+
+class ChartWorker:
+    """One worker process that draws charts; thread-safe, replaced when it dies or hangs.
+
+    The process is forked from a forkserver that has imported matplotlib already, so
+    replacing it takes milliseconds, and it never inherits the serving process's threads
+    (forking a threaded process can copy a held lock into the child).
+    """
+
+    def __init__(
+        self,
+        processes: int = 1,
+        timeout: float = CHART_TIMEOUT_SECONDS,
+        charts_per_process: int = CHARTS_PER_PROCESS,
+    ):
+        self.processes = processes
+        self.timeout = timeout
+        self.charts_per_process = charts_per_process
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["bot.charts"])
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.drawn = 0  # charts drawn by the worker, the warm-up included
+
+    def start(self) -> ChartWorker:
+        """Start the process and draw one chart, so the first answer does not pay for the
+        imports (about a second)."""
+        self.render(_WARM_UP, "warm-up", "USD")
+        return self
+
+    def render(self, chart: ChartSeries, title: str, currency: str, *, dpi: int = 80) -> bytes:
+        """`bot.charts.render_spend_chart` in the worker: the PNG bytes, or ChartFailed."""
+        for _ in range(2):
+            executor = self._pool()
+            try:
+                future = executor.submit(render_spend_chart, chart, title, currency, dpi=dpi)
+            except BrokenProcessPool:  # it died between charts (killed, out of memory)
+                self._replace(executor, "the chart process had died")
+                continue  # a fresh process draws this one
+            try:
+                png = future.result(timeout=self.timeout)
+            except BrokenProcessPool as error:
+                self._replace(executor, "the chart process died drawing")
+                raise ChartFailed("the chart process died; a new one is started") from error
+            except FutureTimeout as error:
+                self._replace(executor, f"a chart took more than {self.timeout:g} s")
+                raise ChartFailed(f"drawing took more than {self.timeout:g} s") from error
+            with self._lock:
+                self.drawn += 1
+            return png
+        raise ChartFailed("the chart process could not be started")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.processes,
+                    mp_context=self._context,
+                    max_tasks_per_child=self.charts_per_process,
+                )
+            return self._executor
+
+    def _replace(self, executor: ProcessPoolExecutor, why: str) -> None:
+        """Drop a broken or stuck pool (killing its processes); the next chart starts anew."""
+        log.warning("chart worker replaced: %s", why)
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+        # ProcessPoolExecutor cannot stop a running task (Python 3.14 adds
+        # terminate_workers); its process table is the only handle on a stuck child.
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def draw_spend_chart(
+    worker: ChartWorker | None, chart: ChartSeries, title: str, currency: str, *, dpi: int = 80
+) -> bytes:
+    """The chart's PNG, drawn by `worker`, or in this thread when there is none."""
+    if worker is None:
+        return render_spend_chart(chart, title, currency, dpi=dpi)
+    return worker.render(chart, title, currency, dpi=dpi)
+
+
+_WARM_UP = ChartSeries(
+    days=(),
+    daily=(),
+    estimated=(),
+    month_days=(),
+    month_actual=(),
+    projection=(),
+    projection_low=(),
+    projection_high=(),
+    budget=None,
+)
+
+__all__ = ["CHART_TIMEOUT_SECONDS", "ChartFailed", "ChartWorker", "draw_spend_chart"]
