@@ -467,6 +467,10 @@ def main() -> int:
     commands.cost.today_utc = lambda: AS_OF  # the data's "today"
 
     rng = random.Random(11)
+
+    def what_if() -> str:  # billions of tokens a month: a different answer every time
+        return f"{rng.uniform(0.1, 50):.2f}"
+
     # people whose workloads are all unowned (every 50th: "discovered") own nothing
     owners = [f"U{p:08d}" for p in range(1, max(args.workloads // 5, 2)) if p % 50]
     plans = [
@@ -484,9 +488,26 @@ def main() -> int:
             "/llm-decide workload",
             "/llm-decide",
             lambda: f"wl-{rng.randrange(args.workloads):05d}",
-            None,
+            0.3,
             1,
         ),
+        ("/llm-decide what-if", "/llm-decide", lambda: f"tokens_per_month={what_if()}B", 0.3, 1),
+        (
+            "/llm-owner show workload",
+            "/llm-owner",
+            lambda: f"show wl-{rng.randrange(args.workloads):05d}",
+            0.3,
+            1,
+        ),
+        (
+            "/llm-owner list team",
+            "/llm-owner",
+            lambda: f"list team:team-{rng.randrange(TEAMS):03d}",
+            0.3,
+            1,
+        ),
+        ("/llm-owner list all", "/llm-owner", lambda: "list all", 1.5, 1),
+        ("/llm-owner gaps", "/llm-owner", lambda: "gaps", 1.5, 1),
     ]
     for _ in range(3):  # warm up: imports, first matplotlib figure, connection pool
         measure(server_url, mock, "/llm-cost", "wl-00001", owners[0], 2)
@@ -495,7 +516,7 @@ def main() -> int:
     collections = CollectionPauses()
     print(f"\n{args.runs} requests each, one at a time; times in ms\n")
     for label, name, text_of, floor, answers in plans:
-        runs = max(args.runs // 3, 10) if "all" in label else args.runs
+        runs = max(args.runs // 3, 10) if floor == 1.5 else args.runs
         load = os.getloadavg()[0]
         samples = [
             measure(server_url, mock, name, text_of(), rng.choice(owners), answers)

@@ -1258,12 +1258,19 @@ def _recommend(
         return "self_hosted" if not spiky else "hybrid", (
             "Self-hosting on the existing platform saves enough to be worth it."
         )
-    reasons = [
-        c.title[0].lower() + c.title[1:] for c in criteria if c.side == "bedrock" and c.holds
-    ]
+    reasons = [_mid_sentence(c.title) for c in criteria if c.side == "bedrock" and c.holds]
     if not reasons:
         return "bedrock", "No criterion for self-hosting holds."
     return "bedrock", f"No criterion for self-hosting holds, and {'; '.join(reasons[:3])}."
+
+
+def _mid_sentence(title: str) -> str:
+    """A criterion's title inside a sentence: "The team is..." -> "the team is...", but
+    "LLMs are..." and "AWS-native..." keep their capitals."""
+    first_word = title.split(" ", 1)[0]
+    if any(letter.isupper() for letter in first_word[1:]):
+        return title
+    return title[:1].lower() + title[1:]
 
 
 def _risks(inputs: Inputs, recommendation: str, result, break_even: float | None) -> list[str]:

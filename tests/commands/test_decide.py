@@ -371,6 +371,15 @@ def test_recommendations(session, world, text, recommendation):
     assert decide(session, text).recommendation == recommendation
 
 
+def test_the_summary_keeps_the_capitals_of_acronyms(session, world):
+    decision = decide(session, "tokens_per_month=3.5B model=anthropic.claude-3-haiku-20240307-v1:0")
+    assert decision.recommendation == "bedrock"
+    assert decision.summary == (
+        "No criterion for self-hosting holds, and speed matters more than optimisation; "
+        "LLMs are off the critical path; no ML infrastructure."
+    )
+
+
 def test_criteria_carry_their_evidence(session, world):
     decision = decide(session, "search-summaries latency_p95_ms=500")
     criteria = {c.key: c for c in decision.criteria}
