@@ -20,6 +20,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from datetime import date
 
 from bot.charts import render_spend_chart
 from commands.cost import ChartSeries
@@ -126,16 +127,17 @@ def draw_spend_chart(
     return worker.render(chart, title, currency, dpi=dpi)
 
 
+# A two-day chart that exercises every part of the drawing (bars, lines, band, legend).
 _WARM_UP = ChartSeries(
-    days=(),
-    daily=(),
-    estimated=(),
-    month_days=(),
-    month_actual=(),
-    projection=(),
-    projection_low=(),
-    projection_high=(),
-    budget=None,
+    days=(date(2026, 1, 1), date(2026, 1, 2)),
+    daily=(1.0, 2.0),
+    estimated=(False, True),
+    month_days=(date(2026, 1, 1), date(2026, 1, 2)),
+    month_actual=(1.0, None),
+    projection=(None, 3.0),
+    projection_low=(None, 2.5),
+    projection_high=(None, 3.5),
+    budget=4.0,
 )
 
 __all__ = ["CHART_TIMEOUT_SECONDS", "ChartFailed", "ChartWorker", "draw_spend_chart"]

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,9 @@ from bot.settings import Settings
 from governance import leases
 from governance.owners import owners_due_digest
 from models.errors import BadInput
+
+if TYPE_CHECKING:  # imported for its type only: it brings matplotlib
+    from bot.chart_worker import ChartWorker
 
 log = logging.getLogger("llmgov.jobs")
 
@@ -128,6 +131,8 @@ class JobContext:
     dry_run: bool = False
     pacer: Pacer | None = None  # shared by the outbox and the owner refresh in a process
     dm_channels: DmChannels = field(default_factory=DmChannels)
+    # the process that draws the digests' charts in `llmgov serve` (bot/chart_worker.py)
+    charts: ChartWorker | None = None
 
     def __post_init__(self) -> None:
         if self.pacer is None:
@@ -206,7 +211,12 @@ def digest_job(ctx: JobContext, now: datetime) -> dict:
     for owner in due:
         try:
             send_digests(
-                ctx.session_factory, ctx.settings, now, owner=owner.slack_id, dry_run=ctx.dry_run
+                ctx.session_factory,
+                ctx.settings,
+                now,
+                owner=owner.slack_id,
+                dry_run=ctx.dry_run,
+                charts=ctx.charts,
             )
         except Exception:  # one owner's failure must not cost the others their digest
             log.exception("digest for %s failed", owner.slack_id)

@@ -29,6 +29,7 @@ from bot.blocks.alerts import alert_message, alert_reply, alert_view
 from bot.blocks.common import Message, blocks_to_text
 from bot.blocks.digest import digest_chart, digest_message
 from bot.blocks.gaps import gap_review_message
+from bot.chart_worker import ChartWorker
 from bot.settings import Settings
 from governance import alerts as alert_lifecycle
 from governance import outbox
@@ -349,13 +350,15 @@ def send_digests(
     *,
     as_of: datetime | date | None = None,
     owners: list[str] | None = None,
+    charts: ChartWorker | None = None,
 ) -> DigestRun:
     """Enqueue this week's digest DM (and its chart) for every owner, or for `owner`.
 
     Exactly one digest per owner and ISO week (of the owner's own calendar): the outbox
     key `digest:<owner>:<year>-W<week>` is checked first, so a second run in the same week,
     from the scheduler or the CLI, sends nothing more. `owners` (Slack ids) serves several
-    owners in one pass: one load of their workloads instead of one per owner."""
+    owners in one pass: one load of their workloads instead of one per owner. `charts`: the
+    process that draws the charts (bot/chart_worker.py), if any."""
     now = _aware(now)
     reference = _reference(now, as_of)
     with session_factory() as session:
@@ -368,7 +371,7 @@ def send_digests(
                 if outbox.has_key_or_parts(session, key):
                     served.append(digest.owner)
                     continue
-                messages.extend(digest_messages(digest, key))
+                messages.extend(digest_messages(digest, key, charts))
             if dry_run:
                 session.rollback()
             else:
@@ -380,10 +383,12 @@ def send_digests(
     return DigestRun(now, dry_run, digests, messages, served)
 
 
-def digest_messages(digest: OwnerDigest, key: str) -> list[Outgoing]:
+def digest_messages(
+    digest: OwnerDigest, key: str, charts: ChartWorker | None = None
+) -> list[Outgoing]:
     """The digest DM, then its chart as a file in the same DM."""
     messages = [_post(key, digest.owner, digest_message(digest), None)]
-    png = digest_chart(digest)
+    png = digest_chart(digest, charts=charts)
     if png is not None:
         messages.append(
             Outgoing(

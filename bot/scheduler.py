@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -35,6 +35,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.jobs import WEEKDAYS, JobContext, ScheduleConfig, run_job
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # imported for its type only: it brings matplotlib
+    from bot.chart_worker import ChartWorker
 
 log = logging.getLogger("llmgov.scheduler")
 
@@ -107,13 +110,16 @@ def build_scheduler(
     blocking: bool = False,
     config: ScheduleConfig | None = None,
     context: JobContext | None = None,
+    charts: ChartWorker | None = None,
 ) -> BaseScheduler:
-    """A scheduler with every job added (not started). `blocking` for `llmgov worker`."""
+    """A scheduler with every job added (not started). `blocking` for `llmgov worker`;
+    `charts`: the serving process's chart worker, which draws the digests' charts too."""
     ctx = context or JobContext(
         session_factory=session_factory,
         settings=settings,
         client=client,
         config=config or ScheduleConfig.from_env(),
+        charts=charts,
     )
     scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = scheduler_class(timezone=UTC)
@@ -136,10 +142,13 @@ def build_scheduler(
 
 
 def start_background(
-    settings: Settings, session_factory: sessionmaker[Session], client: Any | None
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    client: Any | None,
+    charts: ChartWorker | None = None,
 ) -> BackgroundScheduler:
     """Start the scheduler inside `llmgov serve`; call `.shutdown()` on exit."""
-    scheduler = build_scheduler(settings, session_factory, client)
+    scheduler = build_scheduler(settings, session_factory, client, charts=charts)
     scheduler.start()
     log.info("scheduler started with jobs %s", ", ".join(j.id for j in scheduler.get_jobs()))
     return scheduler

@@ -21,7 +21,7 @@ from bot.blocks.common import (
     truncate,
 )
 from bot.blocks.wording import render
-from bot.charts import render_spend_chart
+from bot.chart_worker import ChartWorker, draw_spend_chart
 from commands.cost import ChartSeries
 from governance.digest import OwnerDigest
 
@@ -50,8 +50,11 @@ def digest_message(digest: OwnerDigest) -> Message:
     return Message(text=truncate(f"{title}: {summary}", 3000), blocks=tuple(blocks)).validate()
 
 
-def digest_chart(digest: OwnerDigest, *, dpi: int = 80) -> bytes | None:
-    """The digest's chart as PNG bytes: daily spend and this month against the budget."""
+def digest_chart(
+    digest: OwnerDigest, *, dpi: int = 80, charts: ChartWorker | None = None
+) -> bytes | None:
+    """The digest's chart as PNG bytes: daily spend and this month against the budget.
+    Drawn by `charts` (the serving process's chart worker) when given."""
     chart = digest.chart
     if chart is None or not any(chart.daily):
         return None
@@ -67,7 +70,7 @@ def digest_chart(digest: OwnerDigest, *, dpi: int = 80) -> bytes | None:
         budget=chart.budget,
     )
     title = f"Your workloads: spend to {digest.as_of:%-d %b}"
-    return render_spend_chart(series, title, digest.currency, dpi=dpi)
+    return draw_spend_chart(charts, series, title, digest.currency, dpi=dpi)
 
 
 __all__ = ["MAX_WORKLOADS", "digest_chart", "digest_message"]

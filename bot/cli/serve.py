@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_serve)
 
 
-def start_scheduler(settings: Settings, session_factory, client) -> Any | None:
+def start_scheduler(
+    settings: Settings, session_factory, client, charts: ChartWorker | None = None
+) -> Any | None:
     """Start `bot.scheduler.start_background(...)` when that module exists; else say so."""
     if importlib.util.find_spec(SCHEDULER_MODULE) is None:
         log.warning(
@@ -59,7 +61,7 @@ def start_scheduler(settings: Settings, session_factory, client) -> Any | None:
         return None
     scheduler = importlib.import_module(SCHEDULER_MODULE)
     started = scheduler.start_background(
-        settings=settings, session_factory=session_factory, client=client
+        settings=settings, session_factory=session_factory, client=client, charts=charts
     )
     log.info("scheduler started")
     return started
@@ -78,15 +80,17 @@ def _serve(args: argparse.Namespace) -> int:
     session_factory = make_session_factory(engine)
     client = make_client(settings)
     charts = ChartWorker().start()  # charts drawn in a process of their own
+    scheduler = None
     try:
-        app = build_app(settings, session_factory, client, socket_mode=args.socket, charts=charts)
-    except BoltError as error:  # auth.test at start-up rejected the token
-        charts.shutdown()
-        raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
-
-    scheduler = None if args.no_scheduler else start_scheduler(settings, session_factory, client)
-    freeze_startup_objects()
-    try:
+        try:
+            app = build_app(
+                settings, session_factory, client, socket_mode=args.socket, charts=charts
+            )
+        except BoltError as error:  # auth.test at start-up rejected the token
+            raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
+        if not args.no_scheduler:
+            scheduler = start_scheduler(settings, session_factory, client, charts)
+        freeze_startup_objects()
         if args.socket:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -246,6 +246,18 @@ def test_digest_chart_is_a_png():
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+def test_digest_chart_drawn_by_the_chart_worker_is_the_same_png():
+    from bot.chart_worker import ChartWorker
+
+    digest = _digest([_workload_digest()])
+    worker = ChartWorker()
+    try:
+        assert digest_chart(digest, charts=worker) == digest_chart(digest)
+        assert worker.drawn == 1
+    finally:
+        worker.shutdown()
+
+
 def _review(rows, share=0.8, previous=0.75) -> GapReview:
     return GapReview(
         as_of=date(2026, 11, 8),

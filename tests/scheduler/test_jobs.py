@@ -43,7 +43,7 @@ def notify(monkeypatch):
         calls.append(("run_checks", {"now": now, "dry_run": dry_run}))
         return ["finding"]
 
-    def send_digests(session_factory, settings, now, owner=None, dry_run=False):
+    def send_digests(session_factory, settings, now, owner=None, dry_run=False, charts=None):
         calls.append(("send_digests", {"now": now, "owner": owner}))
         if owner == "U0FAIL001":
             raise RuntimeError("template error")

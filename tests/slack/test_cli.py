@@ -96,9 +96,14 @@ def test_ask_on_an_unmigrated_database_says_what_to_run(tmp_path, monkeypatch, c
 def test_start_scheduler_when_available(monkeypatch, caplog):
     monkeypatch.setattr(serve_cli, "SCHEDULER_MODULE", "tests.slack.fake_scheduler")
     fake_scheduler.STARTED.clear()
-    handle = serve_cli.start_scheduler("settings", "factory", "client")
+    handle = serve_cli.start_scheduler("settings", "factory", "client", "charts")
     assert fake_scheduler.STARTED == [
-        {"settings": "settings", "session_factory": "factory", "client": "client"}
+        {
+            "settings": "settings",
+            "session_factory": "factory",
+            "client": "client",
+            "charts": "charts",
+        }
     ]
     assert handle is not None
     monkeypatch.setattr(serve_cli, "SCHEDULER_MODULE", "tests.slack.no_such_scheduler")
