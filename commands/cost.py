@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import calendar
 import difflib
-import functools
 import heapq
 import re
 from collections import defaultdict
@@ -23,7 +22,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from commands.parsing import ParseError, Token, TokenKind, tokenize
 from economics.decompose import EFFECTS, PeriodTotals, decompose
 from economics.forecast import forecast
-from governance.registry_view import Gap, gaps_of
+from governance.registry_view import Gap, gaps_from
 from models.facts import CostFact, UpstreamFact, UsageFact
 from models.governance import Alert, AlertStatus
 from models.registry import OrganisationProfile, Person, Team, Workload, is_slug
@@ -294,28 +292,12 @@ class WorkloadInfo:
 
     def gaps(self) -> tuple[Gap, ...]:
         """Ownership gaps, by the registry's one rule (`governance.registry_view.gaps_of`)."""
-        return _gaps_of_columns(
+        return gaps_from(
             self.status,
-            bool(self.owner_label),
-            self.owner_active,
+            self.owner_active if self.owner_label else None,
             self.budget is not None,
             self.has_exit_strategy,
         )
-
-
-@functools.cache  # a few dozen combinations; `all` asks for 10,000 workloads' gaps
-def _gaps_of_columns(
-    status: str, has_owner: bool, owner_active: bool, has_budget: bool, has_exit_strategy: bool
-) -> tuple[Gap, ...]:
-    """`gaps_of` on the columns it reads, passed as a stand-in for the workload."""
-    return gaps_of(
-        SimpleNamespace(
-            status=status,
-            owner=SimpleNamespace(active=owner_active) if has_owner else None,
-            budget_monthly=Decimal(1) if has_budget else None,
-            exit_strategy="yes" if has_exit_strategy else "",
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -543,7 +525,7 @@ def _workload_columns():
             Workload.customer,
             Workload.budget_monthly,
             Workload.currency,
-            Workload.exit_strategy.is_not(None) & (func.length(Workload.exit_strategy) > 0),
+            Workload.exit_strategy,
             Workload.critical_path,
         )
         .outerjoin(Team, Team.id == Workload.team_id)
@@ -569,7 +551,7 @@ def _info(row: Sequence[Any]) -> WorkloadInfo:
         row[11],
         row[12],
         row[13],
-        bool(row[14]),
+        bool((row[14] or "").strip()),  # as `gaps_from` reads it
         bool(row[15]),
     )
 

@@ -54,6 +54,21 @@ def test_gaps_of_each_workload(registry, session_factory):
     assert views["no-budget"].owner.ref == "U0ANA0001"
 
 
+def test_the_column_listing_equals_the_view_of_each_orm_workload(registry, session_factory):
+    """`list_workloads` reads plain columns; `view_of` (the `/llm-owner show` path) reads ORM
+    workloads. Both must say the same of every workload, people and gaps included."""
+    from sqlalchemy import select
+
+    from governance.registry_view import view_of
+    from models.registry import Workload
+
+    with transaction(session_factory) as session:
+        listed = {view.slug: view for view in list_workloads(session, include_retired=True)}
+        orm = {w.slug: view_of(w) for w in session.scalars(select(Workload))}
+    assert listed == orm
+    assert listed["no-exit"].backup_owner.label == "Old Timer"
+
+
 def test_list_orders_by_team_then_slug_and_hides_retired(registry, session_factory):
     with transaction(session_factory) as session:
         slugs = [view.slug for view in list_workloads(session)]
