@@ -22,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from bot import metrics
+
 if TYPE_CHECKING:
     from bot.listeners.deps import AppDeps
 
@@ -80,8 +82,10 @@ class AnswerPool:
         False (and nothing runs) when `max_queued` answers are already waiting."""
         with self._idle:
             if self._unfinished >= self.max_queued:
+                metrics.inc("llmgov_answers_total", {"outcome": "refused_busy"})
                 return False
             self._unfinished += 1
+            metrics.set("llmgov_answers_unfinished", None, self._unfinished)
         try:
             self._executor.submit(self._run, work, respond, logger)
         except RuntimeError:  # shut down: the app is stopping
@@ -92,7 +96,9 @@ class AnswerPool:
     def _run(self, work: Callable[[], None], respond: Responder | None, logger: logging.Logger):
         try:
             work()
+            metrics.inc("llmgov_answers_total", {"outcome": "answered"})
         except Exception as error:
+            metrics.inc("llmgov_answers_total", {"outcome": "failed"})
             report_failure(error, logger, respond)
         finally:
             self._finished()
@@ -100,6 +106,7 @@ class AnswerPool:
     def _finished(self) -> None:
         with self._idle:
             self._unfinished -= 1
+            metrics.set("llmgov_answers_unfinished", None, self._unfinished)
             if self._unfinished == 0:
                 self._idle.notify_all()
 

@@ -22,6 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 
+from bot import metrics
 from bot.charts import render_spend_chart
 from commands.cost import ChartSeries
 
@@ -74,18 +75,21 @@ class ChartWorker:
             try:
                 future = executor.submit(render_spend_chart, chart, title, currency, dpi=dpi)
             except BrokenProcessPool:  # it died between charts (killed, out of memory)
-                self._replace(executor, "the chart process had died")
+                self._replace(executor, "died")
                 continue  # a fresh process draws this one
             try:
                 png = future.result(timeout=self.timeout)
             except BrokenProcessPool as error:
-                self._replace(executor, "the chart process died drawing")
+                self._replace(executor, "died")
+                metrics.inc("llmgov_charts_total", {"outcome": "failed"})
                 raise ChartFailed("the chart process died; a new one is started") from error
             except FutureTimeout as error:
-                self._replace(executor, f"a chart took more than {self.timeout:g} s")
+                self._replace(executor, "timed_out")
+                metrics.inc("llmgov_charts_total", {"outcome": "failed"})
                 raise ChartFailed(f"drawing took more than {self.timeout:g} s") from error
             with self._lock:
                 self.drawn += 1
+            metrics.inc("llmgov_charts_total", {"outcome": "drawn"})
             return png
         raise ChartFailed("the chart process could not be started")
 
@@ -105,9 +109,11 @@ class ChartWorker:
                 )
             return self._executor
 
-    def _replace(self, executor: ProcessPoolExecutor, why: str) -> None:
-        """Drop a broken or stuck pool (killing its processes); the next chart starts anew."""
-        log.warning("chart worker replaced: %s", why)
+    def _replace(self, executor: ProcessPoolExecutor, reason: str) -> None:
+        """Drop a broken or stuck pool (killing its processes); the next chart starts anew.
+        `reason`: died or timed_out."""
+        log.warning("chart worker replaced: it %s", reason.replace("_", " "))
+        metrics.inc("llmgov_chart_worker_replacements_total", {"reason": reason})
         with self._lock:
             if self._executor is executor:
                 self._executor = None

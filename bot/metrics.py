@@ -82,6 +82,16 @@ KNOWN: dict[str, tuple[str, str]] = {
         "Age of the oldest pending outbox message.",
     ),
     "llmgov_metrics_database_up": ("gauge", "1 when the database answered this scrape."),
+    "llmgov_answers_total": (
+        "counter",
+        "Answers after the ack by outcome (answered, failed, refused_busy: the pool was full).",
+    ),
+    "llmgov_answers_unfinished": ("gauge", "Answers queued or running on the answer pool."),
+    "llmgov_charts_total": ("counter", "Charts drawn in the chart worker by outcome."),
+    "llmgov_chart_worker_replacements_total": (
+        "counter",
+        "Chart worker processes replaced, by reason (died, timed_out).",
+    ),
 }
 COST_EXPLORER_SERVICES = ("ce", "cost_explorer", "costexplorer")
 

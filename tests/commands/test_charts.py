@@ -79,6 +79,12 @@ def test_the_chart_worker_draws_the_same_png_as_the_thread(session, world, chart
     assert chart_worker.drawn == 1
 
 
+def replacements(reason: str) -> float:
+    from bot import metrics
+
+    return metrics.REGISTRY.get("llmgov_chart_worker_replacements_total", {"reason": reason})
+
+
 def worker_processes(worker) -> list:
     return list(worker._executor._processes.values())  # the pool keeps no public handle
 
@@ -88,6 +94,7 @@ def test_a_dead_chart_worker_is_replaced(session, world, chart_worker):
 
     chart = build_cost_report(session, parse_cost_text("all 7d", today=AS_OF)).chart
     chart_worker.start()
+    died = replacements("died")
     (first,) = worker_processes(chart_worker)
     first.kill()
     first.join(10)
@@ -101,6 +108,7 @@ def test_a_dead_chart_worker_is_replaced(session, world, chart_worker):
     assert drawn is not None and png_size(drawn) == (720, 256)
     (second,) = worker_processes(chart_worker)
     assert second.pid != first.pid and second.is_alive()
+    assert replacements("died") == died + 1  # /metrics counts it
 
 
 def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart_worker):
@@ -110,8 +118,10 @@ def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart
     chart_worker.start()
     (first,) = worker_processes(chart_worker)
     chart_worker.timeout = 0.001  # no chart is drawn that fast
+    timed_out = replacements("timed_out")
     with pytest.raises(ChartFailed, match=r"drawing took more than 0\.001 s"):
         chart_worker.render(chart, "all", "USD")
+    assert replacements("timed_out") == timed_out + 1
     first.join(10)
     assert not first.is_alive()  # killed, not left running
     chart_worker.timeout = 20.0

@@ -16,6 +16,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import SectionBlock
 
+from bot import metrics
 from bot.answers import SOMETHING_WENT_WRONG, TOO_BUSY, AnswerPool, ack_then_answer, report_failure
 from bot.app import RedactSecrets
 from bot.blocks.common import Message
@@ -32,6 +33,10 @@ FORM_VIEW_ID = "V0DECIDE1"
 def command(server, text: str, number: int):
     """The `number`th `/llm-owner TEXT`: its own response_url, so not a replay of another."""
     return server.post(slash_body(text, STRANGER, f"{server.response_url}/{number}"))
+
+
+def answer_counts(outcome: str) -> float:
+    return metrics.REGISTRY.get("llmgov_answers_total", {"outcome": outcome})
 
 
 def submit_decide_form(server, **typed: str):
@@ -98,14 +103,20 @@ def test_past_the_queue_limit_the_user_is_asked_to_come_back(
     slack_server, slack_mock, answers, busy, session
 ):
     build_registry(session)
+    refused, answered = answer_counts("refused_busy"), answer_counts("answered")
     for n in range(MAX_QUEUED - 1):
         assert command(slack_server, "list", n).status == 200
     assert command(slack_server, "list", MAX_QUEUED).status == 200  # one too many
     (told,) = slack_mock.wait_for("response_url")
     assert (told.args["text"], told.args["response_type"]) == (TOO_BUSY, "ephemeral")
+    assert metrics.REGISTRY.get("llmgov_answers_unfinished") == MAX_QUEUED
     busy.set()
     assert answers.wait_idle(timeout=30)
     assert len(slack_mock.calls_to("response_url")) == MAX_QUEUED  # the busy note + 4 answers
+    # /metrics shows it: one refused, the busy job and 4 answers done, nothing waiting
+    assert answer_counts("refused_busy") == refused + 1
+    assert answer_counts("answered") == answered + MAX_QUEUED
+    assert metrics.REGISTRY.get("llmgov_answers_unfinished") == 0
 
 
 def test_a_failed_answer_is_logged_and_the_user_told(
@@ -116,8 +127,10 @@ def test_a_failed_answer_is_logged_and_the_user_told(
 
     monkeypatch.setattr("bot.listeners.commands.llm_owner.reply_llm_owner", broken)
     caplog.handler.addFilter(RedactSecrets(settings.secrets()))  # as `llmgov serve` installs it
+    failed = answer_counts("failed")
     assert slack_server.command("list", STRANGER).status == 200
     assert answers.wait_idle(timeout=30)
+    assert answer_counts("failed") == failed + 1
     (told,) = slack_mock.wait_for("response_url")
     assert (told.args["text"], told.args["response_type"]) == (SOMETHING_WENT_WRONG, "ephemeral")
     (failure,) = [r for r in caplog.records if r.getMessage() == "listener failed: RuntimeError"]
