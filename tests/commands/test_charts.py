@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import select
 import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +131,41 @@ def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart
     assert not first.is_alive()  # killed, not left running
     chart_worker.timeout = 20.0
     assert png_size(chart_worker.render(chart, "all", "USD")) == (720, 256)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (Linux /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_killed_server_leaves_no_chart_processes_behind():
+    server_code = (
+        "import time\n"
+        "from bot.chart_worker import ChartWorker\n"
+        "worker = ChartWorker().start()\n"
+        "(process,) = worker._executor._processes.values()\n"
+        "print(process.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", server_code], stdout=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 60)
+        assert ready, "the chart worker did not start"
+        worker_pid = int(server.stdout.readline())
+        forkserver_pid = int(
+            Path(f"/proc/{worker_pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        )
+        assert _running(worker_pid) and _running(forkserver_pid)
+    finally:
+        server.kill()  # SIGKILL: no shutdown code runs in the server
+        server.wait()
+    deadline = time.monotonic() + 20
+    while (_running(worker_pid) or _running(forkserver_pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker_pid), "the chart worker outlived the server"
+    assert not _running(forkserver_pid), "the forkserver outlived the server"
