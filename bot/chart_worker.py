@@ -70,8 +70,12 @@ class ChartWorker:
 
     def start(self) -> ChartWorker:
         """Start the process and draw one chart, so the first answer does not pay for the
-        imports (about a second)."""
-        self.render(_WARM_UP, "warm-up", "USD")
+        imports (about a second). If that fails, the server still starts: answers matter
+        more than charts, and each chart tries a fresh worker."""
+        try:
+            self.render(_WARM_UP, "warm-up", "USD")
+        except ChartFailed as error:
+            log.warning("the chart worker did not start (%s); charts will retry it", error)
         return self
 
     def render(self, chart: ChartSeries, title: str, currency: str, *, dpi: int = 80) -> bytes:

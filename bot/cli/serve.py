@@ -11,10 +11,12 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import signal
 from typing import Any
 
 from slack_bolt.error import BoltError
 
+from bot.answers import AnswerPool
 from bot.app import build_app, install_log_redaction
 from bot.chart_worker import ChartWorker
 from bot.cli.common import migrated_engine
@@ -80,11 +82,18 @@ def _serve(args: argparse.Namespace) -> int:
     session_factory = make_session_factory(engine)
     client = make_client(settings)
     charts = ChartWorker().start()  # charts drawn in a process of their own
+    answers = AnswerPool()
     scheduler = None
+    stop_on_sigterm()
     try:
         try:
             app = build_app(
-                settings, session_factory, client, socket_mode=args.socket, charts=charts
+                settings,
+                session_factory,
+                client,
+                socket_mode=args.socket,
+                answers=answers,
+                charts=charts,
             )
         except BoltError as error:  # auth.test at start-up rejected the token
             raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
@@ -104,7 +113,25 @@ def _serve(args: argparse.Namespace) -> int:
             )
             serve_http(web, args.host, args.port or settings.port)
     finally:
+        # Requests are no longer taken; answer what was acknowledged, then stop the rest.
+        if answers.unfinished:
+            log.info("finishing %d acknowledged answers before stopping", answers.unfinished)
+        answers.shutdown(wait=True)
         if scheduler is not None and hasattr(scheduler, "shutdown"):
             scheduler.shutdown()
         charts.shutdown()
+        log.info("llmgov stopped")
     return 0
+
+
+def stop_on_sigterm() -> None:
+    """Stop on SIGTERM as on Ctrl-C. Heroku, Kubernetes and systemd stop a process with
+    SIGTERM and wait (30 s by default) before SIGKILL. Python's default would die at once,
+    and the answers already acknowledged would never reach their users. Now the server
+    stops taking requests, finishes those answers and shuts down its workers."""
+
+    def stop(signum: int, frame: Any) -> None:
+        log.info("SIGTERM: stopping")
+        raise SystemExit(0)  # waitress and Socket Mode end their loops on it
+
+    signal.signal(signal.SIGTERM, stop)

@@ -169,3 +169,16 @@ def test_a_killed_server_leaves_no_chart_processes_behind():
         time.sleep(0.1)
     assert not _running(worker_pid), "the chart worker outlived the server"
     assert not _running(forkserver_pid), "the forkserver outlived the server"
+
+
+def test_a_worker_that_cannot_start_does_not_stop_the_server(caplog):
+    from bot.chart_worker import _WARM_UP, ChartWorker
+
+    worker = ChartWorker(timeout=0.001)  # the warm-up cannot finish in time
+    try:
+        assert worker.start() is worker
+        assert "the chart worker did not start" in caplog.text
+        worker.timeout = 20.0
+        assert worker.render(_WARM_UP, "again", "USD")[:4] == b"\x89PNG"
+    finally:
+        worker.shutdown()

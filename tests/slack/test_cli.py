@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -115,6 +116,28 @@ def test_start_scheduler_when_available(monkeypatch, caplog):
 LLMGOV = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
 
 
+def _children(pid: int) -> list[int]:
+    """The direct children of `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _children_alive(pids: list[int]) -> list[bool]:
+    alive = []
+    for pid in pids:
+        try:
+            alive.append(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")
+        except OSError:
+            alive.append(False)
+    return alive
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -164,9 +187,17 @@ def test_serve_runs_the_app_over_http(engine, database_url, session, slack_mock)
             assert reply.headers["Content-Type"].startswith("text/plain")
             page = reply.read().decode()
         assert 'llmgov_slack_calls_total{method="auth.test",status="ok"} 1' in page
+        children = _children(process.pid)  # the chart worker's forkserver
+        assert children
     finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
+        process.send_signal(signal.SIGTERM)  # how platforms stop a process
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "SIGTERM: stopping" in stderr and "llmgov stopped" in stderr
+    deadline = time.monotonic() + 15
+    while any(_children_alive(children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_children_alive(children))  # the chart processes stopped with it
     assert workload(session, registry.unowned).owner.slack_id == NEWBIE
     assert "auth.test" in [c.method for c in slack_mock.state.calls]  # token checked at start
     assert "listening on http://127.0.0.1" in stderr
