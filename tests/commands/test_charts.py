@@ -7,13 +7,13 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from bot.charts import nice_ticks, render_spend_chart
 from commands.cost import build_cost_report, parse_cost_text
 from tests.commands.world import AS_OF
+from tests.support.processes import HAS_PROC, parent_of, running
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -133,16 +133,7 @@ def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart
     assert png_size(chart_worker.render(chart, "all", "USD")) == (720, 256)
 
 
-def _running(pid: int) -> bool:
-    """The process exists and is not a zombie (Linux /proc)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.skipif(not HAS_PROC, reason="reads /proc (Linux)")
 def test_a_killed_server_leaves_no_chart_processes_behind():
     server_code = (
         "import time\n"
@@ -157,18 +148,16 @@ def test_a_killed_server_leaves_no_chart_processes_behind():
         ready, _, _ = select.select([server.stdout], [], [], 60)
         assert ready, "the chart worker did not start"
         worker_pid = int(server.stdout.readline())
-        forkserver_pid = int(
-            Path(f"/proc/{worker_pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-        )
-        assert _running(worker_pid) and _running(forkserver_pid)
+        forkserver_pid = parent_of(worker_pid)
+        assert running(worker_pid) and running(forkserver_pid)
     finally:
         server.kill()  # SIGKILL: no shutdown code runs in the server
         server.wait()
     deadline = time.monotonic() + 20
-    while (_running(worker_pid) or _running(forkserver_pid)) and time.monotonic() < deadline:
+    while (running(worker_pid) or running(forkserver_pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _running(worker_pid), "the chart worker outlived the server"
-    assert not _running(forkserver_pid), "the forkserver outlived the server"
+    assert not running(worker_pid), "the chart worker outlived the server"
+    assert not running(forkserver_pid), "the forkserver outlived the server"
 
 
 def test_a_worker_that_cannot_start_does_not_stop_the_server(caplog):

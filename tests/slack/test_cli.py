@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from bot.cli import serve as serve_cli
 from tests.owner.factories import BACKUP, NEWBIE, OWNER, STRANGER, build_registry, workload
 from tests.slack import fake_scheduler
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackServer
+from tests.support.processes import HAS_PROC, children_of, running
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -116,28 +116,6 @@ def test_start_scheduler_when_available(monkeypatch, caplog):
 LLMGOV = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
 
 
-def _children(pid: int) -> list[int]:
-    """The direct children of `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _children_alive(pids: list[int]) -> list[bool]:
-    alive = []
-    for pid in pids:
-        try:
-            alive.append(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")
-        except OSError:
-            alive.append(False)
-    return alive
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -187,17 +165,17 @@ def test_serve_runs_the_app_over_http(engine, database_url, session, slack_mock)
             assert reply.headers["Content-Type"].startswith("text/plain")
             page = reply.read().decode()
         assert 'llmgov_slack_calls_total{method="auth.test",status="ok"} 1' in page
-        children = _children(process.pid)  # the chart worker's forkserver
-        assert children
+        children = children_of(process.pid)  # the chart worker's forkserver
+        assert children or not HAS_PROC
     finally:
         process.send_signal(signal.SIGTERM)  # how platforms stop a process
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "SIGTERM: stopping" in stderr and "llmgov stopped" in stderr
     deadline = time.monotonic() + 15
-    while any(_children_alive(children)) and time.monotonic() < deadline:
+    while any(running(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_children_alive(children))  # the chart processes stopped with it
+    assert not any(running(pid) for pid in children)  # the chart processes stopped with it
     assert workload(session, registry.unowned).owner.slack_id == NEWBIE
     assert "auth.test" in [c.method for c in slack_mock.state.calls]  # token checked at start
     assert "listening on http://127.0.0.1" in stderr
