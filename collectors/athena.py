@@ -29,6 +29,7 @@ from collectors.billing_files import (
 from collectors.paging import checked_pages
 from models.base import transaction, utcnow
 from models.errors import BadInput, SourceError
+from models.planner_stats import refresh_after_writing
 
 SOURCE = "athena"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -229,5 +230,6 @@ def import_athena(
             session, tag_key=tag_key, sources=[SOURCE], actor="import:athena"
         )
         fill_report(report, stage)
+    refresh_after_writing(session_factory)
     report.seconds = time.perf_counter() - started
     return report

@@ -58,6 +58,7 @@ from collectors.upserts import PRESERVED_ON_CONFLICT, dialect_insert, series_key
 from models.base import transaction, utcnow
 from models.errors import BadInput
 from models.facts import CostFact
+from models.planner_stats import refresh_after_writing
 
 FORMATS = ("focus", "cur2")
 NULLS = frozenset({"", "NULL", "null", "None", "\\N"})
@@ -908,6 +909,7 @@ def import_billing(
             session, tag_key=tag_key, sources=[chosen], actor=f"import:{chosen}"
         )
         fill_report(report, stage)
+    refresh_after_writing(session_factory)
     report.seconds = time.perf_counter() - started
     return report
 

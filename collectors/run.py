@@ -9,7 +9,6 @@ of AWS requests (with Cost Explorer's $0.01 each) are written.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from collectors import (
@@ -45,14 +43,12 @@ from collectors.upserts import upsert_facts
 from models.base import transaction
 from models.errors import BadInput, SourceError
 from models.facts import GpuFact, UsageFact
-from models.planner_stats import refresh_planner_statistics
+from models.planner_stats import refresh_after_writing
 from models.registry import SourceSetting, Workload
 
 AWS_SOURCES = ("bedrock_cloudwatch", "cost_explorer", "gpu_cloudwatch", "upstream")
 ALL_SOURCES = (*AWS_SOURCES, "prometheus", "gpu_prices", "sample")
 PROMETHEUS_LOOKBACK_HOURS = 48
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -420,15 +416,7 @@ def _finish(context: Context, aws_settings: AwsSettings | None) -> None:
         report.api_cost = counter.total_cost()
         with transaction(context.session_factory) as session:
             counter.flush(session, report.run_id)
-    with context.session_factory() as session:
-        engine = session.get_bind()
-    try:  # the facts just written may have grown a table tenfold: plan for its new size
-        analysed = refresh_planner_statistics(engine)
-    except OperationalError as error:  # the database was busy: the next collection retries
-        log.warning("planner statistics not refreshed: %s", error)
-    else:
-        if analysed:
-            log.info("planner statistics refreshed for %s", ", ".join(analysed))
+    refresh_after_writing(context.session_factory)
 
 
 def _tag_key(settings: dict[str, dict[str, Any]]) -> str:

@@ -34,6 +34,7 @@ from commands.parsing import ParseError, Token, TokenKind, tokenize
 from economics.decompose import EFFECTS, PeriodTotals, decompose
 from economics.forecast import forecast
 from governance.registry_view import Gap, gaps_from
+from models.base import plain_rows
 from models.facts import CostFact, UpstreamFact, UsageFact
 from models.governance import Alert, AlertStatus
 from models.registry import OrganisationProfile, Person, Team, Workload, is_slug
@@ -663,15 +664,6 @@ def as_date(value: Any) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
-
-
-def plain_rows(session: Session, statement) -> Any:
-    """The rows of a column query, run as Core on the session's connection: on `all`'s
-    10,000-row results the ORM's per-row processing costs about as much as the query.
-    Pending changes are flushed first, as the session's autoflush would."""
-    if session.autoflush:
-        session.flush()
-    return session.connection().execute(statement)
 
 
 def _sum_within(

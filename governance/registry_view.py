@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from governance.people import parse_person_ref
+from models.base import plain_rows
 from models.errors import BadInput
 from models.registry import Person, Team, Workload, WorkloadStatus
 
@@ -239,10 +240,8 @@ def list_workloads(
     `team` is a team slug (BadInput if unknown, listing the teams); `owner` a Slack user id,
     `<@U...>` mention or email, matching the owner or the backup owner.
     """
-    if session.autoflush:  # read as Core below: flush what the session holds, as the ORM would
-        session.flush()
     query = _query(session, team=team, owner=owner, include_retired=include_retired)
-    views = [_view_of_row(tuple(row)) for row in session.connection().execute(query)]
+    views = [_view_of_row(tuple(row)) for row in plain_rows(session, query)]
     return sorted(views, key=lambda view: (view.team is None, view.team or "", view.slug))
 
 

@@ -3,8 +3,9 @@
 PostgreSQL's autovacuum re-analyses tables as they grow. SQLite has only the statistics of
 its last ANALYZE: on a new install that is migration 0003's, taken on empty tables. As the
 facts grow from none to millions of rows, the planner would go on planning for empty
-tables and could pick the wrong index for `/llm-cost`'s scans. Each collection therefore
-calls `refresh_planner_statistics`. It re-analyses any table whose size has changed
+tables and could pick the wrong index for `/llm-cost`'s scans. Every writer of facts (a
+collection, a billing-file or Athena import) therefore calls `refresh_after_writing`. It
+re-analyses any table whose size has changed
 tenfold since its statistics were taken. `analysis_limit` makes it sample each index
 instead of reading it whole, so a run takes milliseconds even on millions of rows.
 
@@ -15,7 +16,13 @@ older SQLite, and a collection's connection runs no such queries.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 # The tables whose size drives the plans of the answers: facts and the registry.
 WATCHED_TABLES = ("cost_facts", "usage_facts", "gpu_facts", "upstream_facts", "workloads")
@@ -49,6 +56,20 @@ def refresh_planner_statistics(
     return analysed
 
 
+def refresh_after_writing(session_factory: sessionmaker[Session]) -> None:
+    """`refresh_planner_statistics` once a writer of facts has committed: a collection, a
+    billing-file or Athena import. A busy database is only logged: the next write retries."""
+    with session_factory() as session:
+        engine = session.get_bind()
+    try:
+        analysed = refresh_planner_statistics(engine)
+    except OperationalError as error:
+        log.warning("planner statistics not refreshed: %s", error)
+        return
+    if analysed:
+        log.info("planner statistics refreshed for %s", ", ".join(analysed))
+
+
 def _rows_when_analysed(connection) -> dict[str, int]:
     """{table: its row count at its last ANALYZE}, from sqlite_stat1 (absent: never)."""
     exists = connection.exec_driver_sql(
@@ -64,4 +85,10 @@ def _rows_when_analysed(connection) -> dict[str, int]:
     return rows
 
 
-__all__ = ["ANALYSIS_LIMIT", "GROWTH_FACTOR", "WATCHED_TABLES", "refresh_planner_statistics"]
+__all__ = [
+    "ANALYSIS_LIMIT",
+    "GROWTH_FACTOR",
+    "WATCHED_TABLES",
+    "refresh_after_writing",
+    "refresh_planner_statistics",
+]

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from collectors.billing_files import import_billing
 from collectors.run import collect
 from models.planner_stats import GROWTH_FACTOR, refresh_planner_statistics
 
 NOW = dt.datetime(2026, 11, 26, 23, 0, tzinfo=dt.UTC)
+FOCUS_SAMPLE = Path(__file__).parent.parent / "fixtures" / "billing" / "focus_1_0_sample.csv"
 
 
 @pytest.fixture
@@ -73,6 +76,15 @@ def test_a_collection_leaves_statistics_for_the_facts_it_wrote(sqlite_engine, se
         usage = connection.execute(text("SELECT count(*) FROM usage_facts")).scalar()
     assert usage > 0
     assert analysed_rows(sqlite_engine, "usage_facts") == pytest.approx(usage, rel=0.1)
+
+
+def test_a_billing_import_leaves_statistics_for_the_facts_it_wrote(sqlite_engine, session_factory):
+    assert analysed_rows(sqlite_engine, "cost_facts") is None
+    report = import_billing(session_factory, [FOCUS_SAMPLE])
+    assert report.facts > 0
+    with sqlite_engine.connect() as connection:
+        billed = connection.execute(text("SELECT count(*) FROM cost_facts")).scalar()
+    assert analysed_rows(sqlite_engine, "cost_facts") == pytest.approx(billed, rel=0.1)
 
 
 def test_postgresql_is_left_to_autovacuum(engine):
