@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from economics import (  # noqa: E402
+from llmgov.economics import (  # noqa: E402
     DETECTION_KINDS,
     DailyArrays,
     GpuArrays,

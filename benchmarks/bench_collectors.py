@@ -32,9 +32,9 @@ from botocore.awsrequest import AWSResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors import bedrock_cloudwatch, cost_explorer
-from collectors.aws import ApiCounter
-from collectors.prices import PriceBook
+from llmgov.collectors import bedrock_cloudwatch, cost_explorer
+from llmgov.collectors.aws import ApiCounter
+from llmgov.collectors.prices import PriceBook
 
 WORKLOAD_COUNTS = (10, 1_000, 10_000)
 NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
@@ -299,10 +299,11 @@ def generate_cur2(path: Path, size_mb: int, seed: int = 1) -> int:
 
 CHILD = """
 import json, sys, time
-from models.base import make_engine, make_session_factory
-import models.migrate
-from collectors.billing_files import import_billing
-engine = make_engine(sys.argv[2]); models.migrate.upgrade(engine)
+from llmgov.models.base import make_engine, make_session_factory
+import llmgov.models.migrate
+from llmgov import models
+from llmgov.collectors.billing_files import import_billing
+engine = make_engine(sys.argv[2]); llmgov.models.migrate.upgrade(engine)
 factory = make_session_factory(engine)
 def hwm_kb():
     for line in open("/proc/self/status"):

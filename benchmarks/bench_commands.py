@@ -47,12 +47,13 @@ from sqlalchemy import text
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bot.app import build_app
-from bot.chart_worker import ChartWorker
-from bot.server import EVENTS_PATH, create_web_app, freeze_startup_objects
-from bot.settings import Settings
-from models.base import make_engine, make_session_factory
-from models.migrate import upgrade
+import llmgov.commands.cost
+from llmgov.bot.app import build_app
+from llmgov.bot.chart_worker import ChartWorker
+from llmgov.bot.server import EVENTS_PATH, create_web_app, freeze_startup_objects
+from llmgov.bot.settings import Settings
+from llmgov.models.base import make_engine, make_session_factory
+from llmgov.models.migrate import upgrade
 from tests.slack.conftest import slash_body
 from tests.support.slack_mock import MockSlack
 
@@ -462,9 +463,8 @@ def main() -> int:
     server = make_server("127.0.0.1", 0, create_web_app(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     server_url = f"http://127.0.0.1:{server.server_port}"
-    import commands.cost
 
-    commands.cost.today_utc = lambda: AS_OF  # the data's "today"
+    llmgov.commands.cost.today_utc = lambda: AS_OF  # the data's "today"
 
     rng = random.Random(11)
 

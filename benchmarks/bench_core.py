@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from economics import DailyArrays, GpuArrays, HourlyArrays, analyse  # noqa: E402
+from llmgov.economics import DailyArrays, GpuArrays, HourlyArrays, analyse  # noqa: E402
 
 
 def generate(n: int, n_days: int, n_hours: int, seed: int = 1, gpu: bool = True):

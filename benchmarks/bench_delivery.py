@@ -36,12 +36,12 @@ sys.path.insert(0, str(REPO))
 from slack_sdk import WebClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-import models.migrate  # noqa: E402
-from bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels, drain  # noqa: E402
-from bot.pacing import FakeClock, Pacer, SlackLimits, SystemClock  # noqa: E402
-from governance.outbox import digest_key, enqueue  # noqa: E402
-from models.base import make_engine, make_session_factory, transaction  # noqa: E402
-from models.governance import OutboxMessage  # noqa: E402
+import llmgov.models.migrate  # noqa: E402
+from llmgov.bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels, drain  # noqa: E402
+from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits, SystemClock  # noqa: E402
+from llmgov.governance.outbox import digest_key, enqueue  # noqa: E402
+from llmgov.models.base import make_engine, make_session_factory, transaction  # noqa: E402
+from llmgov.models.governance import OutboxMessage  # noqa: E402
 from tests.support.slack_mock import MockSlack  # noqa: E402
 
 
@@ -151,7 +151,7 @@ def main() -> int:
 
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     engine = make_engine(url)
-    models.migrate.upgrade(engine)
+    llmgov.models.migrate.upgrade(engine)
     session_factory = make_session_factory(engine)
     clock = SystemClock() if args.real_time else FakeClock()
     mock = MockSlack(enforce_rate_limits=True, clock=clock.monotonic).start()

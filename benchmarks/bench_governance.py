@@ -23,16 +23,16 @@ from sqlalchemy import insert
 # package had its __init__.py would otherwise find it as an empty namespace package).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bot.blocks.digest import digest_chart, digest_message
-from bot.blocks.gaps import gap_review_message
-from governance import alerts
-from governance.checks import build_context, evaluate
-from governance.digest import build_digests
-from governance.gap_review import build_gap_review
-from models.base import make_engine, make_session_factory
-from models.facts import CostFact
-from models.migrate import upgrade
-from models.registry import OrganisationProfile, Person, Team, Workload
+from llmgov.bot.blocks.digest import digest_chart, digest_message
+from llmgov.bot.blocks.gaps import gap_review_message
+from llmgov.governance import alerts
+from llmgov.governance.checks import build_context, evaluate
+from llmgov.governance.digest import build_digests
+from llmgov.governance.gap_review import build_gap_review
+from llmgov.models.base import make_engine, make_session_factory
+from llmgov.models.facts import CostFact
+from llmgov.models.migrate import upgrade
+from llmgov.models.registry import OrganisationProfile, Person, Team, Workload
 
 DAYS = 91
 AS_OF = date(2026, 11, 8)

@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from werkzeug.serving import make_server
 
-import bot.app
-from bot.answers import AnswerPool
-from bot.server import create_web_app
-from bot.settings import Settings
-from models.base import make_engine, make_session_factory, transaction
-from models.migrate import upgrade
-from models.registry import Person, Team, Workload
+import llmgov.bot.app
+from llmgov.bot.answers import AnswerPool
+from llmgov.bot.server import create_web_app
+from llmgov.bot.settings import Settings
+from llmgov.models.base import make_engine, make_session_factory, transaction
+from llmgov.models.migrate import upgrade
+from llmgov.models.registry import Person, Team, Workload
 from tests.slack.conftest import SIGNING_SECRET, SlackServer, slash_body
 from tests.support.slack_mock import Fault, MockSlack
 
@@ -62,7 +62,7 @@ def seed(session_factory) -> None:
 
 
 def run(workers: int, requests: int, burst: int, slow: float, database_url: str) -> dict:
-    bot.app.LISTENER_WORKERS = workers
+    llmgov.bot.app.LISTENER_WORKERS = workers
     mock = MockSlack().start()
     session_factory = make_session_factory(make_engine(database_url))
     settings = Settings(
@@ -72,7 +72,7 @@ def run(workers: int, requests: int, burst: int, slow: float, database_url: str)
         slack_api_url=mock.url,
     )
     answers = AnswerPool()
-    app = bot.app.build_app(
+    app = llmgov.bot.app.build_app(
         settings, session_factory, token_verification_enabled=False, answers=answers
     )
     server = make_server("127.0.0.1", 0, create_web_app(app), threaded=True)

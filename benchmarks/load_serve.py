@@ -28,8 +28,8 @@ took longer than 3 s, a command was not answered or an answer said something wen
 Answers asking to come back later (the server's answer queue was full) are counted too.
 
 Experiments: `--listener-workers N`, `--answer-workers N` and `--http-threads N` start the
-server with Bolt's listener pool (bot.app.LISTENER_WORKERS, 16), the answer pool
-(bot.answers.ANSWER_WORKERS, 4) or waitress's threads (bot.server.HTTP_THREADS, 8) changed,
+server with Bolt's listener pool (llmgov.bot.app.LISTENER_WORKERS, 16), the answer pool
+(llmgov.bot.answers.ANSWER_WORKERS, 4) or waitress's threads (llmgov.bot.server.HTTP_THREADS, 8) changed,
 to see what a different setting would do; the default runs the product as is.
 """
 
@@ -130,17 +130,17 @@ def serve_experiment(
 ) -> int:
     """In the server process: change pool sizes, then run the CLI. A what-if for the
     figures, not how the product runs."""
-    import bot.answers
-    import bot.app
-    import bot.server
-    from bot.cli import main as cli_main
+    import llmgov.bot.answers
+    import llmgov.bot.app
+    import llmgov.bot.server
+    from llmgov.bot.cli import main as cli_main
 
     if listener_workers:
-        bot.app.LISTENER_WORKERS = listener_workers
+        llmgov.bot.app.LISTENER_WORKERS = listener_workers
     if answer_workers:
-        bot.answers.ANSWER_WORKERS = answer_workers
+        llmgov.bot.answers.ANSWER_WORKERS = answer_workers
     if http_threads:  # serve_http's default argument is bound when it is defined
-        bot.server.serve_http.__defaults__ = (http_threads,)
+        llmgov.bot.server.serve_http.__defaults__ = (http_threads,)
     return cli_main(sys.argv[1:])
 
 

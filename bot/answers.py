@@ -22,10 +22,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from bot import metrics
+from llmgov.bot import metrics
 
 if TYPE_CHECKING:
-    from bot.listeners.deps import AppDeps
+    from llmgov.bot.listeners.deps import AppDeps
 
 log = logging.getLogger(__name__)
 

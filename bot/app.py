@@ -18,14 +18,14 @@ from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers import SOMETHING_WENT_WRONG, AnswerPool, report_failure
-from bot.chart_worker import ChartWorker
-from bot.listeners import register_listeners
-from bot.listeners.deps import AppDeps
-from bot.replay_guard import ReplayGuard
-from bot.settings import Settings
-from bot.slack_client import make_client
-from models.errors import BadInput
+from llmgov.bot.answers import SOMETHING_WENT_WRONG, AnswerPool, report_failure
+from llmgov.bot.chart_worker import ChartWorker
+from llmgov.bot.listeners import register_listeners
+from llmgov.bot.listeners.deps import AppDeps
+from llmgov.bot.replay_guard import ReplayGuard
+from llmgov.bot.settings import Settings
+from llmgov.bot.slack_client import make_client
+from llmgov.models.errors import BadInput
 
 log = logging.getLogger(__name__)
 

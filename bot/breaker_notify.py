@@ -21,18 +21,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.blocks.breaker import breaker_message
-from bot.blocks.common import Message, usergroup_mention
-from bot.settings import Settings
-from governance import outbox
-from guardrails.actions import breaker_policy, lock_workload, observe
-from guardrails.card import breaker_card
-from guardrails.policy import FindingLike
-from guardrails.state import Status, load_state, state_of
-from models.base import transaction
-from models.errors import BadInput
-from models.governance import OutboxMessage
-from models.registry import Workload, WorkloadStatus
+from llmgov.bot.blocks.breaker import breaker_message
+from llmgov.bot.blocks.common import Message, usergroup_mention
+from llmgov.bot.settings import Settings
+from llmgov.governance import outbox
+from llmgov.guardrails.actions import breaker_policy, lock_workload, observe
+from llmgov.guardrails.card import breaker_card
+from llmgov.guardrails.policy import FindingLike
+from llmgov.guardrails.state import Status, load_state, state_of
+from llmgov.models.base import transaction
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import OutboxMessage
+from llmgov.models.registry import Workload, WorkloadStatus
 
 log = logging.getLogger("llmgov.breaker")
 

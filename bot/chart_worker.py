@@ -24,9 +24,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 
-from bot import metrics
-from bot.charts import render_spend_chart
-from commands.cost import ChartSeries
+from llmgov.bot import metrics
+from llmgov.bot.charts import render_spend_chart
+from llmgov.commands.cost import ChartSeries
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ChartWorker:
         self.timeout = timeout
         self.charts_per_process = charts_per_process
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["bot.charts"])
+        self._context.set_forkserver_preload(["llmgov.bot.charts"])
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         # Only this process holds the sending end; a worker sees the pipe close when we end.

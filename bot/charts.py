@@ -21,7 +21,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from commands.cost import ChartSeries
+from llmgov.commands.cost import ChartSeries
 
 BILLED = "#1264a3"
 ESTIMATED = "#9bc3e6"

@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import metrics
-from bot.outbox import DmChannels, deliver_pending
-from bot.pacing import Clock, Pacer, SystemClock
-from bot.settings import Settings
-from governance import leases
-from governance.owners import owners_due_digest
-from models.errors import BadInput
+from llmgov.bot import metrics
+from llmgov.bot.outbox import DmChannels, deliver_pending
+from llmgov.bot.pacing import Clock, Pacer, SystemClock
+from llmgov.bot.settings import Settings
+from llmgov.governance import leases
+from llmgov.governance.owners import owners_due_digest
+from llmgov.models.errors import BadInput
 
 if TYPE_CHECKING:  # imported for its type only: it brings matplotlib
-    from bot.chart_worker import ChartWorker
+    from llmgov.bot.chart_worker import ChartWorker
 
 log = logging.getLogger("llmgov.jobs")
 
@@ -156,7 +156,7 @@ def _function(module: str, name: str) -> Callable[..., Any]:
 def collect_job(ctx: JobContext, now: datetime, sources: tuple[str, ...] | None) -> dict:
     """Collect from those of `sources` that are configured (None: every configured source),
     then run the checks, whether or not anything arrived (stale data is a finding too)."""
-    collect = _function("collectors.run", "collect")
+    collect = _function("llmgov.collectors.run", "collect")
     chosen = _configured(ctx, sources)
     collected: Any = {"skipped": "none of these sources is configured"}
     if chosen is None or chosen:
@@ -170,13 +170,13 @@ def _configured(ctx: JobContext, wanted: tuple[str, ...] | None) -> list[str] | 
     """`wanted` restricted to the sources the registry configures (None: let collect choose)."""
     if wanted is None:
         return None
-    run = importlib.import_module("collectors.run")
+    run = importlib.import_module("llmgov.collectors.run")
     configured_sources = getattr(run, "configured_sources", None)
     try:
         if configured_sources is not None:
             configured = set(configured_sources(ctx.session_factory))
         else:  # the collectors' own choice when no source is named
-            from models.registry import SourceSetting
+            from llmgov.models.registry import SourceSetting
 
             with ctx.session_factory() as session:
                 rows = session.scalars(select(SourceSetting))
@@ -190,7 +190,7 @@ def _configured(ctx: JobContext, wanted: tuple[str, ...] | None) -> list[str] | 
 
 
 def check_job(ctx: JobContext, now: datetime) -> Any:
-    run_checks = _function("bot.notify", "run_checks")
+    run_checks = _function("llmgov.bot.notify", "run_checks")
     return _summary(run_checks(ctx.session_factory, ctx.settings, now, dry_run=ctx.dry_run))
 
 
@@ -206,7 +206,7 @@ def digest_job(ctx: JobContext, now: datetime) -> dict:
         )
     if not due:
         return {"owners": 0}
-    send_digests = _function("bot.notify", "send_digests")
+    send_digests = _function("llmgov.bot.notify", "send_digests")
     failed: list[str] = []
     for owner in due:
         try:
@@ -229,14 +229,14 @@ def digest_job(ctx: JobContext, now: datetime) -> dict:
 
 
 def gap_review_job(ctx: JobContext, now: datetime) -> Any:
-    send_gap_review = _function("bot.notify", "send_gap_review")
+    send_gap_review = _function("llmgov.bot.notify", "send_gap_review")
     return _summary(send_gap_review(ctx.session_factory, ctx.settings, now, dry_run=ctx.dry_run))
 
 
 def refresh_owners_job(ctx: JobContext, now: datetime) -> dict:
     if ctx.client is None:
         return {"skipped": "no Slack client (set SLACK_BOT_TOKEN)"}
-    from bot.owner_refresh import refresh_owners
+    from llmgov.bot.owner_refresh import refresh_owners
 
     report = refresh_owners(
         ctx.session_factory,
@@ -319,7 +319,7 @@ def daily_sources(config: ScheduleConfig) -> tuple[str, ...]:
 
 def _collector_default(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     try:
-        return tuple(getattr(importlib.import_module("collectors.run"), name))
+        return tuple(getattr(importlib.import_module("llmgov.collectors.run"), name))
     except (ImportError, AttributeError):
         return default
 

@@ -15,8 +15,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bot.app import RedactSecrets
-from bot.settings import Settings
+from llmgov.bot.app import RedactSecrets
+from llmgov.bot.settings import Settings
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {

@@ -192,8 +192,8 @@ def database_families(
     session: Session, now: datetime | None = None
 ) -> dict[str, dict[Labels, float]]:
     """The figures read from the database at scrape time."""
-    from models.facts import ApiCallLog, SourceStatus
-    from models.governance import Alert, JobLease, OutboxMessage, OutboxStatus
+    from llmgov.models.facts import ApiCallLog, SourceStatus
+    from llmgov.models.governance import Alert, JobLease, OutboxMessage, OutboxStatus
 
     now = now or datetime.now(UTC)
     families: dict[str, dict[Labels, float]] = {}

@@ -25,23 +25,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.blocks.alerts import alert_message, alert_reply, alert_view
-from bot.blocks.common import Message, blocks_to_text
-from bot.blocks.digest import digest_chart, digest_message
-from bot.blocks.gaps import gap_review_message
-from bot.chart_worker import ChartWorker
-from bot.settings import Settings
-from governance import alerts as alert_lifecycle
-from governance import outbox
-from governance.alerts import AlertChange, ChangeAction
-from governance.checks import evaluate
-from governance.digest import OwnerDigest, build_digests
-from governance.findings import Finding, severity_rank
-from governance.gap_review import GapReview, build_gap_review, record_published
-from governance.thresholds import Thresholds, for_workload, load_thresholds
-from models.errors import BadInput
-from models.governance import Alert, OutboxMessage
-from models.registry import Workload
+from llmgov.bot.blocks.alerts import alert_message, alert_reply, alert_view
+from llmgov.bot.blocks.common import Message, blocks_to_text
+from llmgov.bot.blocks.digest import digest_chart, digest_message
+from llmgov.bot.blocks.gaps import gap_review_message
+from llmgov.bot.chart_worker import ChartWorker
+from llmgov.bot.settings import Settings
+from llmgov.governance import alerts as alert_lifecycle
+from llmgov.governance import outbox
+from llmgov.governance.alerts import AlertChange, ChangeAction
+from llmgov.governance.checks import evaluate
+from llmgov.governance.digest import OwnerDigest, build_digests
+from llmgov.governance.findings import Finding, severity_rank
+from llmgov.governance.gap_review import GapReview, build_gap_review, record_published
+from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import Alert, OutboxMessage
+from llmgov.models.registry import Workload
 
 log = logging.getLogger("llmgov.notify")
 
@@ -471,8 +471,8 @@ def deliver_now(
     messages behind (the CLI without --dry-run). None when there is no Slack token."""
     if not settings.slack_bot_token:
         return None
-    from bot.outbox import drain  # the sender needs Slack; import it only when delivering
-    from bot.slack_client import make_client
+    from llmgov.bot.outbox import drain  # the sender needs Slack; import it only when delivering
+    from llmgov.bot.slack_client import make_client
 
     report = drain(session_factory, make_client(settings), timeout_seconds=timeout_seconds)
     return report.as_dict()

@@ -38,12 +38,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import metrics
-from bot.pacing import AnchoredClock, Clock, Pacer, SystemClock
-from bot.slack_errors import Final, RateLimited, Transient, classify
-from governance.outbox import FILE_UPLOAD, POST, UPDATE
-from models.base import transaction
-from models.governance import Alert, OutboxMessage, OutboxStatus
+from llmgov.bot import metrics
+from llmgov.bot.pacing import AnchoredClock, Clock, Pacer, SystemClock
+from llmgov.bot.slack_errors import Final, RateLimited, Transient, classify
+from llmgov.governance.outbox import FILE_UPLOAD, POST, UPDATE
+from llmgov.models.base import transaction
+from llmgov.models.governance import Alert, OutboxMessage, OutboxStatus
 
 log = logging.getLogger("llmgov.outbox")
 

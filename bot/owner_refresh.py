@@ -15,12 +15,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import metrics
-from bot.outbox import without_sdk_retries
-from bot.pacing import AnchoredClock, Clock, Pacer, SystemClock
-from bot.slack_errors import RateLimited, classify
-from governance import owners
-from models.base import transaction
+from llmgov.bot import metrics
+from llmgov.bot.outbox import without_sdk_retries
+from llmgov.bot.pacing import AnchoredClock, Clock, Pacer, SystemClock
+from llmgov.bot.slack_errors import RateLimited, classify
+from llmgov.governance import owners
+from llmgov.models.base import transaction
 
 log = logging.getLogger("llmgov.owner_refresh")
 

@@ -33,11 +33,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.jobs import WEEKDAYS, JobContext, ScheduleConfig, run_job
-from bot.settings import Settings
+from llmgov.bot.jobs import WEEKDAYS, JobContext, ScheduleConfig, run_job
+from llmgov.bot.settings import Settings
 
 if TYPE_CHECKING:  # imported for its type only: it brings matplotlib
-    from bot.chart_worker import ChartWorker
+    from llmgov.bot.chart_worker import ChartWorker
 
 log = logging.getLogger("llmgov.scheduler")
 

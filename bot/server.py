@@ -46,7 +46,7 @@ def create_web_app(
     metrics_view: Callable[[], Any] | None = None,
 ) -> Flask:
     """The WSGI app: Slack requests, health, and (optionally) metrics."""
-    web = Flask("llmgov")
+    web = Flask(__name__)
     handler = SlackRequestHandler(bolt_app)
 
     @web.post(EVENTS_PATH)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from models.base import DEFAULT_DATABASE_URL
+from llmgov.models.base import DEFAULT_DATABASE_URL
 
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 

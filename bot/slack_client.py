@@ -21,8 +21,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
-from bot import metrics
-from bot.settings import Settings
+from llmgov.bot import metrics
+from llmgov.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 

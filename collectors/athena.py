@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from collectors.attribution import attribute_facts
-from collectors.billing_files import (
+from llmgov.collectors.attribution import attribute_facts
+from llmgov.collectors.billing_files import (
     BillingStage,
     ImportReport,
     RowErrors,
@@ -26,10 +26,10 @@ from collectors.billing_files import (
     make_layout,
     read_into,
 )
-from collectors.paging import checked_pages
-from models.base import transaction, utcnow
-from models.errors import BadInput, SourceError
-from models.planner_stats import refresh_after_writing
+from llmgov.collectors.paging import checked_pages
+from llmgov.models.base import transaction, utcnow
+from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.planner_stats import refresh_after_writing
 
 SOURCE = "athena"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

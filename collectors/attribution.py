@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from models.facts import CostFact, GpuFact, UsageFact
-from models.registry import (
+from llmgov.models.facts import CostFact, GpuFact, UsageFact
+from llmgov.models.registry import (
     AttributionRule,
     AuditEvent,
     Platform,

@@ -29,9 +29,9 @@ from botocore.exceptions import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.errors import BadInput
-from models.facts import ApiCallLog
-from models.registry import SourceSetting
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import ApiCallLog
+from llmgov.models.registry import SourceSetting
 
 DEFAULT_TAG_KEY = "llm-workload"
 COST_EXPLORER_REGION = "us-east-1"  # the global Cost Explorer endpoint lives there

@@ -13,9 +13,9 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from collectors.cloudwatch import MetricQuery, collect_hourly, dimensions_of, list_metrics
-from collectors.prices import PriceBook
-from collectors.upserts import series_key
+from llmgov.collectors.cloudwatch import MetricQuery, collect_hourly, dimensions_of, list_metrics
+from llmgov.collectors.prices import PriceBook
+from llmgov.collectors.upserts import series_key
 
 SOURCE = "bedrock_cloudwatch"
 NAMESPACE = "AWS/Bedrock"

@@ -53,12 +53,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import JSON, Boolean, Numeric
 
-from collectors.attribution import AttributionSummary, attribute_facts
-from collectors.upserts import PRESERVED_ON_CONFLICT, dialect_insert, series_key
-from models.base import transaction, utcnow
-from models.errors import BadInput
-from models.facts import CostFact
-from models.planner_stats import refresh_after_writing
+from llmgov.collectors.attribution import AttributionSummary, attribute_facts
+from llmgov.collectors.upserts import PRESERVED_ON_CONFLICT, dialect_insert, series_key
+from llmgov.models.base import transaction, utcnow
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import CostFact
+from llmgov.models.planner_stats import refresh_after_writing
 
 FORMATS = ("focus", "cur2")
 NULLS = frozenset({"", "NULL", "null", "None", "\\N"})

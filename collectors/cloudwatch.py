@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collectors.paging import checked_pages, follow_pages
+from llmgov.collectors.paging import checked_pages, follow_pages
 
 MAX_QUERIES_PER_CALL = 500  # the GetMetricData limit
 HOUR = timedelta(hours=1)

@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from collectors.paging import follow_pages
-from collectors.upserts import series_key, upsert_facts
-from models.facts import CostFact
+from llmgov.collectors.paging import follow_pages
+from llmgov.collectors.upserts import series_key, upsert_facts
+from llmgov.models.facts import CostFact
 
 SOURCE = "cost_explorer"
 SEARCH = "Bedrock"

@@ -15,9 +15,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from collectors.cloudwatch import MetricQuery, collect_hourly, dimensions_of, list_metrics
-from collectors.prices import gpu_count
-from collectors.upserts import series_key
+from llmgov.collectors.cloudwatch import MetricQuery, collect_hourly, dimensions_of, list_metrics
+from llmgov.collectors.prices import gpu_count
+from llmgov.collectors.upserts import series_key
 
 CWAGENT_NAMESPACE = "CWAgent"
 CWAGENT_UTIL = "nvidia_smi_utilization_gpu"

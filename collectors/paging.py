@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from models.errors import SourceError
+from llmgov.models.errors import SourceError
 
 # A backstop, far above any real listing the collectors read (10,000 CloudWatch or Cost
 # Explorer pages is millions of rows), that still stops a loop whose tokens never repeat.

@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from collectors.paging import checked_pages
-from collectors.upserts import dialect_insert
-from models.errors import BadInput
-from models.facts import Price
+from llmgov.collectors.paging import checked_pages
+from llmgov.collectors.upserts import dialect_insert
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import Price
 
 DATA_DIR = Path(__file__).parent / "data"
 GPU_PRICE_TABLE = DATA_DIR / "gpu_prices.csv"

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collectors.cloudwatch import HOUR
-from collectors.upserts import series_key
-from models.errors import BadInput, SourceError
+from llmgov.collectors.cloudwatch import HOUR
+from llmgov.collectors.upserts import series_key
+from llmgov.models.errors import BadInput, SourceError
 
 Fetch = Callable[[str], bytes]
 SOURCE_DCGM = "dcgm"

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from collectors import (
+from llmgov.collectors import (
     bedrock_cloudwatch,
     cost_explorer,
     gpu_cloudwatch,
@@ -27,8 +27,8 @@ from collectors import (
     sample_data,
     upstream,
 )
-from collectors.attribution import AttributionSummary, attribute_facts
-from collectors.aws import (
+from llmgov.collectors.attribution import AttributionSummary, attribute_facts
+from llmgov.collectors.aws import (
     COST_EXPLORER_REGION,
     PRICING_REGION,
     AwsClients,
@@ -36,15 +36,15 @@ from collectors.aws import (
     describe_aws_error,
     load_aws_settings,
 )
-from collectors.cloudwatch import hour_window
-from collectors.prices import PriceBook, gpu_table, record_gpu_prices, refresh_gpu_prices
-from collectors.status import last_success, record_error, record_success
-from collectors.upserts import upsert_facts
-from models.base import transaction
-from models.errors import BadInput, SourceError
-from models.facts import GpuFact, UsageFact
-from models.planner_stats import refresh_after_writing
-from models.registry import SourceSetting, Workload
+from llmgov.collectors.cloudwatch import hour_window
+from llmgov.collectors.prices import PriceBook, gpu_table, record_gpu_prices, refresh_gpu_prices
+from llmgov.collectors.status import last_success, record_error, record_success
+from llmgov.collectors.upserts import upsert_facts
+from llmgov.models.base import transaction
+from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.facts import GpuFact, UsageFact
+from llmgov.models.planner_stats import refresh_after_writing
+from llmgov.models.registry import SourceSetting, Workload
 
 AWS_SOURCES = ("bedrock_cloudwatch", "cost_explorer", "gpu_cloudwatch", "upstream")
 ALL_SOURCES = (*AWS_SOURCES, "prometheus", "gpu_prices", "sample")

@@ -36,11 +36,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collectors.prices import PriceBook, gpu_hourly_price
-from collectors.upserts import series_key, upsert_facts
-from collectors.upstream import write as write_upstream
-from models.facts import GpuFact, UsageFact
-from models.registry import Workload
+from llmgov.collectors.prices import PriceBook, gpu_hourly_price
+from llmgov.collectors.upserts import series_key, upsert_facts
+from llmgov.collectors.upstream import write as write_upstream
+from llmgov.models.facts import GpuFact, UsageFact
+from llmgov.models.registry import Workload
 
 SOURCE = "sample"
 SEED = 7

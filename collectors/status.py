@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collectors.upserts import dialect_insert
-from models.facts import SourceStatus
+from llmgov.collectors.upserts import dialect_insert
+from llmgov.models.facts import SourceStatus
 
 ERROR_TEXT_MAX = 2000  # keep one bad response from filling the table
 SCOPE_MAX = 200  # SourceStatus.scope is String(200)

@@ -14,8 +14,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.facts import CostFact, GpuFact, UsageFact
-from models.series_keys import SERIES_KEY_MAX, series_key  # noqa: F401 (collectors import them here)
+from llmgov.models.facts import CostFact, GpuFact, UsageFact
+from llmgov.models.series_keys import SERIES_KEY_MAX, series_key  # noqa: F401 (collectors import them here)
 
 FactModel = type[UsageFact] | type[CostFact] | type[GpuFact]
 

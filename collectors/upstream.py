@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collectors.cloudwatch import MetricQuery, collect_hourly
-from collectors.upserts import dialect_insert
-from models.facts import UpstreamFact
-from models.registry import Workload
+from llmgov.collectors.cloudwatch import MetricQuery, collect_hourly
+from llmgov.collectors.upserts import dialect_insert
+from llmgov.models.facts import UpstreamFact
+from llmgov.models.registry import Workload
 
 SOURCE = "cloudwatch"
 

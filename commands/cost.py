@@ -30,14 +30,14 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from commands.parsing import ParseError, Token, TokenKind, tokenize
-from economics.decompose import EFFECTS, PeriodTotals, decompose
-from economics.forecast import forecast
-from governance.registry_view import Gap, gaps_from
-from models.base import plain_rows
-from models.facts import CostFact, UpstreamFact, UsageFact
-from models.governance import Alert, AlertStatus
-from models.registry import OrganisationProfile, Person, Team, Workload, is_slug
+from llmgov.commands.parsing import ParseError, Token, TokenKind, tokenize
+from llmgov.economics.decompose import EFFECTS, PeriodTotals, decompose
+from llmgov.economics.forecast import forecast
+from llmgov.governance.registry_view import Gap, gaps_from
+from llmgov.models.base import plain_rows
+from llmgov.models.facts import CostFact, UpstreamFact, UsageFact
+from llmgov.models.governance import Alert, AlertStatus
+from llmgov.models.registry import OrganisationProfile, Person, Team, Workload, is_slug
 
 EXAMPLE = "/llm-cost team:search 30d"
 HELP = """*/llm-cost [SCOPE] [PERIOD] [public]*: what LLM workloads cost and where spend is going.

@@ -38,9 +38,9 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from commands.cost import FactQuery, as_date, end_of_day, start_of_day
-from commands.parsing import ParseError, tokenize
-from economics.breakeven import (
+from llmgov.commands.cost import FactQuery, as_date, end_of_day, start_of_day
+from llmgov.commands.parsing import ParseError, tokenize
+from llmgov.economics.breakeven import (
     HOURS_PER_MONTH,
     INSTANCE_GPUS,
     bedrock_monthly_cost,
@@ -50,9 +50,9 @@ from economics.breakeven import (
     model_size_billions,
     people_monthly_cost,
 )
-from economics.unit import traffic_shape
-from models.facts import CostFact, GpuFact, Price, UsageFact
-from models.registry import OrganisationProfile, Workload, WorkloadStatus, is_slug
+from llmgov.economics.unit import traffic_shape
+from llmgov.models.facts import CostFact, GpuFact, Price, UsageFact
+from llmgov.models.registry import OrganisationProfile, Workload, WorkloadStatus, is_slug
 
 COMMAND = "/llm-decide"
 EXAMPLE = "/llm-decide search-summaries"

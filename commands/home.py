@@ -13,8 +13,8 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from commands.cost import CostReport, CostRequest, Scope, build_cost_report, resolve_period
-from governance.gap_review import GapReview, build_gap_review
+from llmgov.commands.cost import CostReport, CostRequest, Scope, build_cost_report, resolve_period
+from llmgov.governance.gap_review import GapReview, build_gap_review
 
 MAX_HOME_WORKLOADS = 25  # two blocks each, under the Home tab's 100 blocks with the rest
 

@@ -28,7 +28,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from commands.parsing import (
+from llmgov.commands.parsing import (
     ParseError,
     Token,
     TokenKind,
@@ -37,13 +37,13 @@ from commands.parsing import (
     parse_currency,
     tokenize,
 )
-from governance import decisions, ownership, registry_view
-from governance.people import SLACK_USER_ID, parse_person_ref
-from governance.registry_view import WorkloadView
-from models.base import transaction
-from models.errors import BadInput
-from models.governance import DecisionRecord
-from models.registry import AuditEvent, Workload
+from llmgov.governance import decisions, ownership, registry_view
+from llmgov.governance.people import SLACK_USER_ID, parse_person_ref
+from llmgov.governance.registry_view import WorkloadView
+from llmgov.models.base import transaction
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import AuditEvent, Workload
 
 COMMAND = "/llm-owner"
 

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from models.errors import BadInput
-from models.text import CONTROL, control_character_problem
+from llmgov.models.errors import BadInput
+from llmgov.models.text import CONTROL, control_character_problem
 
 
 class TokenKind(enum.StrEnum):

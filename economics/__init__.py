@@ -7,7 +7,7 @@ the edges.
 
 Start with `analyse`:
 
-    from economics import DailyArrays, HourlyArrays, analyse
+    from llmgov.economics import DailyArrays, HourlyArrays, analyse
     result = analyse(daily, hourly, budgets, as_of)         # one vectorised pass
     result.forecast.month_end, result.forecast.exhaustion_date
     for kind, found in result.detections.items(): ...       # retry_storm, token_growth, ...
@@ -30,9 +30,9 @@ The parts are usable alone:
   bundled published throughput table, `people_monthly_cost`, `bedrock_monthly_cost`.
 """
 
-from economics.analysis import DETECTION_KINDS, Analysis, Thresholds, analyse
-from economics.anomaly import Anomalies, daily_anomalies, hourly_anomalies, weekday_factors
-from economics.breakeven import (
+from llmgov.economics.analysis import DETECTION_KINDS, Analysis, Thresholds, analyse
+from llmgov.economics.anomaly import Anomalies, daily_anomalies, hourly_anomalies, weekday_factors
+from llmgov.economics.breakeven import (
     INSTANCE_GPUS,
     BreakEven,
     ThroughputAnchor,
@@ -44,7 +44,7 @@ from economics.breakeven import (
     people_monthly_cost,
     throughput_per_gpu,
 )
-from economics.decompose import (
+from llmgov.economics.decompose import (
     DECOMPOSITION_METHODS,
     EFFECTS,
     Decomposition,
@@ -52,7 +52,7 @@ from economics.decompose import (
     decompose,
     decompose_periods,
 )
-from economics.detectors import (
+from llmgov.economics.detectors import (
     Detection,
     estimate_drift,
     fan_out_growth,
@@ -62,10 +62,10 @@ from economics.detectors import (
     token_growth,
     unit_cost_drift,
 )
-from economics.forecast import METHODS, Forecast, forecast
-from economics.reconcile import Reconciliation, reconcile, reconciled
-from economics.series import DailyArrays, GpuArrays, HourlyArrays
-from economics.unit import (
+from llmgov.economics.forecast import METHODS, Forecast, forecast
+from llmgov.economics.reconcile import Reconciliation, reconcile, reconciled
+from llmgov.economics.series import DailyArrays, GpuArrays, HourlyArrays
+from llmgov.economics.unit import (
     TrafficShape,
     UnitCosts,
     self_hosted_cost_per_mtok,

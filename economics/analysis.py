@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from economics.anomaly import Anomalies, daily_anomalies, hourly_anomalies
-from economics.decompose import Decomposition, decompose_periods
-from economics.detectors import (
+from llmgov.economics.anomaly import Anomalies, daily_anomalies, hourly_anomalies
+from llmgov.economics.decompose import Decomposition, decompose_periods
+from llmgov.economics.detectors import (
     Detection,
     estimate_drift,
     fan_out_growth,
@@ -22,10 +22,10 @@ from economics.detectors import (
     token_growth,
     unit_cost_drift,
 )
-from economics.forecast import Forecast, forecast
-from economics.reconcile import Reconciliation, reconcile
-from economics.series import DAY, DailyArrays, GpuArrays, HourlyArrays
-from economics.unit import UnitCosts, unit_costs
+from llmgov.economics.forecast import Forecast, forecast
+from llmgov.economics.reconcile import Reconciliation, reconcile
+from llmgov.economics.series import DAY, DailyArrays, GpuArrays, HourlyArrays
+from llmgov.economics.unit import UnitCosts, unit_costs
 
 DETECTION_KINDS = (
     "spend_anomaly",

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from economics._numeric import median
-from economics.series import day_index, weekday
+from llmgov.economics._numeric import median
+from llmgov.economics.series import day_index, weekday
 
 _MAD_TO_SIGMA = 1.4826
 _MAX_SCORE = 1e9  # a finite stand-in for "infinitely many sigmas" (zero scale)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from economics._numeric import median
-from economics._numeric import ratio as ratio_of
-from economics.anomaly import Anomalies
-from economics.series import HOUR, DailyArrays, GpuArrays, HourlyArrays
+from llmgov.economics._numeric import median
+from llmgov.economics._numeric import ratio as ratio_of
+from llmgov.economics.anomaly import Anomalies
+from llmgov.economics.series import HOUR, DailyArrays, GpuArrays, HourlyArrays
 
 HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = 30.0

@@ -27,8 +27,8 @@ from functools import cached_property
 
 import numpy as np
 
-from economics._numeric import matmul, median
-from economics.series import DAY, day_index, weekday
+from llmgov.economics._numeric import matmul, median
+from llmgov.economics.series import DAY, day_index, weekday
 
 # Fit windows, longest first: a series uses the longest window its usable history fills.
 WEEKDAY_WINDOWS = (56, 28)

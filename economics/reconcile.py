@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from economics._numeric import ratio
-from economics.series import DailyArrays
+from llmgov.economics._numeric import ratio
+from llmgov.economics.series import DailyArrays
 
 
 @dataclass(frozen=True, eq=False)

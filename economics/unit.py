@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from economics._numeric import ratio as _ratio
-from economics.series import DailyArrays, GpuArrays
+from llmgov.economics._numeric import ratio as _ratio
+from llmgov.economics.series import DailyArrays, GpuArrays
 
 HOURS_PER_MONTH = 730.0
 

@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance import audit
-from governance.findings import Finding, jsonable, severity_rank
-from models.errors import BadInput
-from models.governance import Alert, AlertStatus
-from models.registry import Workload
+from llmgov.governance import audit
+from llmgov.governance.findings import Finding, jsonable, severity_rank
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import Alert, AlertStatus
+from llmgov.models.registry import Workload
 
 MAX_SNOOZE_DAYS = 90
 _IN_CHUNK = 500  # keep IN (...) lists well under every backend's parameter limit

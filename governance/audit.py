@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.registry import AuditEvent
+from llmgov.models.registry import AuditEvent
 
 
 def record(

@@ -46,13 +46,13 @@ import numpy as np
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
-import economics
-from governance.findings import Finding, Kind, fingerprint, format_money, sort_key
-from governance.thresholds import Thresholds, for_workload, load_thresholds
-from models.arrays import FactArrays, build_arrays
-from models.facts import CostFact, SourceStatus
-from models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
-from models.series_keys import describe_series_key
+from llmgov import economics
+from llmgov.governance.findings import Finding, Kind, fingerprint, format_money, sort_key
+from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
+from llmgov.models.arrays import FactArrays, build_arrays
+from llmgov.models.facts import CostFact, SourceStatus
+from llmgov.models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
+from llmgov.models.series_keys import describe_series_key
 
 HISTORY_DAYS = 91  # 13 weeks: 8 weekday baselines for anomalies, 56 days of forecast fit
 # hours of usage and GPU facts: 7 days of same-hour baseline for retry storms plus the

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance import audit
-from models.base import utcnow
-from models.errors import BadInput
-from models.governance import DecisionRecord
-from models.registry import Workload
+from llmgov.governance import audit
+from llmgov.models.base import utcnow
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import Workload
 
 RECOMMENDATIONS = ("bedrock", "self_hosted", "hybrid", "fix_ownership_first")
 WHAT_IF = "what-if"

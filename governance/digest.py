@@ -24,14 +24,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import economics
-from governance import alerts as alert_store
-from governance.checks import SELF_HOSTED, CheckContext, build_context, money
-from governance.findings import jsonable
-from governance.people import find_person
-from models.errors import BadInput
-from models.governance import DecisionRecord
-from models.registry import Workload
+from llmgov import economics
+from llmgov.governance import alerts as alert_store
+from llmgov.governance.checks import SELF_HOSTED, CheckContext, build_context, money
+from llmgov.governance.findings import jsonable
+from llmgov.governance.people import find_person
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import Workload
 
 CHART_DAYS = 28
 MAX_DECISIONS = 3

@@ -23,14 +23,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from governance import audit
-from governance.checks import SELF_HOSTED, CheckContext, build_context, money
-from governance.findings import jsonable
-from governance.registry_view import GAP_LABELS, Gap, gaps_of
-from models.facts import CostFact
-from models.governance import DecisionRecord
-from models.registry import AuditEvent, Platform, Workload
-from models.series_keys import describe_series_key
+from llmgov.governance import audit
+from llmgov.governance.checks import SELF_HOSTED, CheckContext, build_context, money
+from llmgov.governance.findings import jsonable
+from llmgov.governance.registry_view import GAP_LABELS, Gap, gaps_of
+from llmgov.models.facts import CostFact
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import AuditEvent, Platform, Workload
+from llmgov.models.series_keys import describe_series_key
 
 PUBLISHED_ACTION = "gap_review.published"
 HEADLINE_DAYS = 7

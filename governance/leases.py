@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.base import transaction
-from models.governance import JobLease
+from llmgov.models.base import transaction
+from llmgov.models.governance import JobLease
 
 
 def acquire(

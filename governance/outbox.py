@@ -24,9 +24,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.errors import BadInput
-from models.governance import OutboxMessage, OutboxStatus
+from llmgov.models.base import utcnow
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import OutboxMessage, OutboxStatus
 
 POST = "chat.postMessage"
 UPDATE = "chat.update"

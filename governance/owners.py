@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from governance.audit import record
-from governance.outbox import digest_key, has_key_or_parts
-from models.registry import Person, Workload, WorkloadStatus
+from llmgov.governance.audit import record
+from llmgov.governance.outbox import digest_key, has_key_or_parts
+from llmgov.models.registry import Person, Workload, WorkloadStatus
 
 log = logging.getLogger("llmgov.owners")
 

@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from governance import audit
-from governance.people import get_or_create_person
-from governance.permissions import Action, Decision, authorise
-from models.errors import BadInput
-from models.locks import lock_workloads
-from models.registry import (
+from llmgov.governance import audit
+from llmgov.governance.people import get_or_create_person
+from llmgov.governance.permissions import Action, Decision, authorise
+from llmgov.models.errors import BadInput
+from llmgov.models.locks import lock_workloads
+from llmgov.models.registry import (
     SLUG_MAX,
     OrganisationProfile,
     Person,

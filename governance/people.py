@@ -7,8 +7,8 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.errors import BadInput
-from models.registry import Person
+from llmgov.models.errors import BadInput
+from llmgov.models.registry import Person
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # \Z: "$" would let a trailing newline in
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+\Z")

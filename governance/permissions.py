@@ -16,7 +16,7 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from models.registry import Workload, WorkloadStatus
+from llmgov.models.registry import Workload, WorkloadStatus
 
 
 class Action(enum.StrEnum):

@@ -38,12 +38,12 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from governance import audit
-from governance.people import EMAIL, SLACK_USER_ID, parse_person_ref
-from governance.thresholds import parse_overrides
-from models.errors import BadInput
-from models.locks import lock_workloads
-from models.registry import (
+from llmgov.governance import audit
+from llmgov.governance.people import EMAIL, SLACK_USER_ID, parse_person_ref
+from llmgov.governance.thresholds import parse_overrides
+from llmgov.models.errors import BadInput
+from llmgov.models.locks import lock_workloads
+from llmgov.models.registry import (
     SLUG_MAX,
     AttributionRule,
     OrganisationProfile,
@@ -56,7 +56,7 @@ from models.registry import (
     WorkloadStatus,
     is_slug,
 )
-from models.text import control_character_problem
+from llmgov.models.text import control_character_problem
 
 FORMAT_VERSION = 1
 TOP_LEVEL_KEYS = ("version", "organisation", "sources", "teams", "people", "workloads")

@@ -16,10 +16,10 @@ from decimal import Decimal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from governance.people import parse_person_ref
-from models.base import plain_rows
-from models.errors import BadInput
-from models.registry import Person, Team, Workload, WorkloadStatus
+from llmgov.governance.people import parse_person_ref
+from llmgov.models.base import plain_rows
+from llmgov.models.errors import BadInput
+from llmgov.models.registry import Person, Team, Workload, WorkloadStatus
 
 
 class Gap(enum.StrEnum):

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.errors import BadInput
-from models.registry import OrganisationProfile
+from llmgov.models.errors import BadInput
+from llmgov.models.registry import OrganisationProfile
 
 ENV_PREFIX = "LLMGOV_THRESHOLD_"
 SEVERITIES = ("info", "warning", "critical")

@@ -17,10 +17,10 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance import audit
-from governance.ownership import get_workload, lock_workload, set_budget
-from governance.permissions import Action, Decision, authorise
-from guardrails.aws import (
+from llmgov.governance import audit
+from llmgov.governance.ownership import get_workload, lock_workload, set_budget
+from llmgov.governance.permissions import Action, Decision, authorise
+from llmgov.guardrails.aws import (
     BreakerActionError,
     ClientFactory,
     apply_all,
@@ -30,11 +30,11 @@ from guardrails.aws import (
     registry_clients,
     undo_all,
 )
-from guardrails.policy import BreakerPolicy, FindingLike, Trigger, evaluate, parse_policy
-from guardrails.state import BreakerState, Status, load_state, store_state
-from models.base import transaction
-from models.errors import BadInput
-from models.registry import Workload
+from llmgov.guardrails.policy import BreakerPolicy, FindingLike, Trigger, evaluate, parse_policy
+from llmgov.guardrails.state import BreakerState, Status, load_state, store_state
+from llmgov.models.base import transaction
+from llmgov.models.errors import BadInput
+from llmgov.models.registry import Workload
 
 IGNORE_HOURS = 24
 SYSTEM = "system"

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session
 
-from collectors.aws import (
+from llmgov.collectors.aws import (
     ACCESS_DENIED,
     BAD_CREDENTIALS,
     AwsAccount,
@@ -32,8 +32,8 @@ from collectors.aws import (
     load_aws_settings,
     parse_aws_settings,
 )
-from guardrails.policy import BreakerPolicy
-from models.errors import SourceError
+from llmgov.guardrails.policy import BreakerPolicy
+from llmgov.models.errors import SourceError
 
 POLICY_NAME_PREFIX = "llmgov-breaker-"
 DENIED_ACTIONS = ("bedrock:InvokeModel*",)

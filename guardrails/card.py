@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance.ownership import get_workload
-from guardrails.actions import breaker_policy
-from guardrails.aws import describe, describe_undo, plan_trip
-from guardrails.state import Status, load_state
-from models.registry import Person, Workload
+from llmgov.governance.ownership import get_workload
+from llmgov.guardrails.actions import breaker_policy
+from llmgov.guardrails.aws import describe, describe_undo, plan_trip
+from llmgov.guardrails.state import Status, load_state
+from llmgov.models.registry import Person, Workload
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from models.errors import BadInput
+from llmgov.models.errors import BadInput
 
 STATE_KEY = "state"  # Workload.breaker["state"] holds the breaker state (guardrails.state)
 POLICY_KEYS = frozenset(

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from guardrails.policy import STATE_KEY
-from models.registry import Workload
+from llmgov.guardrails.policy import STATE_KEY
+from llmgov.models.registry import Workload
 
 
 class Status(enum.StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import models  # noqa: F401 - registers every table on Base.metadata
-from models.base import Base
+from llmgov import models  # noqa: F401 - registers every table on Base.metadata
+from llmgov.models.base import Base
 
 config = context.config
 target_metadata = Base.metadata

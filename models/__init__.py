@@ -3,7 +3,7 @@
 Importing this package registers every table on `Base.metadata` (Alembic relies on it).
 """
 
-from models.base import (
+from llmgov.models.base import (
     Base,
     SchemaNotReady,
     database_url,
@@ -13,7 +13,7 @@ from models.base import (
     transaction,
     utcnow,
 )
-from models.facts import (
+from llmgov.models.facts import (
     ApiCallLog,
     CostFact,
     GpuFact,
@@ -22,7 +22,7 @@ from models.facts import (
     UpstreamFact,
     UsageFact,
 )
-from models.governance import (
+from llmgov.models.governance import (
     Alert,
     AlertStatus,
     DecisionRecord,
@@ -30,7 +30,7 @@ from models.governance import (
     OutboxMessage,
     OutboxStatus,
 )
-from models.registry import (
+from llmgov.models.registry import (
     AttributionRule,
     AuditEvent,
     OrganisationProfile,

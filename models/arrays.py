@@ -37,9 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from economics.series import DailyArrays, GpuArrays, HourlyArrays
-from models.facts import CostFact, GpuFact, Price, UpstreamFact, UsageFact
-from models.registry import Workload
+from llmgov.economics.series import DailyArrays, GpuArrays, HourlyArrays
+from llmgov.models.facts import CostFact, GpuFact, Price, UpstreamFact, UsageFact
+from llmgov.models.registry import Workload
 
 UNATTRIBUTED = -1  # workload id standing for "no workload" in grouped rows
 DAY_SECONDS, HOUR_SECONDS = 86400, 3600

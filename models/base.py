@@ -125,7 +125,7 @@ class SchemaNotReady(RuntimeError):
 
 def require_schema(engine: Engine) -> None:
     """Fail with an actionable message when the database is not migrated."""
-    from models.migrate import current_revision, head_revision
+    from llmgov.models.migrate import current_revision, head_revision
 
     current = current_revision(engine)
     head = head_revision()

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from llmgov.models.base import Base, utcnow
 
 
 class AttributedMixin:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from llmgov.models.base import Base, utcnow
 
 
 class AlertStatus(enum.StrEnum):

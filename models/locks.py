@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models.registry import Workload
+from llmgov.models.registry import Workload
 
 
 def lock_workloads(session: Session, slugs: Iterable[str]) -> None:

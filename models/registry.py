@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from llmgov.models.base import Base, utcnow
 
 # A workload's slug: lowercase letters and digits in hyphen-separated words, e.g.
 # search-summaries. The one definition every entry point (registry file, register form,

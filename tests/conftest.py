@@ -16,9 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import models
-import models.migrate
-from models.base import Base, make_engine, make_session_factory
+import llmgov.models.migrate
+from llmgov.models.base import Base, make_engine, make_session_factory
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
@@ -52,7 +51,7 @@ def database_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def _schema_engine(database_url) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    models.migrate.upgrade(engine)  # the real migrations, on both backends
+    llmgov.models.migrate.upgrade(engine)  # the real migrations, on both backends
     yield engine
     engine.dispose()
 
@@ -92,7 +91,7 @@ def slack_mock():
 @pytest.fixture
 def answers():
     """The app's answer pool: `answers.wait_idle()` waits for every answer sent so far."""
-    from bot.answers import AnswerPool
+    from llmgov.bot.answers import AnswerPool
 
     pool = AnswerPool()
     yield pool

@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import select
 
-from models.base import make_session_factory, transaction
-from models.registry import Team
+from llmgov.models.base import make_session_factory, transaction
+from llmgov.models.registry import Team
 
 
 def test_transaction_rolls_back_everything_on_error(engine):

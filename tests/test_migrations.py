@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from models import migrate
-from models.base import Base, SchemaNotReady, make_engine, require_schema
+from llmgov.models import migrate
+from llmgov.models.base import Base, SchemaNotReady, make_engine, require_schema
 
 
 @pytest.fixture

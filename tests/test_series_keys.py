@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.series_keys import SERIES_KEY_MAX, describe_series_key, series_key
+from llmgov.models.series_keys import SERIES_KEY_MAX, describe_series_key, series_key
 
 
 def test_a_billing_series_reads_as_account_region_service_and_usage():

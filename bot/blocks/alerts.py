@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_FIELD_TEXT,
     MAX_SECTION_TEXT,
     Message,
@@ -36,9 +36,9 @@ from bot.blocks.common import (
     money,
     truncate,
 )
-from bot.blocks.wording import render
-from models.governance import Alert, AlertStatus
-from models.registry import Workload
+from llmgov.bot.blocks.wording import render
+from llmgov.models.governance import Alert, AlertStatus
+from llmgov.models.registry import Workload
 
 ACK_ACTION_ID = "alert_ack"
 SNOOZE_ACTION_ID = "alert_snooze"

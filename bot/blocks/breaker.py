@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
@@ -35,8 +35,8 @@ from bot.blocks.common import (
     person,
     truncate,
 )
-from guardrails.card import BreakerCard, PersonRef
-from guardrails.state import Status
+from llmgov.guardrails.card import BreakerCard, PersonRef
+from llmgov.guardrails.state import Status
 
 TRIP = "breaker_trip"
 RAISE_BUDGET = "breaker_raise_budget"

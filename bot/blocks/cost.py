@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.blocks.basic_components import SlackFile
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
@@ -38,8 +38,8 @@ from bot.blocks.common import (
     split_for_limit,
     truncate,
 )
-from commands.cost import HELP, CostReport, Period, WorkloadCost
-from governance.registry_view import GAP_LABELS
+from llmgov.commands.cost import HELP, CostReport, Period, WorkloadCost
+from llmgov.governance.registry_view import GAP_LABELS
 
 COST_OPEN_ACTION = "llm_cost_open"  # value: the /llm-cost text to answer ("slug 30d")
 DECIDE_OPEN_ACTION = "llm_decide_open"  # value: a workload slug

@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
@@ -38,7 +38,7 @@ from bot.blocks.common import (
     truncate,
     validate_message,
 )
-from commands.decide import Decision, fmt_tokens, help_text
+from llmgov.commands.decide import Decision, fmt_tokens, help_text
 
 RECORD_ACTION = "llm_decide_record"
 FORM_CALLBACK = "llm_decide_form"

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_HEADER_TEXT,
     MAX_MESSAGE_BLOCKS,
     MAX_SECTION_TEXT,
@@ -20,10 +20,10 @@ from bot.blocks.common import (
     split_for_limit,
     truncate,
 )
-from bot.blocks.wording import render
-from bot.chart_worker import ChartWorker, draw_spend_chart
-from commands.cost import ChartSeries
-from governance.digest import OwnerDigest
+from llmgov.bot.blocks.wording import render
+from llmgov.bot.chart_worker import ChartWorker, draw_spend_chart
+from llmgov.commands.cost import ChartSeries
+from llmgov.governance.digest import OwnerDigest
 
 TEMPLATE = "digest.md.j2"
 # header + summary + divider + footer + "and N more" leave room for this many workloads

@@ -14,16 +14,16 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks.alerts import ASSIGN_ACTION_ID, CLAIM_ACTION_ID
-from bot.blocks.common import (
+from llmgov.bot.blocks.alerts import ASSIGN_ACTION_ID, CLAIM_ACTION_ID
+from llmgov.bot.blocks.common import (
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
     Message,
     and_more,
     truncate,
 )
-from bot.blocks.wording import render
-from governance.gap_review import ROW_LABELS, GapReview, GapRow
+from llmgov.bot.blocks.wording import render
+from llmgov.governance.gap_review import ROW_LABELS, GapReview, GapRow
 
 TEMPLATE = "gap_review.md.j2"
 # 4 blocks of header, headline, counts and divider, up to 2 per row, one "and N more"

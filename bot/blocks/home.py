@@ -16,18 +16,18 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_SURFACE_BLOCKS,
     and_more,
     money,
     split_for_limit,
     validate_message,
 )
-from bot.blocks.cost import COST_OPEN_ACTION, DECIDE_OPEN_ACTION, workload_line
-from commands.owner import COMMAND
+from llmgov.bot.blocks.cost import COST_OPEN_ACTION, DECIDE_OPEN_ACTION, workload_line
+from llmgov.commands.owner import COMMAND
 
 if TYPE_CHECKING:
-    from commands.home import HomeModel
+    from llmgov.commands.home import HomeModel
 
 
 def _section(text: str) -> SectionBlock:
@@ -89,7 +89,7 @@ def home_tab(model: HomeModel) -> View:
         )
     if model.gap_review is not None:
         # imported here: the gap review pulls in the checks and the core, which only admins need
-        from bot.blocks.gaps import gap_review_message
+        from llmgov.bot.blocks.gaps import gap_review_message
 
         blocks.append(DividerBlock())
         review = gap_review_message(model.gap_review, max_rows=HOME_GAP_ROWS)

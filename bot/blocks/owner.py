@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     MAX_FIELD_TEXT,
     MAX_SECTION_TEXT,
     Message,
@@ -36,7 +36,7 @@ from bot.blocks.common import (
     person,
     truncate,
 )
-from commands.owner import (
+from llmgov.commands.owner import (
     COMMAND,
     Answer,
     ChangeAnswer,
@@ -50,9 +50,9 @@ from commands.owner import (
     ShowAnswer,
     WorkloadDetail,
 )
-from governance.permissions import Action
-from governance.registry_view import GAP_LABELS, Gap, PersonView, WorkloadView
-from models.registry import Platform, WorkloadStatus
+from llmgov.governance.permissions import Action
+from llmgov.governance.registry_view import GAP_LABELS, Gap, PersonView, WorkloadView
+from llmgov.models.registry import Platform, WorkloadStatus
 
 CLAIM_ACTION_ID = "owner_claim"
 REGISTER_CALLBACK_ID = "owner_register"

@@ -16,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-import templates
-from bot.blocks.common import escape, money
+from llmgov import templates
+from llmgov.bot.blocks.common import escape, money
 
 # `__path__`, not `__file__`: an editable install made before templates/ became a package
 # still finds it, as a namespace package without a file.

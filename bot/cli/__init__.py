@@ -11,21 +11,21 @@ import logging
 import os
 import sys
 
-from models.base import SchemaNotReady
-from models.errors import BadInput, SourceError
+from llmgov.models.base import SchemaNotReady
+from llmgov.models.errors import BadInput, SourceError
 
 # One module per group of subcommands; each defines register(subparsers).
 SUBCOMMAND_MODULES = [
-    "bot.cli.db",
-    "bot.cli.registry",
-    "bot.cli.demo",
-    "bot.cli.serve",
-    "bot.cli.ask",
-    "bot.cli.collect",
-    "bot.cli.governance",
-    "bot.cli.worker",
-    "bot.cli.cost",
-    "bot.cli.decide",
+    "llmgov.bot.cli.db",
+    "llmgov.bot.cli.registry",
+    "llmgov.bot.cli.demo",
+    "llmgov.bot.cli.serve",
+    "llmgov.bot.cli.ask",
+    "llmgov.bot.cli.collect",
+    "llmgov.bot.cli.governance",
+    "llmgov.bot.cli.worker",
+    "llmgov.bot.cli.cost",
+    "llmgov.bot.cli.decide",
 ]
 
 

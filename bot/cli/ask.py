@@ -12,15 +12,15 @@ import json
 import os
 import sys
 
-from bot.blocks.common import blocks_to_text
-from bot.cli.common import add_format, migrated_engine
-from bot.listeners.commands import SLASH_COMMANDS
-from bot.listeners.deps import AppDeps
-from bot.settings import Settings
-from commands import owner
-from governance.people import SLACK_USER_ID
-from models.base import make_session_factory
-from models.errors import BadInput
+from llmgov.bot.blocks.common import blocks_to_text
+from llmgov.bot.cli.common import add_format, migrated_engine
+from llmgov.bot.listeners.commands import SLASH_COMMANDS
+from llmgov.bot.listeners.deps import AppDeps
+from llmgov.bot.settings import Settings
+from llmgov.commands import owner
+from llmgov.governance.people import SLACK_USER_ID
+from llmgov.models.base import make_session_factory
+from llmgov.models.errors import BadInput
 
 ANONYMOUS = "U0LLMGOVCLI"  # who reads when nobody says; never allowed to change anything
 

@@ -10,15 +10,15 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
-from bot.cli.common import add_format, migrated_engine, parse_date, print_json
-from collectors.athena import import_athena
-from collectors.attribution import spend_by_workload
-from collectors.aws import AwsSettings, describe_aws_error, load_aws_settings
-from collectors.billing_files import FORMATS, ImportReport, import_billing
-from collectors.run import ALL_SOURCES, CollectReport, collect
-from models.base import make_session_factory
-from models.errors import BadInput, SourceError
-from models.facts import CostFact
+from llmgov.bot.cli.common import add_format, migrated_engine, parse_date, print_json
+from llmgov.collectors.athena import import_athena
+from llmgov.collectors.attribution import spend_by_workload
+from llmgov.collectors.aws import AwsSettings, describe_aws_error, load_aws_settings
+from llmgov.collectors.billing_files import FORMATS, ImportReport, import_billing
+from llmgov.collectors.run import ALL_SOURCES, CollectReport, collect
+from llmgov.models.base import make_session_factory
+from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.facts import CostFact
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

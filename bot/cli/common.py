@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from models.base import make_engine, require_schema
-from models.errors import BadInput
+from llmgov.models.base import make_engine, require_schema
+from llmgov.models.errors import BadInput
 
 
 def migrated_engine(url: str | None = None) -> Engine:

@@ -18,10 +18,10 @@ import sys
 from collections import defaultdict
 from decimal import Decimal
 
-from bot.blocks.common import blocks_to_text
-from bot.blocks.cost import cost_message
-from bot.cli.common import add_as_of, add_format, migrated_engine, print_json
-from commands.cost import (
+from llmgov.bot.blocks.common import blocks_to_text
+from llmgov.bot.blocks.cost import cost_message
+from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine, print_json
+from llmgov.commands.cost import (
     CostReport,
     HelpRequest,
     Scope,
@@ -32,10 +32,10 @@ from commands.cost import (
     report_to_json,
     today_utc,
 )
-from commands.parsing import ParseError
-from governance.people import SLACK_USER_ID
-from models.base import make_session_factory
-from models.errors import BadInput
+from llmgov.commands.parsing import ParseError
+from llmgov.governance.people import SLACK_USER_ID
+from llmgov.models.base import make_session_factory
+from llmgov.models.errors import BadInput
 
 GROUPS = ("team", "feature", "customer")
 UNATTRIBUTED = "(unattributed)"

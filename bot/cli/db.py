@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from models.base import make_engine
-from models.migrate import current_revision, downgrade, head_revision, upgrade
+from llmgov.models.base import make_engine
+from llmgov.models.migrate import current_revision, downgrade, head_revision, upgrade
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

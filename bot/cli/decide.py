@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.blocks.common import blocks_to_text
-from bot.blocks.decide import decide_message
-from bot.cli.common import add_as_of, add_format, migrated_engine, print_json
-from bot.cli.cost import cli_error
-from bot.listeners.commands.llm_decide import decision_prices
-from commands.cost import end_of_day, today_utc
-from commands.decide import (
+from llmgov.bot.blocks.common import blocks_to_text
+from llmgov.bot.blocks.decide import decide_message
+from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine, print_json
+from llmgov.bot.cli.cost import cli_error
+from llmgov.bot.listeners.commands.llm_decide import decision_prices
+from llmgov.commands.cost import end_of_day, today_utc
+from llmgov.commands.decide import (
     WHAT_IF_EXAMPLE,
     HelpRequest,
     OpenForm,
@@ -20,9 +20,9 @@ from commands.decide import (
     decision_to_json,
     parse_decide_text,
 )
-from commands.parsing import ParseError
-from models.base import make_session_factory
-from models.errors import BadInput
+from llmgov.commands.parsing import ParseError
+from llmgov.models.base import make_session_factory
+from llmgov.models.errors import BadInput
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

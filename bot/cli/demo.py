@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from typing import TextIO
 
-from bot.cli.common import parse_date
+from llmgov.bot.cli.common import parse_date
 
 DEFAULT_DEMO_DATABASE_URL = "sqlite:///llmgov-demo.db"  # in the current directory
 
@@ -53,7 +53,7 @@ def run(
     *,
     as_of: date | None = None,
 ) -> int:
-    from bot.demo.run import run_demo
+    from llmgov.bot.demo.run import run_demo
 
     return run_demo(database_url, out or sys.stdout, as_of)
 

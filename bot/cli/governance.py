@@ -13,9 +13,9 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from bot.cli.common import add_as_of, add_format, migrated_engine, print_json
-from bot.settings import Settings
-from models.base import make_session_factory, utcnow
+from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine, print_json
+from llmgov.bot.settings import Settings
+from llmgov.models.base import make_session_factory, utcnow
 
 # bot.notify (numpy, matplotlib, the checks) is imported by the handlers, not at start-up:
 # `llmgov --help` and the other subcommands stay fast.
@@ -61,7 +61,7 @@ def _setup() -> tuple[Settings, Any]:
 
 
 def _deliver(session_factory, settings: Settings, count: int) -> dict[str, Any] | None:
-    from bot.notify import deliver_now
+    from llmgov.bot.notify import deliver_now
 
     if count == 0:
         return None
@@ -90,8 +90,8 @@ def _print_messages(messages: list, dry_run: bool) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bot.notify import run_checks
-    from governance.findings import format_money
+    from llmgov.bot.notify import run_checks
+    from llmgov.governance.findings import format_money
 
     settings, session_factory = _setup()
     run = run_checks(
@@ -119,7 +119,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _digest(args: argparse.Namespace) -> int:
-    from bot.notify import send_digests
+    from llmgov.bot.notify import send_digests
 
     settings, session_factory = _setup()
     run = send_digests(
@@ -142,7 +142,7 @@ def _digest(args: argparse.Namespace) -> int:
 
 
 def _gaps(args: argparse.Namespace) -> int:
-    from bot.notify import send_gap_review
+    from llmgov.bot.notify import send_gap_review
 
     settings, session_factory = _setup()
     run = send_gap_review(

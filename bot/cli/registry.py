@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.common import migrated_engine
-from governance.registry_file import export_registry_text, import_registry, load_registry
-from models.base import make_session_factory, transaction
-from models.errors import BadInput
+from llmgov.bot.cli.common import migrated_engine
+from llmgov.governance.registry_file import export_registry_text, import_registry, load_registry
+from llmgov.models.base import make_session_factory, transaction
+from llmgov.models.errors import BadInput
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,20 +16,20 @@ from typing import Any
 
 from slack_bolt.error import BoltError
 
-from bot.answers import AnswerPool
-from bot.app import build_app, install_log_redaction
-from bot.chart_worker import ChartWorker
-from bot.cli.common import migrated_engine
-from bot.metrics import make_metrics_view
-from bot.server import create_web_app, database_check, freeze_startup_objects, serve_http
-from bot.settings import Settings
-from bot.slack_client import make_client
-from models.base import make_session_factory
-from models.errors import BadInput, SourceError
+from llmgov.bot.answers import AnswerPool
+from llmgov.bot.app import build_app, install_log_redaction
+from llmgov.bot.chart_worker import ChartWorker
+from llmgov.bot.cli.common import migrated_engine
+from llmgov.bot.metrics import make_metrics_view
+from llmgov.bot.server import create_web_app, database_check, freeze_startup_objects, serve_http
+from llmgov.bot.settings import Settings
+from llmgov.bot.slack_client import make_client
+from llmgov.models.base import make_session_factory
+from llmgov.models.errors import BadInput, SourceError
 
-log = logging.getLogger("bot.serve")
+log = logging.getLogger("llmgov.bot.serve")
 
-SCHEDULER_MODULE = "bot.scheduler"
+SCHEDULER_MODULE = "llmgov.bot.scheduler"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,12 +14,12 @@ import signal
 import sys
 from typing import Any
 
-from bot.cli.common import migrated_engine
-from bot.jobs import JOBS, JobContext, ScheduleConfig, run_job
-from bot.logging_setup import configure_logging
-from bot.scheduler import build_scheduler, job_plan
-from bot.settings import Settings
-from models.base import make_session_factory
+from llmgov.bot.cli.common import migrated_engine
+from llmgov.bot.jobs import JOBS, JobContext, ScheduleConfig, run_job
+from llmgov.bot.logging_setup import configure_logging
+from llmgov.bot.scheduler import build_scheduler, job_plan
+from llmgov.bot.settings import Settings
+from llmgov.models.base import make_session_factory
 
 log = logging.getLogger("llmgov.worker")
 
@@ -51,7 +51,7 @@ def _slack_client(settings: Settings) -> Any | None:
     if not settings.slack_bot_token:
         log.warning("SLACK_BOT_TOKEN is not set: messages stay in the outbox until it is")
         return None
-    from bot.slack_client import make_client
+    from llmgov.bot.slack_client import make_client
 
     return make_client(settings)
 

@@ -11,9 +11,9 @@ from typing import TextIO
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
-from collectors.billing_files import ImportReport
-from collectors.run import CollectReport
+from llmgov.bot.settings import Settings
+from llmgov.collectors.billing_files import ImportReport
+from llmgov.collectors.run import CollectReport
 
 
 def demo_clock(as_of: date) -> datetime:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
-import models  # noqa: F401 - registers every table on Base.metadata
-from models.base import Base, make_engine
-from models.errors import BadInput
-from models.migrate import upgrade
-from models.registry import OrganisationProfile, Workload
+from llmgov import models  # noqa: F401 - registers every table on Base.metadata
+from llmgov.models.base import Base, make_engine
+from llmgov.models.errors import BadInput
+from llmgov.models.migrate import upgrade
+from llmgov.models.registry import OrganisationProfile, Workload
 
 DEMO_ORGANISATION = "Northwind Travel"  # `organisation.name` in bot/demo/registry.yaml
 ALEMBIC_TABLE = "alembic_version"

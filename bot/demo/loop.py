@@ -20,23 +20,23 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.blocks.common import blocks_to_text, money
-from bot.cli.ask import ANONYMOUS
-from bot.demo.context import DemoRun, day_text
-from bot.listeners.commands.llm_cost import cost_answer
-from bot.listeners.commands.llm_decide import decide_answer
-from bot.listeners.deps import AppDeps
-from bot.notify import Outgoing, run_checks, send_digests, send_gap_review
-from collectors import sample_data
-from collectors.billing_files import import_billing
-from collectors.prices import PriceBook
-from collectors.run import collect
-from governance import outbox
-from governance.findings import Finding
-from models.base import transaction
-from models.errors import SourceError
-from models.facts import CostFact, GpuFact, UpstreamFact, UsageFact
-from models.registry import AttributionRule, Person, SourceSetting, Workload
+from llmgov.bot.blocks.common import blocks_to_text, money
+from llmgov.bot.cli.ask import ANONYMOUS
+from llmgov.bot.demo.context import DemoRun, day_text
+from llmgov.bot.listeners.commands.llm_cost import cost_answer
+from llmgov.bot.listeners.commands.llm_decide import decide_answer
+from llmgov.bot.listeners.deps import AppDeps
+from llmgov.bot.notify import Outgoing, run_checks, send_digests, send_gap_review
+from llmgov.collectors import sample_data
+from llmgov.collectors.billing_files import import_billing
+from llmgov.collectors.prices import PriceBook
+from llmgov.collectors.run import collect
+from llmgov.governance import outbox
+from llmgov.governance.findings import Finding
+from llmgov.models.base import transaction
+from llmgov.models.errors import SourceError
+from llmgov.models.facts import CostFact, GpuFact, UpstreamFact, UsageFact
+from llmgov.models.registry import AttributionRule, Person, SourceSetting, Workload
 
 DIGEST_OWNER = "U0CHL0003"  # Chloé Martin: her support assistant is heading over budget
 DECIDE_WORKLOAD = "support-assistant"  # the sample's biggest Bedrock workload

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.demo import demo_file
-from bot.demo.context import DemoRun, table_lines
-from governance.registry_file import import_registry, parse_registry
-from governance.registry_view import (
+from llmgov.bot.demo import demo_file
+from llmgov.bot.demo.context import DemoRun, table_lines
+from llmgov.governance.registry_file import import_registry, parse_registry
+from llmgov.governance.registry_view import (
     GAP_LABELS,
     PersonView,
     WorkloadView,
@@ -16,7 +16,7 @@ from governance.registry_view import (
     list_gaps,
     list_workloads,
 )
-from models.base import transaction
+from llmgov.models.base import transaction
 
 DEMO_REGISTRY = "registry.yaml"
 

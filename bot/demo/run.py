@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import TextIO
 
-from bot.demo.context import DemoRun, day_text
-from bot.demo.database import prepare_database
-from bot.demo.loop import (
+from llmgov.bot.demo.context import DemoRun, day_text
+from llmgov.bot.demo.database import prepare_database
+from llmgov.bot.demo.loop import (
     DECIDE_WORKLOAD,
     DIGEST_OWNER,
     collect_sample,
@@ -24,11 +24,11 @@ from bot.demo.loop import (
     show_digest,
     show_gap_review,
 )
-from bot.demo.registry_steps import load_registry, show_gaps, show_registry
-from collectors.sample_data import SAMPLE_END
-from models.base import make_session_factory
-from models.errors import BadInput
-from models.migrate import current_revision
+from llmgov.bot.demo.registry_steps import load_registry, show_gaps, show_registry
+from llmgov.collectors.sample_data import SAMPLE_END
+from llmgov.models.base import make_session_factory
+from llmgov.models.errors import BadInput
+from llmgov.models.migrate import current_revision
 
 EARLIEST_AS_OF = date(2020, 1, 1)
 LATEST_AS_OF = date(2099, 12, 31)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from slack_bolt import App, BoltContext
 
-from bot.listeners import actions, commands, events, views
-from bot.listeners.deps import CONTEXT_KEY, AppDeps
+from llmgov.bot.listeners import actions, commands, events, views
+from llmgov.bot.listeners.deps import CONTEXT_KEY, AppDeps
 
 
 def register_listeners(app: App, deps: AppDeps) -> None:

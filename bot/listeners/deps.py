@@ -18,11 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Settings
+from llmgov.bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.answers import AnswerPool
-    from bot.chart_worker import ChartWorker
+    from llmgov.bot.answers import AnswerPool
+    from llmgov.bot.chart_worker import ChartWorker
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import models.base
+import llmgov.models.base
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("entity", sa.String(length=32), nullable=False),
@@ -55,8 +55,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=True),
         sa.Column("tz", sa.String(length=64), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("checked_at", models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_people")),
         sa.UniqueConstraint("email", name=op.f("uq_people_email")),
         sa.UniqueConstraint("slack_id", name=op.f("uq_people_slack_id")),
@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.Column("slug", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("channel_id", sa.String(length=32), nullable=True),
-        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
         sa.UniqueConstraint("slug", name=op.f("uq_teams_slug")),
     )
@@ -101,8 +101,8 @@ def upgrade() -> None:
         sa.Column("thresholds", sa.JSON(), nullable=False),
         sa.Column("breaker", sa.JSON(), nullable=False),
         sa.Column("discovered_from", sa.String(length=500), nullable=True),
-        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["backup_owner_id"], ["people.id"], name=op.f("fk_workloads_backup_owner_id_people")
         ),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import models.base
+import llmgov.models.base
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "api_calls",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("service", sa.String(length=32), nullable=False),
         sa.Column("operation", sa.String(length=64), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
@@ -38,8 +38,8 @@ def upgrade() -> None:
         "job_leases",
         sa.Column("job_id", sa.String(length=100), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
-        sa.Column("expires_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_run_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_run_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("job_id", name=op.f("pk_job_leases")),
     )
     op.create_table(
@@ -63,8 +63,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("scope", sa.String(length=200), nullable=False),
-        sa.Column("last_success_at", models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_error_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("rows_last_run", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_status")),
@@ -82,11 +82,11 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.Column("first_seen_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_seen_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acknowledged_by", sa.String(length=32), nullable=True),
-        sa.Column("snoozed_until", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("snoozed_until", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("notified_severity", sa.String(length=16), nullable=True),
         sa.Column("channel_id", sa.String(length=32), nullable=True),
         sa.Column("message_ts", sa.String(length=32), nullable=True),
@@ -108,7 +108,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workload_id", sa.Integer(), nullable=True),
         sa.Column("decided_by", sa.String(length=32), nullable=False),
-        sa.Column("decided_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("recommendation", sa.String(length=32), nullable=False),
         sa.Column("inputs", sa.JSON(), nullable=False),
         sa.Column("outputs", sa.JSON(), nullable=False),
@@ -128,10 +128,10 @@ def upgrade() -> None:
         "upstream_facts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workload_id", sa.Integer(), nullable=False),
-        sa.Column("hour", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("requests", sa.Float(), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
-        sa.Column("collected_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("collected_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["workload_id"],
             ["workloads.id"],
@@ -159,7 +159,7 @@ def upgrade() -> None:
         sa.Column("usage_quantity", sa.Float(), nullable=True),
         sa.Column("is_llm", sa.Boolean(), nullable=False),
         sa.Column("dimensions", sa.JSON(), nullable=False),
-        sa.Column("collected_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("collected_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("workload_id", sa.Integer(), nullable=True),
         sa.Column("rule_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -190,7 +190,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("series_key", sa.String(length=500), nullable=False),
-        sa.Column("hour", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resource_id", sa.String(length=300), nullable=False),
         sa.Column("instance_type", sa.String(length=64), nullable=True),
         sa.Column("gpu_count", sa.Integer(), nullable=False),
@@ -198,7 +198,7 @@ def upgrade() -> None:
         sa.Column("memory_used_pct", sa.Float(), nullable=True),
         sa.Column("tokens_served", sa.Float(), nullable=True),
         sa.Column("dimensions", sa.JSON(), nullable=False),
-        sa.Column("collected_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("collected_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("workload_id", sa.Integer(), nullable=True),
         sa.Column("rule_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -231,13 +231,13 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_channel", sa.String(length=32), nullable=True),
         sa.Column("sent_ts", sa.String(length=32), nullable=True),
         sa.Column("alert_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["alert_id"], ["alerts.id"], name=op.f("fk_outbox_alert_id_alerts"), ondelete="SET NULL"
         ),
@@ -252,7 +252,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("series_key", sa.String(length=500), nullable=False),
-        sa.Column("hour", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("hour", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("account", sa.String(length=32), nullable=True),
         sa.Column("region", sa.String(length=32), nullable=True),
         sa.Column("model_id", sa.String(length=300), nullable=True),
@@ -268,7 +268,7 @@ def upgrade() -> None:
         sa.Column("latency_ms_p95", sa.Float(), nullable=True),
         sa.Column("estimated_cost", sa.Numeric(precision=20, scale=8), nullable=True),
         sa.Column("dimensions", sa.JSON(), nullable=False),
-        sa.Column("collected_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("collected_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("workload_id", sa.Integer(), nullable=True),
         sa.Column("rule_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(

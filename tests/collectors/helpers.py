@@ -11,8 +11,8 @@ from botocore.stub import Stubber
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collectors.aws import AwsAccount, AwsClients, AwsSettings
-from models.registry import AttributionRule, SourceSetting, Workload
+from llmgov.collectors.aws import AwsAccount, AwsClients, AwsSettings
+from llmgov.models.registry import AttributionRule, SourceSetting, Workload
 
 MAIN = "111122223333"
 OTHER = "444455556666"

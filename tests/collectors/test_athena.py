@@ -11,10 +11,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from collectors.athena import build_query, import_athena
-from models.errors import BadInput, SourceError
-from models.facts import CostFact
-from models.registry import RuleKind, Workload
+from llmgov.collectors.athena import build_query, import_athena
+from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.facts import CostFact
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import add_workload
 
 INJECT = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from collectors.attribution import (
+from llmgov.collectors.attribution import (
     Attributor,
     attribute_facts,
     explain,
@@ -15,9 +15,9 @@ from collectors.attribution import (
     principal_key,
     spend_by_workload,
 )
-from collectors.upserts import series_key, upsert_facts
-from models.facts import CostFact, UsageFact
-from models.registry import AttributionRule, AuditEvent, RuleKind, Workload
+from llmgov.collectors.upserts import series_key, upsert_facts
+from llmgov.models.facts import CostFact, UsageFact
+from llmgov.models.registry import AttributionRule, AuditEvent, RuleKind, Workload
 from tests.collectors.helpers import add_workload
 
 DAY = dt.date(2026, 11, 19)
@@ -228,7 +228,7 @@ def test_tag_keys_and_principals_normalise():
 
 
 def test_claiming_is_an_index_lookup_not_a_scan_of_every_rule():
-    from collectors.attribution import CompiledRule
+    from llmgov.collectors.attribution import CompiledRule
 
     rules = [
         CompiledRule(

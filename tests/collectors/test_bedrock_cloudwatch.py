@@ -9,12 +9,12 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
-from collectors import bedrock_cloudwatch
-from collectors.aws import AwsAccount, AwsClients
-from collectors.cloudwatch import MAX_QUERIES_PER_CALL, floor_hour
-from collectors.prices import PriceBook
-from collectors.run import collect
-from models.facts import ApiCallLog, SourceStatus, UsageFact
+from llmgov.collectors import bedrock_cloudwatch
+from llmgov.collectors.aws import AwsAccount, AwsClients
+from llmgov.collectors.cloudwatch import MAX_QUERIES_PER_CALL, floor_hour
+from llmgov.collectors.prices import PriceBook
+from llmgov.collectors.run import collect
+from llmgov.models.facts import ApiCallLog, SourceStatus, UsageFact
 from tests.collectors.helpers import MAIN, OTHER, aws_settings, put_bedrock
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"

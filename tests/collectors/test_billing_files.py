@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
-from collectors.billing_files import import_billing, is_llm_line
-from models.errors import BadInput
-from models.facts import CostFact
-from models.registry import RuleKind, Workload
+from llmgov.bot.cli import main
+from llmgov.collectors.billing_files import import_billing, is_llm_line
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import CostFact
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import add_workload
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "billing"

@@ -10,10 +10,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from collectors.aws import AwsAccount
-from collectors.run import collect
-from models.facts import ApiCallLog, CostFact, SourceStatus
-from models.registry import RuleKind, Workload
+from llmgov.collectors.aws import AwsAccount
+from llmgov.collectors.run import collect
+from llmgov.models.facts import ApiCallLog, CostFact, SourceStatus
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import (
     MAIN,
     MOTO_DEFAULT,
@@ -290,7 +290,7 @@ def test_throttling_mid_pagination_writes_nothing_for_that_scope(session_factory
 def test_expired_credentials_are_worded_for_a_person():
     from botocore.exceptions import ClientError
 
-    from collectors.aws import describe_aws_error
+    from llmgov.collectors.aws import describe_aws_error
 
     error = ClientError(
         {

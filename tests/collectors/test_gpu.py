@@ -8,11 +8,11 @@ import boto3
 import pytest
 from sqlalchemy import select
 
-from collectors.aws import AwsClients
-from collectors.cloudwatch import floor_hour
-from collectors.run import collect
-from models.facts import GpuFact
-from models.registry import RuleKind, Workload
+from llmgov.collectors.aws import AwsClients
+from llmgov.collectors.cloudwatch import floor_hour
+from llmgov.collectors.run import collect
+from llmgov.models.facts import GpuFact
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import add_workload, aws_settings
 
 

@@ -11,11 +11,11 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
-from collectors.athena import import_athena
-from collectors.aws import ApiCounter
-from collectors.prices import refresh_gpu_prices
-from collectors.run import collect
-from models.registry import RuleKind
+from llmgov.collectors.athena import import_athena
+from llmgov.collectors.aws import ApiCounter
+from llmgov.collectors.prices import refresh_gpu_prices
+from llmgov.collectors.run import collect
+from llmgov.models.registry import RuleKind
 from tests.collectors.helpers import (
     HookedAwsClients,
     add_workload,

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from collectors.cloudwatch import list_metrics
-from collectors.cost_explorer import discover_services
-from collectors.paging import PageTokens, checked_pages, follow_pages
-from models.errors import SourceError
+from llmgov.collectors.cloudwatch import list_metrics
+from llmgov.collectors.cost_explorer import discover_services
+from llmgov.collectors.paging import PageTokens, checked_pages, follow_pages
+from llmgov.models.errors import SourceError
 
 ACCOUNT = "111122223333"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from collectors.billing_files import import_billing
-from collectors.run import collect
-from models.planner_stats import GROWTH_FACTOR, refresh_planner_statistics
+from llmgov.collectors.billing_files import import_billing
+from llmgov.collectors.run import collect
+from llmgov.models.planner_stats import GROWTH_FACTOR, refresh_planner_statistics
 
 NOW = dt.datetime(2026, 11, 26, 23, 0, tzinfo=dt.UTC)
 FOCUS_SAMPLE = Path(__file__).parent.parent / "fixtures" / "billing" / "focus_1_0_sample.csv"

@@ -11,15 +11,15 @@ import pytest
 from botocore.stub import ANY, Stubber
 from sqlalchemy import select
 
-from collectors.prices import (
+from llmgov.collectors.prices import (
     PriceBook,
     gpu_count,
     gpu_hourly_price,
     record_gpu_prices,
     refresh_gpu_prices,
 )
-from models.errors import BadInput
-from models.facts import Price
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import Price
 
 TODAY = dt.date(2026, 11, 20)
 SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"

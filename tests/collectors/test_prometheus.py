@@ -13,12 +13,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
-from collectors.attribution import parse_selector, selector_matches
-from collectors.prometheus import collect_dcgm, query_range, urllib_fetch
-from collectors.run import collect
-from models.errors import SourceError
-from models.facts import GpuFact, SourceStatus
-from models.registry import RuleKind, Workload
+from llmgov.collectors.attribution import parse_selector, selector_matches
+from llmgov.collectors.prometheus import collect_dcgm, query_range, urllib_fetch
+from llmgov.collectors.run import collect
+from llmgov.models.errors import SourceError
+from llmgov.models.facts import GpuFact, SourceStatus
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import add_workload, set_source
 
 NOW = dt.datetime(2026, 11, 20, 12, 20, tzinfo=dt.UTC)

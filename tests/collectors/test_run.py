@@ -9,12 +9,12 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
-from collectors.aws import AwsAccount, parse_aws_settings
-from collectors.run import collect
-from models.errors import BadInput
-from models.facts import GpuFact, SourceStatus, UpstreamFact, UsageFact
-from models.registry import RuleKind, Workload
+from llmgov.bot.cli import main
+from llmgov.collectors.aws import AwsAccount, parse_aws_settings
+from llmgov.collectors.run import collect
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import GpuFact, SourceStatus, UpstreamFact, UsageFact
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import (
     HookedAwsClients,
     add_workload,

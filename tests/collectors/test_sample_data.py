@@ -8,11 +8,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from collectors import sample_data
-from collectors.billing_files import import_billing
-from collectors.prices import PriceBook
-from models.facts import CostFact
-from models.registry import RuleKind, Workload
+from llmgov.collectors import sample_data
+from llmgov.collectors.billing_files import import_billing
+from llmgov.collectors.prices import PriceBook
+from llmgov.models.facts import CostFact
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import add_workload
 
 

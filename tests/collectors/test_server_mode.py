@@ -10,12 +10,12 @@ import boto3
 import requests
 from sqlalchemy import func, select
 
-from bot.cli import main
-from collectors.aws import AwsAccount
-from collectors.cloudwatch import floor_hour
-from collectors.run import collect
-from models.facts import ApiCallLog, CostFact, UsageFact
-from models.registry import RuleKind, Workload
+from llmgov.bot.cli import main
+from llmgov.collectors.aws import AwsAccount
+from llmgov.collectors.cloudwatch import floor_hour
+from llmgov.collectors.run import collect
+from llmgov.models.facts import ApiCallLog, CostFact, UsageFact
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import (
     MAIN,
     HookedAwsClients,

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from collectors.upserts import SERIES_KEY_MAX, series_key, upsert_facts
-from models.facts import CostFact, GpuFact
+from llmgov.collectors.upserts import SERIES_KEY_MAX, series_key, upsert_facts
+from llmgov.models.facts import CostFact, GpuFact
 from tests.collectors.helpers import add_workload
 
 DAY = dt.date(2026, 11, 19)

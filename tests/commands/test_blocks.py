@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.blocks.common import MAX_MESSAGE_BLOCKS, message_problems
-from bot.blocks.cost import cost_error_message, cost_help_message, cost_message
-from bot.blocks.decide import (
+from llmgov.bot.blocks.common import MAX_MESSAGE_BLOCKS, message_problems
+from llmgov.bot.blocks.cost import cost_error_message, cost_help_message, cost_message
+from llmgov.bot.blocks.decide import (
     decide_error_message,
     decide_form,
     decide_message,
@@ -17,8 +17,14 @@ from bot.blocks.decide import (
     form_fields,
     loading_view,
 )
-from commands.cost import FindingView, Range, WorkloadCost, build_cost_report, parse_cost_text
-from commands.decide import build_decision, parse_decide_text
+from llmgov.commands.cost import (
+    FindingView,
+    Range,
+    WorkloadCost,
+    build_cost_report,
+    parse_cost_text,
+)
+from llmgov.commands.decide import build_decision, parse_decide_text
 from tests.commands.golden import assert_golden
 from tests.commands.world import AS_OF
 

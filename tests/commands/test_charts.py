@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from bot.charts import nice_ticks, render_spend_chart
-from commands.cost import build_cost_report, parse_cost_text
+from llmgov.bot.charts import nice_ticks, render_spend_chart
+from llmgov.commands.cost import build_cost_report, parse_cost_text
 from tests.commands.world import AS_OF
 from tests.support.processes import HAS_PROC, parent_of, running
 
@@ -69,7 +69,7 @@ def test_nice_ticks(top, ticks):
 
 @pytest.fixture
 def chart_worker():
-    from bot.chart_worker import ChartWorker
+    from llmgov.bot.chart_worker import ChartWorker
 
     worker = ChartWorker()
     yield worker
@@ -85,7 +85,7 @@ def test_the_chart_worker_draws_the_same_png_as_the_thread(session, world, chart
 
 
 def replacements(reason: str) -> float:
-    from bot import metrics
+    from llmgov.bot import metrics
 
     return metrics.REGISTRY.get("llmgov_chart_worker_replacements_total", {"reason": reason})
 
@@ -95,7 +95,7 @@ def worker_processes(worker) -> list:
 
 
 def test_a_dead_chart_worker_is_replaced(session, world, chart_worker):
-    from bot.chart_worker import ChartFailed
+    from llmgov.bot.chart_worker import ChartFailed
 
     chart = build_cost_report(session, parse_cost_text("all 7d", today=AS_OF)).chart
     chart_worker.start()
@@ -117,7 +117,7 @@ def test_a_dead_chart_worker_is_replaced(session, world, chart_worker):
 
 
 def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart_worker):
-    from bot.chart_worker import ChartFailed
+    from llmgov.bot.chart_worker import ChartFailed
 
     chart = build_cost_report(session, parse_cost_text("all 7d", today=AS_OF)).chart
     chart_worker.start()
@@ -161,7 +161,7 @@ def test_a_killed_server_leaves_no_chart_processes_behind():
 
 
 def test_a_worker_that_cannot_start_does_not_stop_the_server(caplog):
-    from bot.chart_worker import _WARM_UP, ChartWorker
+    from llmgov.bot.chart_worker import _WARM_UP, ChartWorker
 
     worker = ChartWorker(timeout=0.001)  # the warm-up cannot finish in time
     try:

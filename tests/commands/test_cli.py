@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.cli import main
+from llmgov.bot.cli import main
 from tests.commands.world import AS_OF
 
 AS_OF_ARG = ["--as-of", AS_OF.isoformat()]

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from commands.cost import HELP, HelpRequest, Period, Scope, parse_cost_text, resolve_period
-from commands.parsing import ParseError
+from llmgov.commands.cost import HELP, HelpRequest, Period, Scope, parse_cost_text, resolve_period
+from llmgov.commands.parsing import ParseError
 
 TODAY = date(2026, 11, 20)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from commands.cost import (
+from llmgov.commands.cost import (
     CostRequest,
     Scope,
     build_cost_report,
@@ -17,9 +17,9 @@ from commands.cost import (
     report_to_json,
     resolve_period,
 )
-from commands.parsing import ParseError
-from models.facts import CostFact
-from models.governance import Alert
+from llmgov.commands.parsing import ParseError
+from llmgov.models.facts import CostFact
+from llmgov.models.governance import Alert
 from tests.commands.world import (
     AS_OF,
     BILLED_THROUGH,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from bot.listeners.views.decide_modal import validate_form
-from commands.decide import (
+from llmgov.bot.listeners.views.decide_modal import validate_form
+from llmgov.commands.decide import (
     DecideRequest,
     HelpRequest,
     OpenForm,
@@ -20,12 +20,12 @@ from commands.decide import (
     decision_to_json,
     parse_decide_text,
 )
-from commands.parsing import ParseError
-from economics.breakeven import HOURS_PER_MONTH, instance_throughput
-from governance.decisions import recent_decisions, record_decision
-from models.errors import BadInput
-from models.governance import DecisionRecord
-from models.registry import AuditEvent
+from llmgov.commands.parsing import ParseError
+from llmgov.economics.breakeven import HOURS_PER_MONTH, instance_throughput
+from llmgov.governance.decisions import recent_decisions, record_decision
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import AuditEvent
 from tests.commands.world import AS_OF, INPUT_SHARE, TOKENS_PER_DOLLAR, daily_cost
 
 WHAT_IF = (

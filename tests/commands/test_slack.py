@@ -12,9 +12,9 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.listeners.events.app_home import app_home_opened
-from models.governance import DecisionRecord
-from models.registry import AuditEvent
+from llmgov.bot.listeners.events.app_home import app_home_opened
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import AuditEvent
 from tests.commands.world import AS_OF
 from tests.slack.conftest import TRIGGER_ID, slash_body
 from tests.support.slack_mock import Fault
@@ -25,7 +25,7 @@ CHANNEL = "C0GOVERN01"
 
 @pytest.fixture(autouse=True)
 def today_is_the_worlds(monkeypatch):
-    monkeypatch.setattr("commands.cost.today_utc", lambda: AS_OF)
+    monkeypatch.setattr("llmgov.commands.cost.today_utc", lambda: AS_OF)
 
 
 def command(server, name: str, text: str, user: str = ANA):
@@ -81,7 +81,7 @@ class TestWithAChartWorker:
 
     @pytest.fixture
     def chart_worker(self):
-        from bot.chart_worker import ChartWorker
+        from llmgov.bot.chart_worker import ChartWorker
 
         worker = ChartWorker()
         yield worker
@@ -89,7 +89,7 @@ class TestWithAChartWorker:
 
     @pytest.fixture
     def bolt_app(self, settings, session_factory, answers, chart_worker):
-        from bot.app import build_app
+        from llmgov.bot.app import build_app
 
         return build_app(
             settings,

@@ -16,9 +16,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from models.facts import CostFact, Price, UsageFact
-from models.governance import Alert
-from models.registry import OrganisationProfile, Person, Team, Workload
+from llmgov.models.facts import CostFact, Price, UsageFact
+from llmgov.models.governance import Alert
+from llmgov.models.registry import OrganisationProfile, Person, Team, Workload
 
 AS_OF = date(2026, 11, 20)
 # A few On-Demand prices (us-east-1, June 2025 AWS pricing page, as in collectors/data).

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels
-from bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels
+from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ import sys
 
 from slack_sdk import WebClient
 
-from bot.outbox import DeliveryPolicy, drain
-from bot.pacing import Pacer, SlackLimits
-from models.base import make_engine, make_session_factory
+from llmgov.bot.outbox import DeliveryPolicy, drain
+from llmgov.bot.pacing import Pacer, SlackLimits
+from llmgov.models.base import make_engine, make_session_factory
 
 
 def main(database_url: str) -> None:

@@ -8,16 +8,16 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from governance.outbox import (
+from llmgov.governance.outbox import (
     digest_key,
     enqueue,
     file_payload,
     has_key_or_parts,
     replay_failed,
 )
-from models.base import transaction
-from models.errors import BadInput
-from models.governance import OutboxMessage, OutboxStatus
+from llmgov.models.base import transaction
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import OutboxMessage, OutboxStatus
 from tests.delivery.conftest import T0
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from slack_sdk import WebClient
 from sqlalchemy import delete, select
 
-from bot.outbox import DeliveryPolicy, DmChannels, drain, unique_filename
-from bot.pacing import Pacer, SlackLimits
-from governance.outbox import enqueue, file_payload
-from models.base import transaction
-from models.governance import OutboxMessage
+from llmgov.bot.outbox import DeliveryPolicy, DmChannels, drain, unique_filename
+from llmgov.bot.pacing import Pacer, SlackLimits
+from llmgov.governance.outbox import enqueue, file_payload
+from llmgov.models.base import transaction
+from llmgov.models.governance import OutboxMessage
 from tests.delivery.conftest import files_shared, keys_posted
 from tests.support.slack_mock import MockSlack
 

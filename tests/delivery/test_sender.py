@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.outbox import (
+from llmgov.bot.outbox import (
     DeliveryPolicy,
     DmChannels,
     deliver_pending,
@@ -17,10 +17,10 @@ from bot.outbox import (
     unique_filename,
     without_sdk_retries,
 )
-from bot.pacing import FakeClock, Pacer, SlackLimits
-from governance.outbox import enqueue, file_payload, replay_failed
-from models.base import transaction
-from models.governance import Alert, OutboxMessage
+from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.governance.outbox import enqueue, file_payload, replay_failed
+from llmgov.models.base import transaction
+from llmgov.models.governance import Alert, OutboxMessage
 from tests.delivery.conftest import T0, files_shared, keys_posted
 from tests.support.slack_mock import Fault
 

@@ -25,15 +25,15 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.demo.database import empty_tables
-from bot.demo.loop import DECIDE_WORKLOAD, DIGEST_OWNER
-from collectors.sample_data import SAMPLE_END
-from governance.registry_file import import_registry, parse_registry
-from models.base import make_engine, make_session_factory, transaction
-from models.facts import CostFact
-from models.migrate import upgrade
-from models.registry import SourceSetting, Workload
+from llmgov.bot.cli import main
+from llmgov.bot.demo.database import empty_tables
+from llmgov.bot.demo.loop import DECIDE_WORKLOAD, DIGEST_OWNER
+from llmgov.collectors.sample_data import SAMPLE_END
+from llmgov.governance.registry_file import import_registry, parse_registry
+from llmgov.models.base import make_engine, make_session_factory, transaction
+from llmgov.models.facts import CostFact
+from llmgov.models.migrate import upgrade
+from llmgov.models.registry import SourceSetting, Workload
 
 HEADINGS = (
     "Registry: 30 workloads in 10 teams",

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from economics import DETECTION_KINDS, DailyArrays, HourlyArrays, Thresholds, analyse
+from llmgov.economics import DETECTION_KINDS, DailyArrays, HourlyArrays, Thresholds, analyse
 
 DAYS = np.datetime64("2024-04-01") + np.arange(70)
 

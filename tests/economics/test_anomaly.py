@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from economics import daily_anomalies, hourly_anomalies, weekday_factors
+from llmgov.economics import daily_anomalies, hourly_anomalies, weekday_factors
 
 DAYS = np.datetime64("2024-03-04") + np.arange(63)  # Monday; nine weeks
 WEEKDAY = (DAYS.astype(np.int64) + 3) % 7

@@ -8,9 +8,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from economics import analyse
-from models import CostFact, GpuFact, Price, UpstreamFact, UsageFact, Workload
-from models.arrays import UNATTRIBUTED, build_arrays
+from llmgov.economics import analyse
+from llmgov.models import CostFact, GpuFact, Price, UpstreamFact, UsageFact, Workload
+from llmgov.models.arrays import UNATTRIBUTED, build_arrays
 
 AS_OF = date(2024, 5, 15)
 

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from economics import (
+from llmgov.economics import (
     break_even,
     instance_throughput,
     load_throughput,
     people_monthly_cost,
     throughput_per_gpu,
 )
-from economics.breakeven import HOURS_PER_MONTH, SECONDS_PER_MONTH
+from llmgov.economics.breakeven import HOURS_PER_MONTH, SECONDS_PER_MONTH
 
 # $1 / $2 per million input / output tokens, a quarter of the tokens are output: $1.25/MTok
 PRICES = {"output_share": 0.25, "price_input_per_mtok": 1.0, "price_output_per_mtok": 2.0}

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from economics import DECOMPOSITION_METHODS, EFFECTS, PeriodTotals, decompose
-from economics.decompose import log_mean
+from llmgov.economics import DECOMPOSITION_METHODS, EFFECTS, PeriodTotals, decompose
+from llmgov.economics.decompose import log_mean
 
 
 def totals(cost, requests, errors, tokens) -> PeriodTotals:

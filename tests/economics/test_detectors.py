@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from economics import (
+from llmgov.economics import (
     DailyArrays,
     GpuArrays,
     HourlyArrays,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from economics import METHODS, forecast
+from llmgov.economics import METHODS, forecast
 
 DAYS = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-06-01"))  # 152 days
 AS_OF = np.datetime64("2024-05-15")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from economics import (
+from llmgov.economics import (
     DailyArrays,
     GpuArrays,
     HourlyArrays,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from economics import DailyArrays, HourlyArrays, analyse, forecast
+from llmgov.economics import DailyArrays, HourlyArrays, analyse, forecast
 
 TRACE = Path(__file__).parents[1] / "fixtures" / "traces" / "azure_conv_first_1200.csv"
 PRICE_IN, PRICE_OUT = 0.25e-6, 1.25e-6  # $ per token

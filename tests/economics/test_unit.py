@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from economics import (
+from llmgov.economics import (
     DailyArrays,
     GpuArrays,
     self_hosted_cost_per_mtok,
     traffic_shape,
     unit_costs,
 )
-from economics.reconcile import reconcile
+from llmgov.economics.reconcile import reconcile
 
 DAYS = np.datetime64("2024-03-01") + np.arange(30)
 

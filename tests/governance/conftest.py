@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from models.facts import CostFact, GpuFact, SourceStatus, UsageFact
-from models.registry import OrganisationProfile, Person, Team, Workload
+from llmgov.models.facts import CostFact, GpuFact, SourceStatus, UsageFact
+from llmgov.models.registry import OrganisationProfile, Person, Team, Workload
 
 
 class Registry:

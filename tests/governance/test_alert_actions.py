@@ -12,13 +12,13 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.listeners.actions import alert_actions
-from bot.listeners.deps import CONTEXT_KEY, AppDeps
-from bot.settings import Settings
-from governance import alerts
-from governance.findings import Finding
-from models.governance import Alert
-from models.registry import AuditEvent
+from llmgov.bot.listeners.actions import alert_actions
+from llmgov.bot.listeners.deps import CONTEXT_KEY, AppDeps
+from llmgov.bot.settings import Settings
+from llmgov.governance import alerts
+from llmgov.governance.findings import Finding
+from llmgov.models.governance import Alert
+from llmgov.models.registry import AuditEvent
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -155,7 +155,7 @@ def test_assign_submission_assigns_through_the_registry_rules(session_factory):
     )
     assert ack.call_args.kwargs == {}
     with session_factory() as session:
-        from models.registry import Workload
+        from llmgov.models.registry import Workload
 
         workload = session.scalar(select(Workload).where(Workload.slug == "orphan"))
         assert workload.owner.slack_id == "U0CAT0003" and workload.status == "active"

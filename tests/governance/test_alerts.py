@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from governance import alerts
-from governance.alerts import ChangeAction
-from governance.findings import Finding
-from models.errors import BadInput
-from models.governance import Alert
-from models.registry import AuditEvent
+from llmgov.governance import alerts
+from llmgov.governance.alerts import ChangeAction
+from llmgov.governance.findings import Finding
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import Alert
+from llmgov.models.registry import AuditEvent
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 

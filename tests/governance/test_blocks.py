@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from bot.blocks.alerts import (
+from llmgov.bot.blocks.alerts import (
     ACK_ACTION_ID,
     ASSIGN_ACTION_ID,
     CLAIM_ACTION_ID,
@@ -16,13 +16,13 @@ from bot.blocks.alerts import (
     alert_view,
     assign_modal,
 )
-from bot.blocks.common import blocks_to_text, message_problems
-from bot.blocks.digest import digest_chart, digest_message
-from bot.blocks.gaps import MAX_ROWS, gap_review_message
-from governance.digest import DigestChart, Driver, OpenFinding, OwnerDigest, WorkloadDigest
-from governance.gap_review import GapReview, GapRow
-from models.governance import Alert
-from models.registry import Person, Team, Workload
+from llmgov.bot.blocks.common import blocks_to_text, message_problems
+from llmgov.bot.blocks.digest import digest_chart, digest_message
+from llmgov.bot.blocks.gaps import MAX_ROWS, gap_review_message
+from llmgov.governance.digest import DigestChart, Driver, OpenFinding, OwnerDigest, WorkloadDigest
+from llmgov.governance.gap_review import GapReview, GapRow
+from llmgov.models.governance import Alert
+from llmgov.models.registry import Person, Team, Workload
 
 
 def make_alert(**fields) -> Alert:
@@ -247,7 +247,7 @@ def test_digest_chart_is_a_png():
 
 
 def test_digest_chart_drawn_by_the_chart_worker_is_the_same_png():
-    from bot.chart_worker import ChartWorker
+    from llmgov.bot.chart_worker import ChartWorker
 
     digest = _digest([_workload_digest()])
     worker = ChartWorker()
@@ -350,7 +350,7 @@ def test_gap_review_first_time_and_many_rows():
 
 
 def test_every_kind_renders_even_without_details():
-    from governance.findings import Kind
+    from llmgov.governance.findings import Kind
 
     for kind in Kind:
         message = alert_message(

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from governance.checks import evaluate
-from governance.thresholds import Thresholds
-from models.facts import Price, UpstreamFact
+from llmgov.governance.checks import evaluate
+from llmgov.governance.thresholds import Thresholds
+from llmgov.models.facts import Price, UpstreamFact
 
 NOV_1 = date(2026, 11, 1)
 

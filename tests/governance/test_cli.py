@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from bot.cli import main
-from models.governance import Alert, OutboxMessage
+from llmgov.bot.cli import main
+from llmgov.models.governance import Alert, OutboxMessage
 
 
 def _world(session, registry):

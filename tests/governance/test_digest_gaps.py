@@ -8,15 +8,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bot.notify import send_digests, send_gap_review
-from bot.settings import Settings
-from governance import alerts
-from governance.digest import build_digests, weeks_before
-from governance.findings import Finding
-from governance.gap_review import build_gap_review, record_published
-from models.errors import BadInput
-from models.facts import Price
-from models.governance import DecisionRecord, OutboxMessage
+from llmgov.bot.notify import send_digests, send_gap_review
+from llmgov.bot.settings import Settings
+from llmgov.governance import alerts
+from llmgov.governance.digest import build_digests, weeks_before
+from llmgov.governance.findings import Finding
+from llmgov.governance.gap_review import build_gap_review, record_published
+from llmgov.models.errors import BadInput
+from llmgov.models.facts import Price
+from llmgov.models.governance import DecisionRecord, OutboxMessage
 
 MONDAY = date(2026, 11, 9)
 LAST_WEEK = (date(2026, 11, 2), date(2026, 11, 8))

@@ -1,4 +1,4 @@
-"""bot.notify's alert flow with injected findings: what is enqueued, where it goes, and what
+"""llmgov.bot.notify's alert flow with injected findings: what is enqueued, where it goes, and what
 the mock Slack ends up showing once the outbox sender has delivered it."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-import bot.notify as notify
-from bot.outbox import DeliveryPolicy, DmChannels, deliver_pending
-from bot.pacing import FakeClock, Pacer, SlackLimits
-from bot.settings import Settings
-from governance.findings import Finding
-from models.errors import BadInput
-from models.governance import Alert, OutboxMessage
+import llmgov.bot.notify as notify
+from llmgov.bot.outbox import DeliveryPolicy, DmChannels, deliver_pending
+from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.settings import Settings
+from llmgov.governance.findings import Finding
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import Alert, OutboxMessage
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 SETTINGS = Settings(governance_channel="C0GOVERN1")

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from governance.findings import Finding, Kind, fingerprint, format_money
-from governance.thresholds import Thresholds, for_workload, load_thresholds, parse_overrides
-from models.errors import BadInput
-from models.registry import OrganisationProfile
+from llmgov.governance.findings import Finding, Kind, fingerprint, format_money
+from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds, parse_overrides
+from llmgov.models.errors import BadInput
+from llmgov.models.registry import OrganisationProfile
 
 CONTRACT_KEYS = [
     "kind",

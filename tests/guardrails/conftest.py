@@ -15,8 +15,8 @@ from moto import mock_aws
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.findings import Finding
-from models.registry import AuditEvent, Person, Team, Workload
+from llmgov.governance.findings import Finding
+from llmgov.models.registry import AuditEvent, Person, Team, Workload
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from guardrails import actions
-from guardrails.actions import Result
-from models.registry import Workload
+from llmgov.guardrails import actions
+from llmgov.guardrails.actions import Result
+from llmgov.models.registry import Workload
 from tests.guardrails.conftest import (
     ADMIN,
     ADMINS,
@@ -110,7 +110,7 @@ def test_asking_before_the_raise_budget_modal(role, session, session_factory, re
 
 
 def test_raise_budget_must_raise_it(session, session_factory, registry):
-    from models.errors import BadInput
+    from llmgov.models.errors import BadInput
 
     with pytest.raises(BadInput, match="not higher than the current budget"):
         actions.raise_budget(

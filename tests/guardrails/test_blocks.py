@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks.breaker import breaker_message, raise_budget_modal
-from bot.blocks.common import message_problems
-from guardrails.card import BreakerCard, PersonRef
-from guardrails.state import Status
+from llmgov.bot.blocks.breaker import breaker_message, raise_budget_modal
+from llmgov.bot.blocks.common import message_problems
+from llmgov.guardrails.card import BreakerCard, PersonRef
+from llmgov.guardrails.state import Status
 
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = (

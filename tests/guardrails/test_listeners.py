@@ -11,22 +11,22 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.app import build_app
-from bot.blocks.breaker import BUDGET_ACTION_ID, BUDGET_BLOCK_ID, RAISE_BUDGET_CALLBACK_ID
-from bot.breaker_notify import notify_breakers
-from bot.listeners.actions import breaker_actions
-from bot.listeners.actions.breaker_actions import (
+from llmgov.bot.app import build_app
+from llmgov.bot.blocks.breaker import BUDGET_ACTION_ID, BUDGET_BLOCK_ID, RAISE_BUDGET_CALLBACK_ID
+from llmgov.bot.breaker_notify import notify_breakers
+from llmgov.bot.listeners.actions import breaker_actions
+from llmgov.bot.listeners.actions.breaker_actions import (
     handle_decision,
     handle_raise_budget_submission,
     open_raise_budget,
     parse_amount,
 )
-from bot.listeners.deps import AppDeps
-from bot.settings import Settings
-from guardrails.actions import Result
-from models.errors import BadInput
-from models.governance import OutboxMessage
-from models.registry import Workload
+from llmgov.bot.listeners.deps import AppDeps
+from llmgov.bot.settings import Settings
+from llmgov.guardrails.actions import Result
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import OutboxMessage
+from llmgov.models.registry import Workload
 from tests.guardrails.conftest import (
     ADMIN,
     ADMINS,

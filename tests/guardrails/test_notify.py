@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.breaker_notify import notify_breakers, refresh_breaker_copies
-from bot.settings import Settings
-from guardrails import actions
-from models.base import transaction
-from models.governance import OutboxMessage
-from models.registry import Person, Workload
+from llmgov.bot.breaker_notify import notify_breakers, refresh_breaker_copies
+from llmgov.bot.settings import Settings
+from llmgov.guardrails import actions
+from llmgov.models.base import transaction
+from llmgov.models.governance import OutboxMessage
+from llmgov.models.registry import Person, Workload
 from tests.guardrails.conftest import (
     ADMIN,
     ADMINS,

@@ -6,15 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from governance.findings import Finding
-from guardrails.policy import (
+from llmgov.governance.findings import Finding
+from llmgov.guardrails.policy import (
     evaluate,
     parse_policy,
     parse_principal,
     projected_pct_of_budget,
     storm_minutes,
 )
-from models.errors import BadInput
+from llmgov.models.errors import BadInput
 from tests.guardrails.conftest import BEDROCK, PROFILE_ARN, ROLE_ARN, overrun, retry_storm
 
 

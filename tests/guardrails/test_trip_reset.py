@@ -12,11 +12,11 @@ import pytest
 from moto.core.authorization import enable_iam_authentication
 from sqlalchemy import select
 
-from governance import audit
-from guardrails import actions
-from guardrails.actions import Result
-from models.base import transaction
-from models.registry import Workload
+from llmgov.governance import audit
+from llmgov.guardrails import actions
+from llmgov.guardrails.actions import Result
+from llmgov.models.base import transaction
+from llmgov.models.registry import Workload
 from tests.guardrails.conftest import (
     ACCOUNT,
     ADMIN,

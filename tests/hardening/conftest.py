@@ -10,11 +10,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.app import build_app
-from bot.listeners.deps import CONTEXT_KEY, AppDeps
-from bot.server import create_web_app, database_check
-from bot.settings import Settings
-from models.registry import AttributionRule, Person, Team, Workload
+from llmgov.bot.app import build_app
+from llmgov.bot.listeners.deps import CONTEXT_KEY, AppDeps
+from llmgov.bot.server import create_web_app, database_check
+from llmgov.bot.settings import Settings
+from llmgov.models.registry import AttributionRule, Person, Team, Workload
 from tests.hardening.support import (
     APP_TOKEN,
     BOT_TOKEN,

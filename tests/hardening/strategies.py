@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from commands.decide import KEYS
+from llmgov.commands.decide import KEYS
 from tests.hardening.conftest import ADMIN, BACKUP, MEMBER, NEWBIE, OWNER, STRANGER
 
 USERS = (OWNER, BACKUP, MEMBER, STRANGER, ADMIN, NEWBIE, "U0ANA0001", "W0ENTERP1", "U0NOBODY9")

@@ -22,9 +22,9 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from bot.blocks.common import MAX_MESSAGE_BLOCKS, MAX_SURFACE_BLOCKS, message_problems
-from bot.server import EVENTS_PATH
-from models.base import Base
+from llmgov.bot.blocks.common import MAX_MESSAGE_BLOCKS, MAX_SURFACE_BLOCKS, message_problems
+from llmgov.bot.server import EVENTS_PATH
+from llmgov.models.base import Base
 
 # Secrets that must never leak: shaped like the real ones (the redaction also matches shapes).
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"

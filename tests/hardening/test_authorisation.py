@@ -31,27 +31,27 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.blocks.breaker import BUDGET_ACTION_ID, BUDGET_BLOCK_ID, IGNORE, RESET, TRIP
-from bot.blocks.decide import RECORD_ACTION
-from bot.blocks.owner import CLAIM_ACTION_ID, register_modal
-from bot.listeners.actions.breaker_actions import (
+from llmgov.bot.blocks.breaker import BUDGET_ACTION_ID, BUDGET_BLOCK_ID, IGNORE, RESET, TRIP
+from llmgov.bot.blocks.decide import RECORD_ACTION
+from llmgov.bot.blocks.owner import CLAIM_ACTION_ID, register_modal
+from llmgov.bot.listeners.actions.breaker_actions import (
     breaker_ignore_action,
     breaker_raise_budget_submission,
     breaker_reset_action,
     breaker_trip_action,
 )
-from bot.listeners.actions.decision_actions import record_decision_action
-from bot.listeners.actions.owner_claim import owner_claim_action
-from bot.listeners.commands.llm_owner import reply_llm_owner
-from bot.listeners.views import register_workload
-from bot.slack_client import make_client
-from commands import owner
-from governance.registry_file import import_registry, parse_registry
-from guardrails import actions as breaker
-from guardrails.state import load_state
-from models.base import transaction
-from models.governance import DecisionRecord
-from models.registry import AttributionRule, AuditEvent, Workload
+from llmgov.bot.listeners.actions.decision_actions import record_decision_action
+from llmgov.bot.listeners.actions.owner_claim import owner_claim_action
+from llmgov.bot.listeners.commands.llm_owner import reply_llm_owner
+from llmgov.bot.listeners.views import register_workload
+from llmgov.bot.slack_client import make_client
+from llmgov.commands import owner
+from llmgov.governance.registry_file import import_registry, parse_registry
+from llmgov.guardrails import actions as breaker
+from llmgov.guardrails.state import load_state
+from llmgov.models.base import transaction
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import AttributionRule, AuditEvent, Workload
 from tests.hardening.conftest import ADMIN, NEWBIE, ROLES, World
 from tests.hardening.support import TRIGGER_ID, answer_problems, button_payload, snapshot
 
@@ -84,7 +84,7 @@ class Ctx:
 
     @property
     def context(self) -> dict:
-        from bot.listeners.deps import CONTEXT_KEY
+        from llmgov.bot.listeners.deps import CONTEXT_KEY
 
         return {CONTEXT_KEY: self.deps}
 

@@ -23,10 +23,10 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from sqlalchemy import func, select
 
-from collectors.aws import AwsAccount, AwsClients, AwsSettings
-from collectors.run import collect
-from governance.checks import evaluate
-from models.facts import CostFact, SourceStatus, UsageFact
+from llmgov.collectors.aws import AwsAccount, AwsClients, AwsSettings
+from llmgov.collectors.run import collect
+from llmgov.governance.checks import evaluate
+from llmgov.models.facts import CostFact, SourceStatus, UsageFact
 
 A = "111122223333"
 B = "444455556666"

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from commands import owner
-from governance import ownership
-from governance.registry_file import import_registry, parse_registry
-from models.base import transaction
-from models.registry import AuditEvent
+from llmgov.commands import owner
+from llmgov.governance import ownership
+from llmgov.governance.registry_file import import_registry, parse_registry
+from llmgov.models.base import transaction
+from llmgov.models.registry import AuditEvent
 from tests.hardening.conftest import ADMIN, OWNER, STRANGER
 
 BARRIER_SECONDS = 3

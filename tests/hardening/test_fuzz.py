@@ -36,23 +36,23 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.blocks.common import blocks_to_text
-from bot.blocks.decide import FLAGS_BLOCK, FORM_FIELDS, FORM_FLAGS, decide_form
-from bot.blocks.owner import REGISTER_FIELDS, register_modal
-from bot.demo import demo_file
-from bot.listeners.commands.base import Reply
-from bot.listeners.commands.llm_cost import reply_llm_cost
-from bot.listeners.commands.llm_decide import reply_llm_decide
-from bot.listeners.commands.llm_owner import reply_llm_owner
-from bot.listeners.deps import CONTEXT_KEY, AppDeps
-from bot.listeners.views import register_workload
-from bot.listeners.views.decide_modal import decide_form_submitted
-from bot.settings import Settings
-from collectors.run import collect
-from commands import owner
-from governance.registry_file import import_registry, parse_registry
-from models.base import Base, make_session_factory, transaction
-from models.registry import Person, Team, Workload
+from llmgov.bot.blocks.common import blocks_to_text
+from llmgov.bot.blocks.decide import FLAGS_BLOCK, FORM_FIELDS, FORM_FLAGS, decide_form
+from llmgov.bot.blocks.owner import REGISTER_FIELDS, register_modal
+from llmgov.bot.demo import demo_file
+from llmgov.bot.listeners.commands.base import Reply
+from llmgov.bot.listeners.commands.llm_cost import reply_llm_cost
+from llmgov.bot.listeners.commands.llm_decide import reply_llm_decide
+from llmgov.bot.listeners.commands.llm_owner import reply_llm_owner
+from llmgov.bot.listeners.deps import CONTEXT_KEY, AppDeps
+from llmgov.bot.listeners.views import register_workload
+from llmgov.bot.listeners.views.decide_modal import decide_form_submitted
+from llmgov.bot.settings import Settings
+from llmgov.collectors.run import collect
+from llmgov.commands import owner
+from llmgov.governance.registry_file import import_registry, parse_registry
+from llmgov.models.base import Base, make_session_factory, transaction
+from llmgov.models.registry import Person, Team, Workload
 from tests.hardening.conftest import ADMIN, BACKUP, OWNER, STRANGER
 from tests.hardening.strategies import (
     HOSTILE_MARKUP,

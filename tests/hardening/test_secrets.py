@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-import bot.cli.serve
-from bot.app import RedactSecrets, install_log_redaction
-from bot.cli import main
+from llmgov import bot
+from llmgov.bot.app import RedactSecrets, install_log_redaction
+from llmgov.bot.cli import main
 from tests.hardening.conftest import ADMIN, NEWBIE, STRANGER
 from tests.hardening.support import (
     APP_TOKEN,

@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import build_app
-from bot.blocks.decide import RECORD_ACTION
-from bot.blocks.owner import CLAIM_ACTION_ID, register_modal
-from bot.replay_guard import ReplayGuard
-from models.governance import DecisionRecord
-from models.registry import AuditEvent, Workload
+from llmgov.bot.app import build_app
+from llmgov.bot.blocks.decide import RECORD_ACTION
+from llmgov.bot.blocks.owner import CLAIM_ACTION_ID, register_modal
+from llmgov.bot.replay_guard import ReplayGuard
+from llmgov.models.governance import DecisionRecord
+from llmgov.models.registry import AuditEvent, Workload
 from tests.hardening.conftest import ADMIN, NEWBIE, OWNER, STRANGER, World
 from tests.hardening.support import (
     LiveServer,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.registry import AuditEvent, Person, Team, Workload, WorkloadStatus
+from llmgov.models.registry import AuditEvent, Person, Team, Workload, WorkloadStatus
 
 OWNER = "U0OWNER01"
 BACKUP = "U0BACKUP1"

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from governance import ownership
-from models.base import transaction
+from llmgov.governance import ownership
+from llmgov.models.base import transaction
 from tests.owner.factories import (
     ADMIN,
     ADMINS,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bot.cli import main
-from commands import owner
-from governance.decisions import record_decision
-from governance.registry_view import Gap, PersonView
-from models.registry import Person, Workload
+from llmgov.bot.cli import main
+from llmgov.commands import owner
+from llmgov.governance.decisions import record_decision
+from llmgov.governance.registry_view import Gap, PersonView
+from llmgov.models.registry import Person, Workload
 from tests.owner.factories import (
     ADMIN,
     ADMINS,

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from commands import owner
-from commands.parsing import (
+from llmgov.commands import owner
+from llmgov.commands.parsing import (
     ParseError,
     TokenKind,
     control_character_problem,
@@ -228,7 +228,7 @@ def test_changes_registry():
 
 
 def test_one_slug_rule_for_every_entry_point():
-    from models.registry import SLUG_MAX, is_slug
+    from llmgov.models.registry import SLUG_MAX, is_slug
 
     assert is_slug("search-summaries") and is_slug("a" * SLUG_MAX)
     for bad in ("a" * (SLUG_MAX + 1), "a--b", "-a", "a-", "A", "a.b", "a_b", "a\n", ""):
@@ -236,7 +236,7 @@ def test_one_slug_rule_for_every_entry_point():
 
 
 def test_ids_with_a_trailing_newline_are_not_ids():
-    from governance.people import EMAIL, SLACK_USER_ID
+    from llmgov.governance.people import EMAIL, SLACK_USER_ID
 
     assert SLACK_USER_ID.match("U0ANA0001")
     assert not SLACK_USER_ID.match("U0ANA0001\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.registry_file import ImportPlan
+from llmgov.governance.registry_file import ImportPlan
 from tests.registry.support import BASE_REGISTRY, import_text
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from governance.registry_file import (
+from llmgov.governance.registry_file import (
     ImportPlan,
     export_registry_text,
     import_registry,
     parse_registry,
 )
-from models.base import transaction
-from models.registry import (
+from llmgov.models.base import transaction
+from llmgov.models.registry import (
     AttributionRule,
     AuditEvent,
     OrganisationProfile,

@@ -1,7 +1,7 @@
 """Re-importing the registry keeps a breaker's runtime state (a tripped breaker stays tripped)."""
 
-from governance.registry_file import export_registry, import_registry, parse_registry
-from models.registry import Workload
+from llmgov.governance.registry_file import export_registry, import_registry, parse_registry
+from llmgov.models.registry import Workload
 
 REGISTRY = """
 teams:

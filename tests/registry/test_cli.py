@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import yaml
 
-from bot.cli import main
-from bot.cli.demo import run as run_demo
-from governance.registry_view import list_workloads
-from models.base import make_engine, transaction
+from llmgov.bot.cli import main
+from llmgov.bot.cli.demo import run as run_demo
+from llmgov.governance.registry_view import list_workloads
+from llmgov.models.base import make_engine, transaction
 from tests.registry.support import BASE_REGISTRY, audit_events, snapshot
 
 

@@ -8,9 +8,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from governance.registry_file import parse_registry
-from models.base import transaction
-from models.registry import (
+from llmgov.governance.registry_file import parse_registry
+from llmgov.models.base import transaction
+from llmgov.models.registry import (
     AttributionRule,
     OrganisationProfile,
     Person,
@@ -335,7 +335,7 @@ def test_export_then_import_is_the_identity(base, session_factory, engine):
 
     # into an empty database: the same registry, exported to the same text
     with engine.begin() as connection:
-        from models.base import Base
+        from llmgov.models.base import Base
 
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())

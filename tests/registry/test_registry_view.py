@@ -6,9 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from governance.registry_view import Gap, count_gaps, group_by_team, list_gaps, list_workloads
-from models.base import transaction
-from models.errors import BadInput
+from llmgov.governance.registry_view import (
+    Gap,
+    count_gaps,
+    group_by_team,
+    list_gaps,
+    list_workloads,
+)
+from llmgov.models.base import transaction
+from llmgov.models.errors import BadInput
 from tests.registry.support import import_text
 
 REGISTRY = """\
@@ -59,8 +65,8 @@ def test_the_column_listing_equals_the_view_of_each_orm_workload(registry, sessi
     workloads. Both must say the same of every workload, people and gaps included."""
     from sqlalchemy import select
 
-    from governance.registry_view import view_of
-    from models.registry import Workload
+    from llmgov.governance.registry_view import view_of
+    from llmgov.models.registry import Workload
 
     with transaction(session_factory) as session:
         listed = {view.slug: view for view in list_workloads(session, include_retired=True)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import main
-from governance.registry_file import InvalidRegistry, parse_registry
+from llmgov.bot.cli import main
+from llmgov.governance.registry_file import InvalidRegistry, parse_registry
 from tests.registry.support import BASE_REGISTRY, import_text, snapshot
 
 # A file with real changes (a new team, a new budget): if any of it were written despite

@@ -11,8 +11,8 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot import metrics
-from bot.jobs import (
+from llmgov.bot import metrics
+from llmgov.bot.jobs import (
     JobContext,
     ScheduleConfig,
     check_job,
@@ -22,13 +22,13 @@ from bot.jobs import (
     gap_review_job,
     run_job,
 )
-from bot.pacing import FakeClock, Pacer, SlackLimits
-from bot.settings import Settings
-from governance.outbox import digest_key, enqueue
-from governance.owners import zone_of
-from models.base import transaction
-from models.governance import OutboxMessage
-from models.registry import Person, Workload, WorkloadStatus
+from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.settings import Settings
+from llmgov.governance.outbox import digest_key, enqueue
+from llmgov.governance.owners import zone_of
+from llmgov.models.base import transaction
+from llmgov.models.governance import OutboxMessage
+from llmgov.models.registry import Person, Workload, WorkloadStatus
 
 MONDAY_0800_UTC = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # ISO week 2026-W10
 
@@ -37,7 +37,7 @@ MONDAY_0800_UTC = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # ISO week 2026-W10
 def notify(monkeypatch):
     """A stand-in for bot.notify that records its calls (the real one is tested elsewhere)."""
     calls: list[tuple[str, dict]] = []
-    fake = types.ModuleType("bot.notify")
+    fake = types.ModuleType("llmgov.bot.notify")
 
     def run_checks(session_factory, settings, now, dry_run=False):
         calls.append(("run_checks", {"now": now, "dry_run": dry_run}))
@@ -67,7 +67,7 @@ def notify(monkeypatch):
         send_digests,
         send_gap_review,
     )
-    monkeypatch.setitem(sys.modules, "bot.notify", fake)
+    monkeypatch.setitem(sys.modules, "llmgov.bot.notify", fake)
     return calls
 
 
@@ -177,10 +177,10 @@ def test_checks_and_gap_review_call_governance_with_now(session_factory, notify)
 
 def test_collect_runs_only_configured_sources_then_the_checks(session_factory, notify, monkeypatch):
     collected: list = []
-    fake = types.ModuleType("collectors.run")
+    fake = types.ModuleType("llmgov.collectors.run")
     fake.configured_sources = lambda session_factory: ["bedrock_cloudwatch", "cost_explorer"]
     fake.collect = lambda session_factory, now, sources=None, since=None: collected.append(sources)
-    monkeypatch.setitem(sys.modules, "collectors.run", fake)
+    monkeypatch.setitem(sys.modules, "llmgov.collectors.run", fake)
     now = datetime(2026, 3, 2, 9, 10, tzinfo=UTC)
     ctx = context(session_factory, now)
     hourly = collect_job(ctx, now, ("bedrock_cloudwatch", "gpu_cloudwatch", "prometheus"))
@@ -198,12 +198,14 @@ def test_collect_runs_only_configured_sources_then_the_checks(session_factory, n
 
 
 def test_a_missing_module_is_a_clear_job_failure_counted_in_metrics(session_factory, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bot.notify", None)  # not installed
+    monkeypatch.setitem(sys.modules, "llmgov.bot.notify", None)  # not installed
     metrics.REGISTRY.clear()
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     result = run_job(context(session_factory, now), "gap_review", now)
     assert result.outcome == "failure"
-    assert result.error.startswith("MissingDependency: bot.notify.send_gap_review is not available")
+    assert result.error.startswith(
+        "MissingDependency: llmgov.bot.notify.send_gap_review is not available"
+    )
     assert metrics.REGISTRY.get("llmgov_job_failures_total", {"job": "gap_review"}) == 1
     assert (
         metrics.REGISTRY.get("llmgov_job_runs_total", {"job": "gap_review", "outcome": "failure"})
@@ -244,7 +246,7 @@ def test_three_weeks_of_hourly_digest_jobs_send_one_digest_per_owner_per_week(
     session_factory, slack_mock
 ):
     """End to end with the real bot.notify: the hourly job, the outbox, the mock Slack."""
-    pytest.importorskip("models.arrays", reason="the digest needs the core's arrays module")
+    pytest.importorskip("llmgov.models.arrays", reason="the digest needs the core's arrays module")
     with transaction(session_factory) as session:
         add_owner(session, "U0LONDON1", "Europe/London")
         add_owner(session, "U0TOKYO01", "Asia/Tokyo")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import jobs
-from bot.jobs import JobContext, JobSpec, run_job
-from bot.pacing import FakeClock
-from bot.settings import Settings
-from governance.leases import acquire, holder_of, release
+from llmgov.bot import jobs
+from llmgov.bot.jobs import JobContext, JobSpec, run_job
+from llmgov.bot.pacing import FakeClock
+from llmgov.bot.settings import Settings
+from llmgov.governance.leases import acquire, holder_of, release
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
@@ -75,8 +75,8 @@ def test_threads_racing_for_a_lease_exactly_one_wins(session_factory):
 RACER = """
 import sys, time
 from datetime import UTC, datetime, timedelta
-from models.base import make_engine, make_session_factory
-from governance.leases import acquire
+from llmgov.models.base import make_engine, make_session_factory
+from llmgov.governance.leases import acquire
 factory = make_session_factory(make_engine(sys.argv[1]))
 start_at = float(sys.argv[3])
 time.sleep(max(0.0, start_at - time.time()))

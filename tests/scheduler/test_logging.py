@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from bot.logging_setup import configure_logging
-from bot.settings import Settings
+from llmgov.bot.logging_setup import configure_logging
+from llmgov.bot.settings import Settings
 
 SETTINGS = Settings(
     slack_bot_token="xoxb-1111-2222-secretbot",

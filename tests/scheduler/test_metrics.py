@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from flask import Flask
 
-from bot import metrics
-from bot.metrics import Registry, make_metrics_view, metrics_view, render_metrics
-from models.base import transaction
-from models.facts import ApiCallLog, SourceStatus
-from models.governance import Alert, JobLease, OutboxMessage
+from llmgov.bot import metrics
+from llmgov.bot.metrics import Registry, make_metrics_view, metrics_view, render_metrics
+from llmgov.models.base import transaction
+from llmgov.models.facts import ApiCallLog, SourceStatus
+from llmgov.models.governance import Alert, JobLease, OutboxMessage
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 SAMPLE = re.compile(r'^([a-z_:][a-z0-9_:]*)(\{([a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (\S+)$')
@@ -136,7 +136,7 @@ def test_database_figures_and_counters(session_factory):
 
 
 def test_the_slack_clients_call_counts_are_included(session_factory):
-    from bot.slack_client import SlackCallStats
+    from llmgov.bot.slack_client import SlackCallStats
 
     stats = SlackCallStats()
     stats.record("chat.postMessage", "ok", 0.1)

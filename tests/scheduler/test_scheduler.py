@@ -10,10 +10,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.jobs import JOBS, ScheduleConfig
-from bot.scheduler import build_scheduler, run_scheduled, start_background
-from bot.settings import Settings
-from models.errors import BadInput
+from llmgov.bot.jobs import JOBS, ScheduleConfig
+from llmgov.bot.scheduler import build_scheduler, run_scheduled, start_background
+from llmgov.bot.settings import Settings
+from llmgov.models.errors import BadInput
 
 EXPECTED = {
     "collect_cloudwatch": 15 * 60,

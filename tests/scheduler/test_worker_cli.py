@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from governance.outbox import enqueue
-from models.base import transaction
+from llmgov.governance.outbox import enqueue
+from llmgov.models.base import transaction
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,10 +17,10 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
-from bot.app import build_app
-from bot.listeners.deps import AppDeps
-from bot.server import EVENTS_PATH, create_web_app, database_check
-from bot.settings import Settings
+from llmgov.bot.app import build_app
+from llmgov.bot.listeners.deps import AppDeps
+from llmgov.bot.server import EVENTS_PATH, create_web_app, database_check
+from llmgov.bot.settings import Settings
 from tests.owner.factories import ADMIN
 
 SIGNING_SECRET = "test-signing-secret-0123456789"

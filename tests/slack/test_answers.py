@@ -16,13 +16,19 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import SectionBlock
 
-from bot import metrics
-from bot.answers import SOMETHING_WENT_WRONG, TOO_BUSY, AnswerPool, ack_then_answer, report_failure
-from bot.app import RedactSecrets
-from bot.blocks.common import Message
-from bot.blocks.decide import FORM_CALLBACK, decide_form
-from bot.listeners.deps import AppDeps
-from bot.listeners.views.decide_modal import show_in_modal
+from llmgov.bot import metrics
+from llmgov.bot.answers import (
+    SOMETHING_WENT_WRONG,
+    TOO_BUSY,
+    AnswerPool,
+    ack_then_answer,
+    report_failure,
+)
+from llmgov.bot.app import RedactSecrets
+from llmgov.bot.blocks.common import Message
+from llmgov.bot.blocks.decide import FORM_CALLBACK, decide_form
+from llmgov.bot.listeners.deps import AppDeps
+from llmgov.bot.listeners.views.decide_modal import show_in_modal
 from tests.owner.factories import NEWBIE, STRANGER, build_registry
 from tests.slack.conftest import BOT_TOKEN, TRIGGER_ID, slash_body
 
@@ -125,7 +131,7 @@ def test_a_failed_answer_is_logged_and_the_user_told(
     def broken(deps, command, client):
         raise RuntimeError(f"database down (token {settings.slack_bot_token})")
 
-    monkeypatch.setattr("bot.listeners.commands.llm_owner.reply_llm_owner", broken)
+    monkeypatch.setattr("llmgov.bot.listeners.commands.llm_owner.reply_llm_owner", broken)
     caplog.handler.addFilter(RedactSecrets(settings.secrets()))  # as `llmgov serve` installs it
     failed = answer_counts("failed")
     assert slack_server.command("list", STRANGER).status == 200
@@ -163,7 +169,7 @@ def test_a_failed_decide_form_answer_replaces_the_loading_view(
     def broken(*args, **kwargs):
         raise RuntimeError("database down")
 
-    monkeypatch.setattr("bot.listeners.views.decide_modal.build_decision", broken)
+    monkeypatch.setattr("llmgov.bot.listeners.views.decide_modal.build_decision", broken)
     assert submit_decide_form(slack_server, tokens_per_month="2B").json()["response_action"] == (
         "update"
     )

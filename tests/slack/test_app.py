@@ -8,10 +8,10 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.app import RedactSecrets, build_app, install_log_redaction
-from bot.settings import Settings
-from bot.slack_client import RecordingWebClient, make_client
-from models.errors import BadInput
+from llmgov.bot.app import RedactSecrets, build_app, install_log_redaction
+from llmgov.bot.settings import Settings
+from llmgov.bot.slack_client import RecordingWebClient, make_client
+from llmgov.models.errors import BadInput
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.support.slack_mock import Fault
 
@@ -45,7 +45,7 @@ def test_the_client_records_every_call_and_its_outcome(settings, slack_mock):
 
 def test_client_logs_method_and_outcome_but_no_token(settings, slack_mock, caplog):
     client = make_client(settings)
-    with caplog.at_level(logging.INFO, logger="bot.slack_client"):
+    with caplog.at_level(logging.INFO, logger="llmgov.bot.slack_client"):
         client.auth_test()
     assert "slack.api_call method=auth.test outcome=ok" in caplog.text
     assert BOT_TOKEN not in caplog.text
@@ -125,7 +125,7 @@ def test_install_log_redaction_on_handlers(caplog):
 
 
 def test_the_client_feeds_the_process_metrics(settings, slack_mock):
-    from bot import metrics
+    from llmgov.bot import metrics
 
     labels = {"method": "views.publish", "status": "ok"}
     before = metrics.REGISTRY.get("llmgov_slack_calls_total", labels)
@@ -134,7 +134,7 @@ def test_the_client_feeds_the_process_metrics(settings, slack_mock):
 
 
 def test_web_app_health_and_metrics_hook(bolt_app):
-    from bot.server import create_web_app
+    from llmgov.bot.server import create_web_app
 
     web = create_web_app(
         bolt_app,

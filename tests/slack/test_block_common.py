@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks.common import (
+from llmgov.bot.blocks.common import (
     BlockLimitError,
     Message,
     and_more,

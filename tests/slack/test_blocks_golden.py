@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.blocks import owner as blocks
-from bot.blocks.common import message_problems
-from commands.owner import (
+from llmgov.bot.blocks import owner as blocks
+from llmgov.bot.blocks.common import message_problems
+from llmgov.commands.owner import (
     ChangeAnswer,
     DecisionLine,
     ErrorAnswer,
@@ -20,9 +20,9 @@ from commands.owner import (
     ShowAnswer,
     WorkloadDetail,
 )
-from governance.ownership import Change
-from governance.permissions import Action
-from governance.registry_view import Gap, PersonView, WorkloadView
+from llmgov.governance.ownership import Change
+from llmgov.governance.permissions import Action
+from llmgov.governance.registry_view import Gap, PersonView, WorkloadView
 
 ANA = PersonView("U0ANA0001", None, "Ana", True)
 LEFT = PersonView("U0LEN0001", None, "Len", False)

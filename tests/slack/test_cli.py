@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from bot.cli import main
-from bot.cli import serve as serve_cli
+from llmgov.bot.cli import main
+from llmgov.bot.cli import serve as serve_cli
 from tests.owner.factories import BACKUP, NEWBIE, OWNER, STRANGER, build_registry, workload
 from tests.slack import fake_scheduler
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, SlackServer
@@ -108,7 +108,7 @@ def test_start_scheduler_when_available(monkeypatch, caplog):
     ]
     assert handle is not None
     monkeypatch.setattr(serve_cli, "SCHEDULER_MODULE", "tests.slack.no_such_scheduler")
-    with caplog.at_level(logging.WARNING, logger="bot.serve"):
+    with caplog.at_level(logging.WARNING, logger="llmgov.bot.serve"):
         assert serve_cli.start_scheduler("s", "f", "c") is None
     assert "no scheduler available" in caplog.text
 

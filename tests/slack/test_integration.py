@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from bot.app import LISTENER_WORKERS
-from bot.blocks.owner import CLAIM_ACTION_ID, REGISTER_CALLBACK_ID
-from models.registry import AuditEvent, Person, Workload
+from llmgov.bot.app import LISTENER_WORKERS
+from llmgov.bot.blocks.owner import CLAIM_ACTION_ID, REGISTER_CALLBACK_ID
+from llmgov.models.registry import AuditEvent, Person, Workload
 from tests.owner.factories import (
     ADMIN,
     BACKUP,

@@ -13,13 +13,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from bot.app import handle_error
-from bot.listeners.actions.owner_claim import owner_claim_action
-from bot.listeners.commands import SLASH_COMMANDS
-from bot.listeners.commands.llm_owner import llm_owner_command, reply_llm_owner
-from bot.listeners.deps import CONTEXT_KEY, AdminDirectory, AppDeps, deps_from
-from bot.listeners.events.app_home import app_home_opened
-from bot.listeners.views.register_workload import register_workload_submission
+from llmgov.bot.app import handle_error
+from llmgov.bot.listeners.actions.owner_claim import owner_claim_action
+from llmgov.bot.listeners.commands import SLASH_COMMANDS
+from llmgov.bot.listeners.commands.llm_owner import llm_owner_command, reply_llm_owner
+from llmgov.bot.listeners.deps import CONTEXT_KEY, AdminDirectory, AppDeps, deps_from
+from llmgov.bot.listeners.events.app_home import app_home_opened
+from llmgov.bot.listeners.views.register_workload import register_workload_submission
 from tests.owner.factories import ADMIN, NEWBIE, OWNER, STRANGER, build_registry, workload
 from tests.slack.conftest import TRIGGER_ID
 

@@ -3,8 +3,8 @@ event, and exactly the bot scopes of the Web API methods the code calls."""
 
 from __future__ import annotations
 
-from bot.listeners.commands import SLASH_COMMANDS
-from bot.server import EVENTS_PATH
+from llmgov.bot.listeners.commands import SLASH_COMMANDS
+from llmgov.bot.server import EVENTS_PATH
 from tests.slack.scopes import calls_in_source, manifest, manifest_scopes, required_scopes
 from tests.support.slack_mock import load_catalogue
 

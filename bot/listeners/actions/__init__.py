@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.blocks.owner import CLAIM_ACTION_ID
-from bot.listeners.actions import alert_actions, breaker_actions, decision_actions
-from bot.listeners.actions.owner_claim import owner_claim_action
+from llmgov.bot.blocks.owner import CLAIM_ACTION_ID
+from llmgov.bot.listeners.actions import alert_actions, breaker_actions, decision_actions
+from llmgov.bot.listeners.actions.owner_claim import owner_claim_action
 
 
 def register(app: App) -> None:

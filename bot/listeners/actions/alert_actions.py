@@ -22,8 +22,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers import ack_then_answer
-from bot.blocks.alerts import (
+from llmgov.bot.answers import ack_then_answer
+from llmgov.bot.blocks.alerts import (
     ACK_ACTION_ID,
     ASSIGN_ACTION_ID,
     ASSIGN_CALLBACK_ID,
@@ -36,14 +36,14 @@ from bot.blocks.alerts import (
     alert_view,
     assign_modal,
 )
-from bot.blocks.common import Message, escape, truncate
-from bot.listeners.actions.owner_claim import owner_claim_action
-from bot.listeners.deps import AppDeps, deps_from
-from governance import alerts as lifecycle
-from models.base import transaction, utcnow
-from models.errors import BadInput
-from models.governance import Alert
-from models.registry import Workload
+from llmgov.bot.blocks.common import Message, escape, truncate
+from llmgov.bot.listeners.actions.owner_claim import owner_claim_action
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.governance import alerts as lifecycle
+from llmgov.models.base import transaction, utcnow
+from llmgov.models.errors import BadInput
+from llmgov.models.governance import Alert
+from llmgov.models.registry import Workload
 
 MAX_ERROR_TEXT = 300
 
@@ -160,7 +160,7 @@ def _show_cost(deps: AppDeps, body: dict[str, Any], respond: Respond, client: We
         respond(**_ephemeral("This alert is not about one workload; try `/llm-cost all 30d`."))
         return
     text = f"{slug} 30d"
-    from bot.listeners.commands import SLASH_COMMANDS  # commands import blocks; keep it lazy
+    from llmgov.bot.listeners.commands import SLASH_COMMANDS  # commands import blocks; keep it lazy
 
     command = SLASH_COMMANDS.get("/llm-cost")
     if command is None:
@@ -202,8 +202,8 @@ def handle_assign_submission(
     logger: Logger,
 ) -> None:
     """The Assign modal's submission: assign through the registry, answer in the channel."""
-    from bot.blocks.owner import owner_message  # the registry's own wording of a change
-    from commands import owner
+    from llmgov.bot.blocks.owner import owner_message  # the registry's own wording of a change
+    from llmgov.commands import owner
 
     deps = deps_from(context)
     actor = body["user"]["id"]

@@ -20,8 +20,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.answers import ack_then_answer, answer_later
-from bot.blocks.breaker import (
+from llmgov.bot.answers import ack_then_answer, answer_later
+from llmgov.bot.blocks.breaker import (
     BUDGET_ACTION_ID,
     BUDGET_BLOCK_ID,
     IGNORE,
@@ -32,16 +32,16 @@ from bot.blocks.breaker import (
     breaker_message,
     raise_budget_modal,
 )
-from bot.blocks.common import escape_keeping_mentions, truncate
-from bot.breaker_notify import refresh_breaker_copies
-from bot.listeners.deps import AppDeps, deps_from
-from governance.ownership import MAX_BUDGET
-from guardrails import actions
-from guardrails.actions import Outcome, Result
-from guardrails.aws import ClientFactory
-from guardrails.card import load_card
-from models.base import utcnow
-from models.errors import BadInput
+from llmgov.bot.blocks.common import escape_keeping_mentions, truncate
+from llmgov.bot.breaker_notify import refresh_breaker_copies
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.governance.ownership import MAX_BUDGET
+from llmgov.guardrails import actions
+from llmgov.guardrails.actions import Outcome, Result
+from llmgov.guardrails.aws import ClientFactory
+from llmgov.guardrails.card import load_card
+from llmgov.models.base import utcnow
+from llmgov.models.errors import BadInput
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,22 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
-from bot.answers import ack_then_answer
-from bot.blocks.cost import DECIDE_OPEN_ACTION
-from bot.blocks.decide import RECORD_ACTION, decide_error_message, recorded_message
-from bot.listeners.commands.llm_decide import decide_answer, decision_prices
-from bot.listeners.deps import AppDeps, deps_from
-from bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
-from commands import cost as cost_commands
-from commands.decide import DecideRequest, build_decision, decision_to_json, parse_decide_text
-from commands.parsing import ParseError
-from governance.decisions import record_decision
-from models.base import transaction
+from llmgov.bot.answers import ack_then_answer
+from llmgov.bot.blocks.cost import DECIDE_OPEN_ACTION
+from llmgov.bot.blocks.decide import RECORD_ACTION, decide_error_message, recorded_message
+from llmgov.bot.listeners.commands.llm_decide import decide_answer, decision_prices
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
+from llmgov.commands import cost as cost_commands
+from llmgov.commands.decide import (
+    DecideRequest,
+    build_decision,
+    decision_to_json,
+    parse_decide_text,
+)
+from llmgov.commands.parsing import ParseError
+from llmgov.governance.decisions import record_decision
+from llmgov.models.base import transaction
 
 ACTIONS_BLOCK = "decide_actions"
 

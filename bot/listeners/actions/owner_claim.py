@@ -8,11 +8,11 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.answers import ack_then_answer
-from bot.blocks.owner import owner_message
-from bot.listeners.deps import AppDeps, deps_from
-from bot.listeners.events.app_home import publish_home
-from commands import owner
+from llmgov.bot.answers import ack_then_answer
+from llmgov.bot.blocks.owner import owner_message
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.bot.listeners.events.app_home import publish_home
+from llmgov.commands import owner
 
 
 def owner_claim_action(

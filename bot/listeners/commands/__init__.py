@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.commands import llm_cost, llm_decide
-from bot.listeners.commands.base import Reply, SlashCommand
-from bot.listeners.commands.llm_owner import llm_owner_command, reply_llm_owner
+from llmgov.bot.listeners.commands import llm_cost, llm_decide
+from llmgov.bot.listeners.commands.base import Reply, SlashCommand
+from llmgov.bot.listeners.commands.llm_owner import llm_owner_command, reply_llm_owner
 
 SLASH_COMMANDS: dict[str, SlashCommand] = {
     "/llm-cost": llm_cost.SLASH_COMMAND,

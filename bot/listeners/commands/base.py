@@ -14,8 +14,8 @@ from typing import Any, Literal
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
-from bot.blocks.common import Message
-from bot.listeners.deps import AppDeps
+from llmgov.bot.blocks.common import Message
+from llmgov.bot.listeners.deps import AppDeps
 
 Outcome = Literal["ok", "error", "refused"]
 

@@ -21,22 +21,22 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.answers import ack_then_answer
-from bot.blocks.common import Message
-from bot.blocks.cost import (
+from llmgov.bot.answers import ack_then_answer
+from llmgov.bot.blocks.common import Message
+from llmgov.bot.blocks.cost import (
     COST_OPEN_ACTION,
     cost_error_message,
     cost_help_message,
     cost_message,
     summary_text,
 )
-from bot.chart_worker import ChartWorker, draw_spend_chart
-from bot.listeners.commands.base import Reply, SlashCommand
-from bot.listeners.deps import AppDeps, deps_from
-from bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
-from commands import cost as cost_commands
-from commands.cost import CostReport, HelpRequest, build_cost_report, parse_cost_text
-from commands.parsing import ParseError
+from llmgov.bot.chart_worker import ChartWorker, draw_spend_chart
+from llmgov.bot.listeners.commands.base import Reply, SlashCommand
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.bot.listeners.views.decide_modal import answers_in_a_modal, parse_value, show_in_modal
+from llmgov.commands import cost as cost_commands
+from llmgov.commands.cost import CostReport, HelpRequest, build_cost_report, parse_cost_text
+from llmgov.commands.parsing import ParseError
 
 COMMAND = "/llm-cost"
 CHART_NOTES = {

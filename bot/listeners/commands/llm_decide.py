@@ -11,19 +11,19 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.answers import ack_then_answer
-from bot.blocks.common import Message
-from bot.blocks.decide import (
+from llmgov.bot.answers import ack_then_answer
+from llmgov.bot.blocks.common import Message
+from llmgov.bot.blocks.decide import (
     decide_error_message,
     decide_form,
     decide_help_message,
     decide_message,
 )
-from bot.listeners.commands.base import Reply, SlashCommand, respond_with
-from bot.listeners.deps import AppDeps, deps_from
-from collectors.prices import PriceBook, gpu_hourly_price
-from commands import cost as cost_commands
-from commands.decide import (
+from llmgov.bot.listeners.commands.base import Reply, SlashCommand, respond_with
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.collectors.prices import PriceBook, gpu_hourly_price
+from llmgov.commands import cost as cost_commands
+from llmgov.commands.decide import (
     COMMAND,
     DatabasePrices,
     DecideRequest,
@@ -34,7 +34,7 @@ from commands.decide import (
     build_decision,
     parse_decide_text,
 )
-from commands.parsing import ParseError
+from llmgov.commands.parsing import ParseError
 
 NEEDS_SLACK = (
     "Give a workload or key=values: the form only opens in Slack. "

@@ -9,12 +9,12 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.answers import ack_then_answer
-from bot.blocks.owner import owner_message, register_modal
-from bot.listeners.commands.base import Reply, respond_with
-from bot.listeners.deps import AppDeps, deps_from
-from commands import owner
-from commands.parsing import ParseError
+from llmgov.bot.answers import ack_then_answer
+from llmgov.bot.blocks.owner import owner_message, register_modal
+from llmgov.bot.listeners.commands.base import Reply, respond_with
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.commands import owner
+from llmgov.commands.parsing import ParseError
 
 NEEDS_SLACK = (
     "`register` opens a form, which only Slack can show. From the command line, register "

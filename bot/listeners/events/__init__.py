@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.events import app_home
+from llmgov.bot.listeners.events import app_home
 
 
 def register(app: App) -> None:

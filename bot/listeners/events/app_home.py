@@ -9,11 +9,11 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.answers import answer_later
-from bot.blocks.home import home_tab
-from bot.listeners.deps import AppDeps, deps_from
-from commands import cost as cost_commands
-from commands.home import build_home
+from llmgov.bot.answers import answer_later
+from llmgov.bot.blocks.home import home_tab
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.commands import cost as cost_commands
+from llmgov.commands.home import build_home
 
 
 def publish_home(deps: AppDeps, client: WebClient, user_id: str) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.blocks.owner import REGISTER_CALLBACK_ID
-from bot.listeners.views import decide_modal
-from bot.listeners.views.register_workload import register_workload_submission
+from llmgov.bot.blocks.owner import REGISTER_CALLBACK_ID
+from llmgov.bot.listeners.views import decide_modal
+from llmgov.bot.listeners.views.register_workload import register_workload_submission
 
 
 def register(app: App) -> None:

@@ -28,9 +28,9 @@ from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 from slack_sdk.models.views import View
 from sqlalchemy import select
 
-from bot.answers import Responder, answer_later
-from bot.blocks.common import Message, truncate
-from bot.blocks.decide import (
+from llmgov.bot.answers import Responder, answer_later
+from llmgov.bot.blocks.common import Message, truncate
+from llmgov.bot.blocks.decide import (
     FORM_CALLBACK,
     MODAL_TITLE,
     decide_error_message,
@@ -39,12 +39,12 @@ from bot.blocks.decide import (
     loading_view,
     message_view,
 )
-from bot.listeners.commands.llm_decide import decision_prices
-from bot.listeners.deps import AppDeps, deps_from
-from commands import cost as cost_commands
-from commands.decide import BadValue, DecideRequest, build_decision, parse_override
-from commands.parsing import ParseError, control_character_problem
-from models.registry import Workload, is_slug
+from llmgov.bot.listeners.commands.llm_decide import decision_prices
+from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.commands import cost as cost_commands
+from llmgov.commands.decide import BadValue, DecideRequest, build_decision, parse_override
+from llmgov.commands.parsing import ParseError, control_character_problem
+from llmgov.models.registry import Workload, is_slug
 
 MAX_FIELD_ERROR = 150  # what Slack shows under an input
 

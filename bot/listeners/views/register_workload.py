@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
-from bot.blocks.common import truncate
-from bot.blocks.owner import change_message, form_values
-from bot.listeners.deps import deps_from
-from commands import owner
+from llmgov.bot.blocks.common import truncate
+from llmgov.bot.blocks.owner import change_message, form_values
+from llmgov.bot.listeners.deps import deps_from
+from llmgov.commands import owner
 
 MAX_ERROR_TEXT = 300
 
