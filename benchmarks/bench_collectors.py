@@ -32,8 +32,8 @@ from botocore.awsrequest import AWSResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from llmgov.aws.clients import ApiCounter
 from llmgov.collectors import bedrock_cloudwatch, cost_explorer
-from llmgov.collectors.aws import ApiCounter
 from llmgov.collectors.prices import PriceBook
 
 WORKLOAD_COUNTS = (10, 1_000, 10_000)

@@ -19,6 +19,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from llmgov.aws.clients import (
+    COST_EXPLORER_REGION,
+    PRICING_REGION,
+    AwsClients,
+    AwsSettings,
+    describe_aws_error,
+    load_aws_settings,
+)
 from llmgov.collectors import (
     bedrock_cloudwatch,
     cost_explorer,
@@ -28,14 +36,6 @@ from llmgov.collectors import (
     upstream,
 )
 from llmgov.collectors.attribution import AttributionSummary, attribute_facts
-from llmgov.collectors.aws import (
-    COST_EXPLORER_REGION,
-    PRICING_REGION,
-    AwsClients,
-    AwsSettings,
-    describe_aws_error,
-    load_aws_settings,
-)
 from llmgov.collectors.cloudwatch import hour_window
 from llmgov.collectors.prices import PriceBook, gpu_table, record_gpu_prices, refresh_gpu_prices
 from llmgov.collectors.status import last_success, record_error, record_success

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session
 
-from llmgov.collectors.aws import (
+from llmgov.aws.clients import (
     ACCESS_DENIED,
     BAD_CREDENTIALS,
     AwsAccount,

@@ -10,10 +10,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
+from llmgov.aws.clients import AwsSettings, describe_aws_error, load_aws_settings
 from llmgov.bot.cli.common import add_format, migrated_engine, parse_date, print_json
 from llmgov.collectors.athena import import_athena
 from llmgov.collectors.attribution import spend_by_workload
-from llmgov.collectors.aws import AwsSettings, describe_aws_error, load_aws_settings
 from llmgov.collectors.billing_files import FORMATS, ImportReport, import_billing
 from llmgov.collectors.run import ALL_SOURCES, CollectReport, collect
 from llmgov.models.base import make_session_factory

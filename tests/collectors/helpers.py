@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from llmgov.collectors.aws import AwsAccount, AwsClients, AwsSettings
+from llmgov.aws.clients import AwsAccount, AwsClients, AwsSettings
 from llmgov.models.registry import AttributionRule, SourceSetting, Workload
 
 MAIN = "111122223333"

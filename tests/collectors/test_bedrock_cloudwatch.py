@@ -9,8 +9,8 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
+from llmgov.aws.clients import AwsAccount, AwsClients
 from llmgov.collectors import bedrock_cloudwatch
-from llmgov.collectors.aws import AwsAccount, AwsClients
 from llmgov.collectors.cloudwatch import MAX_QUERIES_PER_CALL, floor_hour
 from llmgov.collectors.prices import PriceBook
 from llmgov.collectors.run import collect

@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from llmgov.collectors.aws import AwsAccount
+from llmgov.aws.clients import AwsAccount
 from llmgov.collectors.run import collect
 from llmgov.models.facts import ApiCallLog, CostFact, SourceStatus
 from llmgov.models.registry import RuleKind, Workload
@@ -290,7 +290,7 @@ def test_throttling_mid_pagination_writes_nothing_for_that_scope(session_factory
 def test_expired_credentials_are_worded_for_a_person():
     from botocore.exceptions import ClientError
 
-    from llmgov.collectors.aws import describe_aws_error
+    from llmgov.aws.clients import describe_aws_error
 
     error = ClientError(
         {

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from sqlalchemy import select
 
-from llmgov.collectors.aws import AwsClients
+from llmgov.aws.clients import AwsClients
 from llmgov.collectors.cloudwatch import floor_hour
 from llmgov.collectors.run import collect
 from llmgov.models.facts import GpuFact

@@ -11,8 +11,8 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
+from llmgov.aws.clients import ApiCounter
 from llmgov.collectors.athena import import_athena
-from llmgov.collectors.aws import ApiCounter
 from llmgov.collectors.prices import refresh_gpu_prices
 from llmgov.collectors.run import collect
 from llmgov.models.registry import RuleKind

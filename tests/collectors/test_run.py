@@ -9,8 +9,8 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
+from llmgov.aws.clients import AwsAccount, parse_aws_settings
 from llmgov.bot.cli import main
-from llmgov.collectors.aws import AwsAccount, parse_aws_settings
 from llmgov.collectors.run import collect
 from llmgov.models.errors import BadInput
 from llmgov.models.facts import GpuFact, SourceStatus, UpstreamFact, UsageFact

@@ -10,8 +10,8 @@ import boto3
 import requests
 from sqlalchemy import func, select
 
+from llmgov.aws.clients import AwsAccount
 from llmgov.bot.cli import main
-from llmgov.collectors.aws import AwsAccount
 from llmgov.collectors.cloudwatch import floor_hour
 from llmgov.collectors.run import collect
 from llmgov.models.facts import ApiCallLog, CostFact, UsageFact

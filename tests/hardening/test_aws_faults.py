@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from sqlalchemy import func, select
 
-from llmgov.collectors.aws import AwsAccount, AwsClients, AwsSettings
+from llmgov.aws.clients import AwsAccount, AwsClients, AwsSettings
 from llmgov.collectors.run import collect
 from llmgov.governance.checks import evaluate
 from llmgov.models.facts import CostFact, SourceStatus, UsageFact

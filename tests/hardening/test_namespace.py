@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_FOLDERS = (
+    "aws",
     "bot",
     "commands",
     "models",
