@@ -1,4 +1,4 @@
-"""Settings from the environment (DESIGN.md §4). Secrets are never logged or rendered."""
+"""Settings from the environment (README, "Environment"). Secrets are never logged or rendered."""
 
 from __future__ import annotations
 

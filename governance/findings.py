@@ -1,4 +1,4 @@
-"""A finding: one condition a check found, in the JSON contract of DESIGN.md §4.
+"""A finding: one condition a check found, in the JSON contract of README's "Finding kinds".
 
 `llmgov check --format json` prints a list of `Finding.to_json()`; alerts are keyed by the
 finding's `fingerprint`, which is stable across runs for the same condition (the kind, the
@@ -34,7 +34,7 @@ def severity_rank(severity: str | None) -> int:
 
 
 class Kind(enum.StrEnum):
-    """Every finding kind of DESIGN.md §4, in the order reviews list them."""
+    """Every finding kind (README, "Finding kinds"), in the order reviews list them."""
 
     BUDGET_EXCEEDED = "budget_exceeded"
     BUDGET_PROJECTED_OVERRUN = "budget_projected_overrun"
@@ -85,7 +85,7 @@ class Finding:
         return SEVERITY_RANK[self.severity]
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN.md §4 object: `amount` is a JSON number (rounded to cents)."""
+        """The JSON object of `llmgov check --format json`: `amount` is a JSON number (rounded to cents)."""
         return {
             "kind": self.kind,
             "severity": self.severity,
