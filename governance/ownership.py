@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from llmgov.governance import audit
 from llmgov.governance.people import get_or_create_person
 from llmgov.governance.permissions import Action, Decision, authorise
+from llmgov.models.base import MAX_MONEY
 from llmgov.models.errors import BadInput
 from llmgov.models.locks import lock_workloads
 from llmgov.models.registry import (
@@ -34,7 +35,7 @@ from llmgov.models.registry import (
     is_slug,
 )
 
-MAX_BUDGET = Decimal("1000000000000")  # Money is Numeric(20, 8): 12 integer digits
+BUDGET_DECIMALS = 4  # more would be rounded by storage, and every re-import would "change"
 TEXT_LIMITS = {"name": 200, "feature": 200, "customer": 200, "exit_strategy": 3000}
 
 # Audit action names, one per operation.
@@ -46,6 +47,25 @@ AUDIT_ACTIONS = {
     Action.SET_BUDGET: "budget.set",
     Action.RETIRE: "workload.retire",
 }
+STATUS_SET = "status.set"  # a status change other than retiring, made in the registry file
+RULES_SET = "rules.set"  # attribution rules replaced, made in the registry file
+
+# Each audited workload field: its audit action and the `snapshot` keys its events carry.
+# Slack and the registry file both record changes in this one vocabulary and shape.
+AUDITED_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "owner": (AUDIT_ACTIONS[Action.ASSIGN], ("owner",)),
+    "backup_owner": (AUDIT_ACTIONS[Action.SET_BACKUP], ("backup_owner",)),
+    "budget": (AUDIT_ACTIONS[Action.SET_BUDGET], ("budget_monthly", "currency")),
+    "status": (STATUS_SET, ("status",)),
+}
+
+
+def audited_status_action(new_status: str) -> str:
+    """Retiring is `workload.retire` wherever it is done; any other status change is
+    `status.set`."""
+    if new_status == WorkloadStatus.RETIRED.value:
+        return AUDIT_ACTIONS[Action.RETIRE]
+    return STATUS_SET
 
 
 @dataclass(frozen=True)
@@ -134,6 +154,11 @@ def snapshot(workload: Workload) -> dict[str, Any]:
 def _amount(value: Decimal | None) -> str | None:
     """`4000`, `1250.5`: the same text on every backend, whatever the column's scale."""
     return None if value is None else format(Decimal(value).normalize(), "f")
+
+
+def snapshot_of(workload: Workload, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The audited `keys` of a workload: the before/after of one audit event."""
+    return _subset(snapshot(workload), keys)
 
 
 def _subset(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -307,11 +332,23 @@ def retire(session: Session, actor: str, slug: str, admins: Collection[str]) -> 
     return _apply(session, actor, Action.RETIRE, workload, keys, mutate, decision.reason)
 
 
-def check_budget(amount: Decimal) -> None:
+def budget_problem(amount: Decimal) -> str | None:
+    """What is wrong with a monthly budget, or None: the one rule for Slack, the registry file
+    and the breaker's "Raise budget". A budget is positive: to have none, leave it out (a
+    workload that must not spend is what the circuit breaker is for)."""
     if not amount.is_finite() or amount <= 0:
-        raise BadInput(f"A budget must be a positive amount, not {amount}; e.g. 4000.")
-    if amount >= MAX_BUDGET:
-        raise BadInput(f"A budget of {amount} is too large; the limit is under {MAX_BUDGET:,}.")
+        return f"must be a positive amount, not {amount}; e.g. 4000 (leave it out for no budget)"
+    if amount >= MAX_MONEY:
+        return f"{amount} is too large; the limit is under {MAX_MONEY:,}"
+    if -int(amount.as_tuple().exponent) > BUDGET_DECIMALS:
+        return f"{amount} has more than {BUDGET_DECIMALS} decimal places"
+    return None
+
+
+def check_budget(amount: Decimal) -> None:
+    problem = budget_problem(amount)
+    if problem:
+        raise BadInput(f"A budget {problem}.")
 
 
 def validate_spec(session: Session, spec: WorkloadSpec) -> dict[str, str]:

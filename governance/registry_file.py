@@ -39,8 +39,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from llmgov.governance import audit
+from llmgov.governance.ownership import (
+    AUDITED_FIELDS,
+    BUDGET_DECIMALS,
+    RULES_SET,
+    audited_status_action,
+    budget_problem,
+    snapshot_of,
+)
 from llmgov.governance.people import EMAIL, SLACK_USER_ID, parse_person_ref
 from llmgov.governance.thresholds import parse_overrides
+from llmgov.models.base import MAX_MONEY
 from llmgov.models.errors import BadInput
 from llmgov.models.locks import lock_workloads
 from llmgov.models.registry import (
@@ -103,18 +112,11 @@ AWS_ACCOUNT = re.compile(r"^\d{12}\Z")
 AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d\Z")
 EC2_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}\Z")
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
-MAX_AMOUNT = Decimal(10) ** 12  # Money columns are Numeric(20, 8)
-AMOUNT_DECIMALS = 4  # more would be rounded by storage, and every re-import would "change"
+AMOUNT_DECIMALS = BUDGET_DECIMALS  # more would be rounded by storage, and re-imports "change"
 AUDIT_ACTOR_MAX = 64
 
-# Workload changes that go into the audit trail, and the action each is recorded as.
-AUDITED_WORKLOAD_FIELDS = {
-    "owner": "owner.assign",
-    "backup_owner": "backup_owner.assign",
-    "budget": "budget.set",
-    "status": "status.set",
-    "match": "rules.set",
-}
+# Workload changes go into the audit trail in the vocabulary and shape of the changes made
+# from Slack (`governance.ownership.AUDITED_FIELDS`); attribution rules only change here.
 
 T = TypeVar("T")
 
@@ -524,10 +526,19 @@ def _amount(value: Any) -> Decimal:
         raise _Invalid(problem) from None
     if not amount.is_finite() or amount < 0:
         raise _Invalid(problem)
-    if amount >= MAX_AMOUNT:
-        raise _Invalid(f"{_show(value)} is too large (at most {MAX_AMOUNT - 1})")
+    if amount >= MAX_MONEY:
+        raise _Invalid(f"{_show(value)} is too large (the limit is under {MAX_MONEY:,})")
     if -amount.as_tuple().exponent > AMOUNT_DECIMALS:
         raise _Invalid(f"{_show(value)} has more than {AMOUNT_DECIMALS} decimal places")
+    return amount
+
+
+def _budget_amount(value: Any) -> Decimal:
+    """A monthly budget: the rule Slack applies too (`ownership.budget_problem`)."""
+    amount = _amount(value)
+    problem = budget_problem(amount)
+    if problem:
+        raise _Invalid(problem)
     return amount
 
 
@@ -862,7 +873,7 @@ def _read_budget(workload: _Mapping) -> Budget | None:
     if budget is None:
         return None
     budget.check_fields(BUDGET_FIELDS, "budget")
-    monthly = budget.get("monthly", _amount, required=True)
+    monthly = budget.get("monthly", _budget_amount, required=True)
     currency = budget.get("currency", _currency)
     return Budget(monthly, currency) if monthly is not None else None
 
@@ -1634,17 +1645,22 @@ class _Importer:
             )
         )
         for name in changed:
-            action = AUDITED_WORKLOAD_FIELDS.get(name)
-            if action:
+            if name == "match":
                 self._audit(
-                    action,
+                    RULES_SET,
                     "workload",
                     spec.slug,
                     _audit_value(current[name]),
                     _audit_value(desired[name]),
                 )
-            if not self.dry_run:
-                self._set(row, name, desired[name])
+            if self.dry_run:
+                continue
+            audited = AUDITED_FIELDS.get(name)
+            before = snapshot_of(row, audited[1]) if audited else None
+            self._set(row, name, desired[name])
+            if audited:
+                action = audited_status_action(row.status) if name == "status" else audited[0]
+                self._audit(action, "workload", spec.slug, before, snapshot_of(row, audited[1]))
 
     def _set(self, row: Workload, name: str, value: Any) -> None:
         """Write one file field into the workload's columns."""

@@ -49,6 +49,9 @@ class UTCDateTime(TypeDecorator):
 
 # Money: exact decimals at the edges (storage, messages); floats only inside the numpy core.
 Money = Numeric(20, 8, asdecimal=True)
+# The largest amount a Money column holds is under 10**12 (20 digits, 8 of them decimals);
+# every write path (the registry file, Slack, the breaker) refuses amounts at or above it.
+MAX_MONEY = Decimal(10) ** 12
 
 
 class Base(DeclarativeBase):

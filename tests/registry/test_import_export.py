@@ -213,14 +213,18 @@ def test_changes_are_audited_with_before_and_after(base, session_factory):
 
     events = audit_events(session_factory)[first:]
     got = {(e.action, e.entity_key): (e.before, e.after) for e in events}
+    # the vocabulary and payload shape of the same changes made from Slack
     assert got == {
-        ("owner.assign", "search-summaries"): ("U0ANA0001", "U0BOB0002"),
-        ("backup_owner.assign", "search-summaries"): ("bo@example.com", "U0ANA0001"),
-        ("budget.set", "search-summaries"): (
-            {"monthly": "4000", "currency": "USD"},
-            {"monthly": "4500", "currency": "EUR"},
+        ("owner.assign", "search-summaries"): ({"owner": "U0ANA0001"}, {"owner": "U0BOB0002"}),
+        ("backup_owner.set", "search-summaries"): (
+            {"backup_owner": "bo@example.com"},
+            {"backup_owner": "U0ANA0001"},
         ),
-        ("status.set", "fraud-scoring"): ("experiment", "retired"),
+        ("budget.set", "search-summaries"): (
+            {"budget_monthly": "4000", "currency": "USD"},
+            {"budget_monthly": "4500", "currency": "EUR"},
+        ),
+        ("workload.retire", "fraud-scoring"): ({"status": "experiment"}, {"status": "retired"}),
         ("rules.set", "fraud-scoring"): (
             [{"kind": "endpoint", "match": {"endpoint": "fraud-llama-endpoint"}, "priority": 1}],
             [{"kind": "endpoint", "match": {"endpoint": "fraud-llama-v2"}, "priority": 7}],

@@ -35,12 +35,12 @@ from llmgov.bot.blocks.breaker import (
 from llmgov.bot.blocks.common import escape_keeping_mentions, truncate
 from llmgov.bot.breaker_notify import refresh_breaker_copies
 from llmgov.bot.listeners.deps import AppDeps, deps_from
-from llmgov.governance.ownership import MAX_BUDGET
+from llmgov.governance.ownership import check_budget
 from llmgov.guardrails import actions
 from llmgov.guardrails.actions import Outcome, Result
 from llmgov.guardrails.aws import ClientFactory
 from llmgov.guardrails.card import load_card
-from llmgov.models.base import utcnow
+from llmgov.models.base import MAX_MONEY, utcnow
 from llmgov.models.errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -191,13 +191,10 @@ def parse_amount(raw: Any) -> Decimal:
         amount = Decimal(text)
     except InvalidOperation:
         raise BadInput(f"{raw!r} is not an amount; type a number like 6500.") from None
-    if not amount.is_finite() or amount < CENT:
-        raise BadInput(f"The budget must be a positive amount, not {raw}; e.g. 6500.")
-    if amount >= MAX_BUDGET:
-        raise BadInput(
-            f"{raw} is too large for a monthly budget; the limit is under {MAX_BUDGET:,}."
-        )
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    if amount.is_finite() and abs(amount) < MAX_MONEY:
+        amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    check_budget(amount)  # the one budget rule of Slack and the registry file
+    return amount
 
 
 # ---- Bolt listeners --------------------------------------------------------------------
