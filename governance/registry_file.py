@@ -142,13 +142,18 @@ class Problem:
 
 
 class InvalidRegistry(BadInput):
-    """The file has problems; nothing was written. `problems` lists every one."""
+    """The file has problems; nothing was written. `problems` lists every one.
 
-    def __init__(self, filename: str, problems: list[Problem]):
+    `partial` is what could be read of a file with problems in its values, so that its
+    references (teams, people, rules) can still be checked against the database and every
+    problem reported in one pass; None when the file could not be read at all."""
+
+    def __init__(self, filename: str, problems: list[Problem], partial: RegistryFile | None = None):
         self.filename = filename
+        self.partial = partial
         self.problems = sorted(problems, key=lambda problem: problem.line or 0)  # file order
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        lines = "\n".join(f"  {problem}" for problem in problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(
             f"{filename} was rejected ({count}); nothing was written. "
             f"Fix the file and import it again:\n{lines}"
@@ -535,7 +540,12 @@ def _amount(value: Any) -> Decimal:
 
 def _budget_amount(value: Any) -> Decimal:
     """A monthly budget: the rule Slack applies too (`ownership.budget_problem`)."""
-    amount = _amount(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _Invalid(f"must be a positive amount, got {_show(value)}; e.g. 4000")
+    try:
+        amount = Decimal(str(value).strip().replace("_", ""))
+    except InvalidOperation:
+        raise _Invalid(f"must be a positive amount, got {_show(value)}; e.g. 4000") from None
     problem = budget_problem(amount)
     if problem:
         raise _Invalid(problem)
@@ -677,7 +687,8 @@ def parse_registry(text: str, filename: str = "registry.yaml") -> RegistryFile:
         ]
         _check_unique(reader, registry)
     if reader.problems:
-        raise InvalidRegistry(filename, reader.problems)
+        readable = data is not None and isinstance(data, dict)
+        raise InvalidRegistry(filename, reader.problems, registry if readable else None)
     return registry
 
 
@@ -1771,6 +1782,23 @@ def import_registry(
     """
     importer = _Importer(session, registry, actor or audit_actor(registry.filename), dry_run)
     return importer.run()
+
+
+def import_registry_file(
+    session: Session, path: str | Path, *, dry_run: bool = False
+) -> ImportPlan:
+    """Read the file at `path` and import it, checking it in one pass: the problems in its
+    values and those only the database shows (an unknown team, a rule another workload
+    already has) are reported together, so one fix-and-retry cycle is enough."""
+    try:
+        registry = load_registry(path)
+    except InvalidRegistry as invalid:
+        if invalid.partial is None:
+            raise
+        importer = _Importer(session, invalid.partial, audit_actor(invalid.filename), True)
+        importer.resolve()
+        raise InvalidRegistry(invalid.filename, invalid.problems + importer.problems) from None
+    return import_registry(session, registry, dry_run=dry_run)
 
 
 # ---------------------------------------------------------------------------------------

@@ -130,10 +130,17 @@ def require_schema(engine: Engine) -> None:
     """Fail with an actionable message when the database is not migrated."""
     from llmgov.models.migrate import current_revision, head_revision
 
+    url = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database
+    on_disk = engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    if on_disk and not os.path.exists(database):  # connecting would leave an empty file
+        raise SchemaNotReady(
+            f"The database {url} does not exist yet. Run `llmgov db upgrade` "
+            "(with the same DATABASE_URL) to create it, and try again."
+        )
     current = current_revision(engine)
     head = head_revision()
     if current != head:
-        url = engine.url.render_as_string(hide_password=True)
         state = "not migrated" if current is None else f"at revision {current}, not {head}"
         raise SchemaNotReady(
             f"The database {url} is {state}. Run `llmgov db upgrade` "

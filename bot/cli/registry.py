@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from llmgov.bot.cli.common import migrated_engine
-from llmgov.governance.registry_file import export_registry_text, import_registry, load_registry
+from llmgov.governance.registry_file import export_registry_text, import_registry_file
 from llmgov.models.base import make_session_factory, transaction
 from llmgov.models.errors import BadInput
 
@@ -39,11 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    registry = load_registry(args.file)  # the file first: its problems need no database
-    engine = migrated_engine()
+    engine = migrated_engine()  # an unmigrated database first: nothing else can be checked
     try:
         with transaction(make_session_factory(engine)) as session:
-            plan = import_registry(session, registry, dry_run=args.dry_run)
+            plan = import_registry_file(session, args.file, dry_run=args.dry_run)
             if args.dry_run:
                 session.rollback()  # belt and braces: a dry run leaves nothing behind
     finally:

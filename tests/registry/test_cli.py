@@ -171,3 +171,30 @@ def test_demo_database_url_does_not_touch_database_url(tmp_path, monkeypatch, ca
             assert connection.exec_driver_sql("select count(*) from workloads").scalar() == 31
     finally:
         engine.dispose()
+
+
+def test_one_pass_reports_bad_values_and_unknown_teams_together(engine, write_file, capsys):
+    """A new user took three tries when the database's problems came only after the file's:
+    both kinds now come in one answer, in file order."""
+    text = BASE_REGISTRY.replace("team: search\n", "team: serach\n", 1).replace(
+        "budget: {monthly: 4000}", "budget: {monthly: -5}"
+    )
+    assert main(["registry", "import", str(write_file(text))]) == 2
+    err = capsys.readouterr().err
+    assert "(2 problems)" in err
+    team_at = err.index("unknown team 'serach' (did you mean 'search'?)")
+    budget_at = err.index("budget.monthly: must be a positive amount, not -5")
+    assert team_at < budget_at  # team: comes before budget: in the file
+
+
+def test_an_unmigrated_database_is_said_first_and_no_empty_file_is_left(
+    tmp_path, monkeypatch, write_file, capsys
+):
+    database = tmp_path / "new.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    bad = write_file("workloads:\n  - {slug: a, budget: {monthly: -5}}\n")
+    assert main(["registry", "import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist yet. Run `llmgov db upgrade`" in err
+    assert "budget" not in err  # the database first: nothing else can be checked
+    assert not database.exists()

@@ -102,8 +102,8 @@ CASES = [
         "budget: {monthly: 250.5, currency: EUR}",
         "budget: {monthly: -5, currency: EUR}",
         [
-            "registry.yaml: workloads[3] (fraud-scoring).budget.monthly: must be a non-negative "
-            "number, got -5"
+            "registry.yaml: workloads[3] (fraud-scoring).budget.monthly: must be a positive "
+            "amount, not -5; e.g. 4000"
         ],
     ),
     (
@@ -350,8 +350,8 @@ def test_the_message_names_file_entry_field_and_line(base, session_factory, writ
 
     err = capsys.readouterr().err
     assert (
-        "  registry.yaml: workloads[3] (fraud-scoring).budget.monthly: must be a non-negative "
-        f"number, got -5 (line {line})\n"
+        "  registry.yaml: workloads[3] (fraud-scoring).budget.monthly: must be a positive "
+        f"amount, not -5; e.g. 4000 (leave it out for no budget) (line {line})\n"
     ) in err
 
 
