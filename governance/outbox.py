@@ -166,3 +166,20 @@ def replay_failed(
         count += 1
     session.flush()
     return count
+
+
+def failed_messages(session: Session) -> list[Any]:
+    """The messages Slack refused for good, oldest first: key, method, channel, why."""
+    query = (
+        select(
+            OutboxMessage.idempotency_key,
+            OutboxMessage.method,
+            OutboxMessage.channel,
+            OutboxMessage.last_error,
+            OutboxMessage.attempts,
+            OutboxMessage.created_at,
+        )
+        .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    )
+    return list(session.execute(query).all())
