@@ -38,10 +38,11 @@ from sqlalchemy import func, select  # noqa: E402
 
 import llmgov.models.migrate  # noqa: E402
 from llmgov.bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels, drain  # noqa: E402
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits, SystemClock  # noqa: E402
+from llmgov.bot.pacing import Pacer, SlackLimits, SystemClock  # noqa: E402
 from llmgov.governance.outbox import digest_key, enqueue  # noqa: E402
 from llmgov.models.base import make_engine, make_session_factory, transaction  # noqa: E402
 from llmgov.models.governance import OutboxMessage  # noqa: E402
+from tests.support.clock import FakeClock  # noqa: E402
 from tests.support.slack_mock import MockSlack  # noqa: E402
 
 

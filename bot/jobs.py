@@ -120,7 +120,7 @@ def default_holder() -> str:
 
 @dataclass
 class JobContext:
-    """Everything a job body needs, injected (tests pass a FakeClock and the mock's client)."""
+    """Everything a job body needs, injected (tests pass a virtual clock and the mock's client)."""
 
     session_factory: sessionmaker[Session]
     settings: Settings

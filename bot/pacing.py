@@ -63,32 +63,6 @@ class SystemClock:
             time.sleep(seconds)
 
 
-class FakeClock:
-    """Virtual time: `sleep` advances the clock instantly. Thread-safe, for tests/benchmarks."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._start = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-        self._elapsed = 0.0
-        self._lock = threading.Lock()
-        self.slept = 0.0
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._start + timedelta(seconds=self._elapsed)
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self._elapsed
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with self._lock:
-                self._elapsed += seconds
-                self.slept += seconds
-
-    advance = sleep
-
-
 class AnchoredClock:
     """`start` as wall time, advancing with another clock's monotonic time (for `now=` args)."""
 

@@ -11,7 +11,8 @@ import pytest
 from slack_sdk import WebClient
 
 from llmgov.bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
+from tests.support.clock import FakeClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

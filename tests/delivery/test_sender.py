@@ -17,11 +17,12 @@ from llmgov.bot.outbox import (
     unique_filename,
     without_sdk_retries,
 )
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
 from llmgov.governance.outbox import enqueue, file_payload, replay_failed
 from llmgov.models.base import transaction
 from llmgov.models.governance import Alert, OutboxMessage
 from tests.delivery.conftest import T0, files_shared, keys_posted
+from tests.support.clock import FakeClock
 from tests.support.slack_mock import Fault
 
 

@@ -25,13 +25,14 @@ from sqlalchemy import select
 from llmgov.bot.notify import post_key, run_checks, send_digests, send_gap_review
 from llmgov.bot.outbox import EVENT_TYPE, DeliveryPolicy, DmChannels, drain
 from llmgov.bot.owner_refresh import refresh_owners
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
 from llmgov.bot.settings import Settings
 from llmgov.collectors.status import record_success
 from llmgov.governance import ownership
 from llmgov.models.base import transaction
 from llmgov.models.governance import Alert
 from llmgov.models.registry import Workload
+from tests.support.clock import FakeClock
 
 START = date(2026, 9, 7)  # a Monday
 WEEKS = 8

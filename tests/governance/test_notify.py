@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 
 import llmgov.bot.notify as notify
 from llmgov.bot.outbox import DeliveryPolicy, DmChannels, deliver_pending
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
 from llmgov.bot.settings import Settings
 from llmgov.governance.findings import Finding
 from llmgov.models.errors import BadInput
 from llmgov.models.governance import Alert, OutboxMessage
+from tests.support.clock import FakeClock
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 SETTINGS = Settings(governance_channel="C0GOVERN1")

@@ -22,13 +22,14 @@ from llmgov.bot.jobs import (
     gap_review_job,
     run_job,
 )
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
 from llmgov.bot.settings import Settings
 from llmgov.governance.outbox import digest_key, enqueue
 from llmgov.governance.owners import zone_of
 from llmgov.models.base import transaction
 from llmgov.models.governance import OutboxMessage
 from llmgov.models.registry import Person, Workload, WorkloadStatus
+from tests.support.clock import FakeClock
 
 MONDAY_0800_UTC = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # ISO week 2026-W10
 

@@ -14,9 +14,9 @@ import pytest
 
 from llmgov.bot import jobs
 from llmgov.bot.jobs import JobContext, JobSpec, run_job
-from llmgov.bot.pacing import FakeClock
 from llmgov.bot.settings import Settings
 from llmgov.governance.leases import acquire, holder_of, release
+from tests.support.clock import FakeClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)

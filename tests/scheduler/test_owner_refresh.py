@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from llmgov.bot.jobs import JobContext, run_job
 from llmgov.bot.owner_refresh import refresh_owners
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
 from llmgov.bot.settings import Settings
 from llmgov.governance.owners import people_to_refresh
 from llmgov.models.base import transaction
 from llmgov.models.registry import AuditEvent, Person, Workload
+from tests.support.clock import FakeClock
 from tests.support.slack_mock import Fault
 
 T0 = datetime(2026, 3, 2, 5, 30, tzinfo=UTC)
