@@ -136,8 +136,8 @@ def require_schema(engine: Engine) -> None:
     from llmgov.models.migrate import current_revision, head_revision
 
     url = engine.url.render_as_string(hide_password=True)
-    database = engine.url.database
-    on_disk = engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    database = engine.url.database or ""
+    on_disk = engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
     if on_disk and not os.path.exists(database):  # connecting would leave an empty file
         raise SchemaNotReady(
             f"The database {url} does not exist yet. Run `llmgov db upgrade` "
