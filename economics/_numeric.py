@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray: TypeAlias = NDArray[np.float64]
+"""float64 values: money, counts, ratios."""
+BoolArray: TypeAlias = NDArray[np.bool_]
+"""Masks."""
+IndexArray: TypeAlias = NDArray[np.intp]
+"""Row or column indices (what `np.flatnonzero` and `np.arange` give)."""
+TimeArray: TypeAlias = NDArray[np.datetime64]
+"""A time axis: datetime64[D] days or datetime64[h] hours."""
+Threshold: TypeAlias = float | FloatArray
+"""A scalar or a `(W,)` per-workload threshold."""
 
 # Skinny matrix products run in row blocks small enough for OpenBLAS to stay single-threaded
 # (it splits a product over threads once rows x inner x columns passes ~2 x 281,250). Waking
@@ -11,15 +25,16 @@ import numpy as np
 _BLOCK_ELEMENTS = 400_000
 
 
-def ratio(numerator, denominator) -> np.ndarray:
+def ratio(numerator: ArrayLike, denominator: ArrayLike) -> FloatArray:
     """numerator / denominator elementwise, 0 where the denominator is not positive."""
-    numerator, denominator = np.broadcast_arrays(
+    top, bottom = np.broadcast_arrays(
         np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     )
-    return np.divide(numerator, denominator, out=np.zeros(numerator.shape), where=denominator > 0)
+    out: FloatArray = np.divide(top, bottom, out=np.zeros(top.shape), where=bottom > 0)
+    return out
 
 
-def median(values: np.ndarray, axis: int = -1) -> np.ndarray:
+def median(values: NDArray[Any], axis: int = -1) -> FloatArray:
     """The median along `axis`, by sorting: several times faster than `np.median`'s
     partition on short rows (7-56 values), which is all the core asks of it."""
     ordered = np.sort(values, axis=axis)
@@ -27,15 +42,16 @@ def median(values: np.ndarray, axis: int = -1) -> np.ndarray:
     if length == 0:
         return np.zeros(np.delete(ordered.shape, axis % ordered.ndim))
     middle = np.take(ordered, [(length - 1) // 2, length // 2], axis=axis)
-    return middle.mean(axis=axis)
+    out: FloatArray = middle.mean(axis=axis)
+    return out
 
 
-def matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def matmul(left: FloatArray, right: FloatArray) -> FloatArray:
     """`left @ right` for a tall `left` `(n, k)` and a small `right` `(k, m)`, in row blocks."""
     block = max(_BLOCK_ELEMENTS // max(left.shape[1] * right.shape[1], 1), 1)
     if left.shape[0] <= block:
         return left @ right
-    out = np.empty((left.shape[0], right.shape[1]), dtype=np.result_type(left, right))
+    out: FloatArray = np.empty((left.shape[0], right.shape[1]), dtype=np.result_type(left, right))
     for start in range(0, left.shape[0], block):
         np.matmul(left[start : start + block], right, out=out[start : start + block])
     return out

@@ -22,11 +22,20 @@ on a tiny series, or a small wobble on a large one, never alerts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from llmgov.economics._numeric import median
-from llmgov.economics.series import day_index, weekday
+from llmgov.economics._numeric import (
+    BoolArray,
+    FloatArray,
+    IndexArray,
+    Threshold,
+    TimeArray,
+    median,
+)
+from llmgov.economics.series import DayLike, day_index, weekday
 
 _MAD_TO_SIGMA = 1.4826
 _MAX_SCORE = 1e9  # a finite stand-in for "infinitely many sigmas" (zero scale)
@@ -50,24 +59,24 @@ class Anomalies:
       unknown).
     """
 
-    times: np.ndarray
-    actual: np.ndarray
-    expected: np.ndarray
-    excess: np.ndarray
-    scale: np.ndarray
-    score: np.ndarray
-    is_anomaly: np.ndarray
-    weekday_factors: np.ndarray
+    times: TimeArray
+    actual: FloatArray
+    expected: FloatArray
+    excess: FloatArray
+    scale: FloatArray
+    score: FloatArray
+    is_anomaly: BoolArray
+    weekday_factors: FloatArray
 
     @property
-    def latest(self) -> np.ndarray:
+    def latest(self) -> BoolArray:
         """`(W,)` bool: anomalous in the last evaluated period."""
         if self.is_anomaly.shape[1] == 0:
             return np.zeros(self.is_anomaly.shape[0], dtype=bool)
         return self.is_anomaly[:, -1]
 
 
-def weekday_factors(cost: np.ndarray, days: np.ndarray, weeks: int = 8) -> np.ndarray:
+def weekday_factors(cost: FloatArray, days: TimeArray, weeks: int = 8) -> FloatArray:
     """`(W, 7)` Monday..Sunday spend relative to an average day, from the last `weeks` weeks
     of `cost` `(W, D)`.
 
@@ -106,18 +115,18 @@ def weekday_factors(cost: np.ndarray, days: np.ndarray, weeks: int = 8) -> np.nd
 
 
 def daily_anomalies(
-    cost: np.ndarray,
-    days: np.ndarray,
-    as_of=None,
+    cost: ArrayLike,
+    days: ArrayLike,
+    as_of: DayLike | None = None,
     *,
     eval_days: int = 1,
     baseline_weeks: int = 8,
     level_days: int = 28,
     min_history: int = 7,
-    z: float | np.ndarray = 3.5,
-    min_amount: float | np.ndarray = 10.0,
-    min_ratio: float | np.ndarray = 0.5,
-    history_days: np.ndarray | None = None,
+    z: Threshold = 3.5,
+    min_amount: Threshold = 10.0,
+    min_ratio: Threshold = 0.5,
+    history_days: ArrayLike | None = None,
 ) -> Anomalies:
     """Score the last `eval_days` days up to `as_of` against the days before each of them.
 
@@ -127,24 +136,24 @@ def daily_anomalies(
     - `history_days`: `(W,)` days since each row's first spend as of `as_of` (as
       `Forecast.history_days`), if already known; computed otherwise.
     """
-    days = np.asarray(days).astype("datetime64[D]")
-    end = days.size if as_of is None else day_index(days, as_of) + 1
-    cost = np.asarray(cost, dtype=np.float64)[:, :end]
-    days = days[:end]
-    n, n_days = cost.shape
+    day_axis: TimeArray = np.asarray(days).astype("datetime64[D]")
+    end = day_axis.size if as_of is None else day_index(day_axis, as_of) + 1
+    values = np.asarray(cost, dtype=np.float64)[:, :end]
+    day_axis = day_axis[:end]
+    n, n_days = values.shape
     evaluated = np.arange(max(n_days - eval_days, 0), n_days)
     shape = (n, evaluated.size)
     expected, scale = np.zeros(shape), np.ones(shape)  # unscored periods: any finite scale
     eligible = np.zeros(shape, dtype=bool)
     factors = np.ones((n, 7))
     if history_days is None:
-        spent = cost != 0
+        spent = values != 0
         history_days = np.where(spent.any(axis=1), n_days - np.argmax(spent, axis=1), 0)
     first_spend = n_days - np.asarray(history_days)  # column of the first spend (n_days: none)
 
     for column, today in enumerate(evaluated):
         start = max(today - 7 * baseline_weeks, 0)
-        baseline, baseline_days = cost[:, start:today], days[start:today]
+        baseline, baseline_days = values[:, start:today], day_axis[start:today]
         if baseline.shape[1] == 0:
             continue
         factors = weekday_factors(baseline, baseline_days, baseline_weeks)
@@ -152,27 +161,27 @@ def daily_anomalies(
         recent_factors = factors[:, weekday(baseline_days[-level_days:])]
         fit = _robust_level(recent, recent_factors)
         spread = _upper_scale((recent - fit.fitted * recent_factors) * fit.residual_weight)
-        expected[:, column] = fit.level * factors[:, weekday(days[today])]
+        expected[:, column] = fit.level * factors[:, weekday(day_axis[today])]
         scale[:, column] = _scale_floor(spread, expected[:, column], recent, 0.05)
         eligible[:, column] = (today - first_spend) >= min_history
 
-    actual = cost[:, evaluated]
+    actual = values[:, evaluated]
     return _judge(
-        days[evaluated], actual, expected, scale, eligible, factors, z, min_amount, min_ratio
+        day_axis[evaluated], actual, expected, scale, eligible, factors, z, min_amount, min_ratio
     )
 
 
 def hourly_anomalies(
-    cost: np.ndarray,
-    hours: np.ndarray,
+    cost: ArrayLike,
+    hours: ArrayLike,
     *,
     eval_hours: int = 1,
     baseline_days: int = 7,
     min_baseline_days: int = 3,
-    factors: np.ndarray | None = None,
-    z: float | np.ndarray = 3.5,
-    min_amount: float | np.ndarray = 10.0,
-    min_ratio: float | np.ndarray = 0.5,
+    factors: FloatArray | None = None,
+    z: Threshold = 3.5,
+    min_amount: Threshold = 10.0,
+    min_ratio: Threshold = 0.5,
 ) -> Anomalies:
     """Score the last `eval_hours` hours against the same hour of the previous days.
 
@@ -181,7 +190,7 @@ def hourly_anomalies(
       a Monday hour is compared with Sunday's after scaling by Monday/Sunday; None: none.
     - An hour needs at least `min_baseline_days` earlier days of the same hour to be scored.
     """
-    hours = np.asarray(hours).astype("datetime64[h]")
+    hour_axis: TimeArray = np.asarray(hours).astype("datetime64[h]")
     values = np.asarray(cost, dtype=np.float64)
     n, n_hours = values.shape
     evaluated = np.arange(max(n_hours - eval_hours, 0), n_hours)
@@ -194,7 +203,7 @@ def hourly_anomalies(
         depth = min(baseline_days, int(hour) // 24)
         if depth < min_baseline_days:
             continue
-        history = same_hour_history(values, hours, np.array([hour]), depth, factors)[:, 0, :]
+        history = same_hour_history(values, hour_axis, np.array([hour]), depth, factors)[:, 0, :]
         typical = median(history)
         mad = median(np.abs(history - typical[:, None]))
         expected[:, column] = typical
@@ -202,17 +211,17 @@ def hourly_anomalies(
         eligible[:, column] = True
     actual = values[:, evaluated]
     return _judge(
-        hours[evaluated], actual, expected, scale, eligible, factors, z, min_amount, min_ratio
+        hour_axis[evaluated], actual, expected, scale, eligible, factors, z, min_amount, min_ratio
     )
 
 
 def same_hour_history(
-    values: np.ndarray,
-    hours: np.ndarray,
-    evaluated: np.ndarray,
+    values: FloatArray,
+    hours: TimeArray,
+    evaluated: IndexArray,
     depth: int,
-    factors: np.ndarray | None = None,
-) -> np.ndarray:
+    factors: FloatArray | None = None,
+) -> FloatArray:
     """`(W, E, K)`: for each evaluated hour, the same hour 1..K days earlier (K <= depth).
 
     With `factors` `(W, 7)`, each earlier value is rescaled to the evaluated hour's weekday.
@@ -220,7 +229,7 @@ def same_hour_history(
     """
     lags = 24 * np.arange(1, depth + 1)
     index = evaluated[:, None] - lags[None, :]  # (E, K)
-    history = values[:, index]
+    history: FloatArray = values[:, index]
     if factors is not None:
         target = factors[:, weekday(hours[evaluated])]  # (W, E)
         source = factors[:, weekday(hours[index])]  # (W, E, K)
@@ -239,12 +248,12 @@ class _LevelFit:
       count at the size of the new noise), or NaN to leave a day out of the scale.
     """
 
-    level: np.ndarray
-    fitted: np.ndarray
-    residual_weight: np.ndarray
+    level: FloatArray
+    fitted: FloatArray
+    residual_weight: FloatArray
 
 
-def _robust_level(recent: np.ndarray, recent_factors: np.ndarray) -> _LevelFit:
+def _robust_level(recent: FloatArray, recent_factors: FloatArray) -> _LevelFit:
     """Weekday-normalised level expected today, from the recent days `(W, L)`.
 
     Normally the level is the median of the last 7 normalised days, moved on to today by
@@ -299,7 +308,9 @@ def _robust_level(recent: np.ndarray, recent_factors: np.ndarray) -> _LevelFit:
     return _LevelFit(level, fitted, residual_weight)
 
 
-def _trend_level(normalised: np.ndarray, days: np.ndarray | None = None, min_weeks: int = 2):
+def _trend_level(
+    normalised: FloatArray, days: IndexArray | None = None, min_weeks: int = 2
+) -> tuple[FloatArray, FloatArray]:
     """`(W,)` level today and slope per day from the last `days` `(W,)` of each row (None:
     all): the latest weekly median moved on by the Theil-Sen slope of up to four weekly
     medians when at least `min_weeks` whole weeks are available; otherwise the median of
@@ -324,7 +335,9 @@ def _trend_level(normalised: np.ndarray, days: np.ndarray | None = None, min_wee
     return np.maximum(level, 0.0), slope
 
 
-def _level_shift(normalised: np.ndarray, settle_days: int = _SHIFT_SETTLE_DAYS):
+def _level_shift(
+    normalised: FloatArray, settle_days: int = _SHIFT_SETTLE_DAYS
+) -> tuple[IndexArray, FloatArray]:
     """`(W,)` days since a lasting level shift in the normalised recent days (0: none), and
     `(W,)` the median level before it.
 
@@ -365,7 +378,9 @@ def _level_shift(normalised: np.ndarray, settle_days: int = _SHIFT_SETTLE_DAYS):
     return since, before
 
 
-def _cusum_split(values, latest, band, settle_days: int):
+def _cusum_split(
+    values: FloatArray, latest: FloatArray, band: FloatArray, settle_days: int
+) -> tuple[IndexArray, IndexArray]:
     """`(W,)` the CUSUM peak and `(W,)` the column where the days at the `latest` level
     start (see `_level_shift`), the better of a shift up and a shift down."""
     candidates = values.shape[1] - settle_days  # the shift starts at column 1 .. candidates
@@ -380,7 +395,7 @@ def _cusum_split(values, latest, band, settle_days: int):
     return best_peak, best_start
 
 
-def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _masked_median(values: FloatArray, mask: BoolArray) -> FloatArray:
     """`(W,)` median of each row's values where `mask` `(W, K)` is True (0 where none)."""
     ordered = np.sort(np.where(mask, values, np.nan), axis=1)  # NaN sorts last
     count = mask.sum(axis=1)
@@ -389,7 +404,7 @@ def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(count > 0, 0.5 * (low + high[:, 0]), 0.0)
 
 
-def _upper_scale(residuals: np.ndarray) -> np.ndarray:
+def _upper_scale(residuals: FloatArray) -> FloatArray:
     """Robust scale of upward deviations, `(W,)` from `(W, T)` residuals (NaN: left out):
     the larger of the MAD-based sigma and the 90th percentile's distance above the median /
     1.28. The same for symmetric noise; wider for right-skewed spend (bursty traffic, long
@@ -397,7 +412,7 @@ def _upper_scale(residuals: np.ndarray) -> np.ndarray:
     ordered = np.sort(residuals, axis=1)  # NaN sorts last
     count = np.maximum(np.count_nonzero(~np.isnan(ordered), axis=1), 1)
 
-    def at(position):
+    def at(position: NDArray[np.integer[Any]]) -> FloatArray:
         return np.take_along_axis(ordered, position[:, None], axis=1)[:, 0]
 
     middle = 0.5 * (at((count - 1) // 2) + at(count // 2))
@@ -407,16 +422,29 @@ def _upper_scale(residuals: np.ndarray) -> np.ndarray:
     return np.maximum(_MAD_TO_SIGMA * mad, (high - middle) / 1.2816)
 
 
-def _scale_floor(scale, expected, series, relative: float) -> np.ndarray:
+def _scale_floor(
+    scale: FloatArray, expected: FloatArray, series: FloatArray, relative: float
+) -> FloatArray:
     """`(W,)` scale kept above `relative` x expected and above the rounding noise of the
     row's values `series` `(W, T)` (so a constant row never divides by zero)."""
     tiny = np.maximum(1e-9 * np.abs(series).max(axis=1, initial=0.0), 1e-300)
-    return np.maximum(np.maximum(scale, relative * np.abs(expected)), tiny)
+    floored: FloatArray = np.maximum(np.maximum(scale, relative * np.abs(expected)), tiny)
+    return floored
 
 
-def _judge(times, actual, expected, scale, eligible, factors, z, min_amount, min_ratio):
-    def column(value):
-        value = np.asarray(value, dtype=float)
+def _judge(
+    times: TimeArray,
+    actual: FloatArray,
+    expected: FloatArray,
+    scale: FloatArray,
+    eligible: BoolArray,
+    factors: FloatArray,
+    z: Threshold,
+    min_amount: Threshold,
+    min_ratio: Threshold,
+) -> Anomalies:
+    def column(threshold: Threshold) -> FloatArray:
+        value = np.asarray(threshold, dtype=np.float64)
         return value[:, None] if value.ndim == 1 else value
 
     excess = actual - expected

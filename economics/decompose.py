@@ -28,6 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from llmgov.economics._numeric import FloatArray
 
 EFFECTS = ("volume", "retries", "intensity", "price_mix", "unexplained")
 """Names of the effects, in the order of `Decomposition.driver` codes."""
@@ -40,13 +43,20 @@ DECOMPOSITION_METHODS = ("no_spend", "lmdi", "new_or_stopped", "no_usage_data", 
 class PeriodTotals:
     """Sums over one period, each `(W,)` float64: spend and the usage that explains it."""
 
-    cost: np.ndarray
-    requests: np.ndarray  # invocations
-    errors: np.ndarray  # failed invocations (client + server errors)
-    tokens: np.ndarray  # input + output tokens
+    cost: FloatArray
+    requests: FloatArray  # invocations
+    errors: FloatArray  # failed invocations (client + server errors)
+    tokens: FloatArray  # input + output tokens
 
     @classmethod
-    def over(cls, cost, requests, errors, tokens, columns: slice) -> PeriodTotals:
+    def over(
+        cls,
+        cost: ArrayLike,
+        requests: ArrayLike,
+        errors: ArrayLike,
+        tokens: ArrayLike,
+        columns: slice,
+    ) -> PeriodTotals:
         """Totals of `(W, T)` arrays over `columns`."""
         return cls(
             *(
@@ -70,34 +80,35 @@ class Decomposition:
     - `method`: `(W,)` int8, index into `DECOMPOSITION_METHODS`.
     """
 
-    before: np.ndarray
-    after: np.ndarray
-    change: np.ndarray
-    volume: np.ndarray
-    retries: np.ndarray
-    intensity: np.ndarray
-    price_mix: np.ndarray
-    unexplained: np.ndarray
-    driver: np.ndarray
-    method: np.ndarray
+    before: FloatArray
+    after: FloatArray
+    change: FloatArray
+    volume: FloatArray
+    retries: FloatArray
+    intensity: FloatArray
+    price_mix: FloatArray
+    unexplained: FloatArray
+    driver: NDArray[np.int8]
+    method: NDArray[np.int8]
 
-    def effects(self) -> np.ndarray:
+    def effects(self) -> FloatArray:
         """`(W, 5)` the effects stacked in `EFFECTS` order."""
         return np.stack([getattr(self, name) for name in EFFECTS], axis=1)
 
 
-def log_ratio(after, before) -> np.ndarray:
+def log_ratio(after: ArrayLike, before: ArrayLike) -> FloatArray:
     """ln(after / before) of positive arrays, as log1p of the relative change: accurate when
     the two are close, and exactly the same when both are scaled by a power of two."""
-    after, before = np.asarray(after, float), np.asarray(before, float)
-    return np.log1p((after - before) / before)
+    top, bottom = np.asarray(after, np.float64), np.asarray(before, np.float64)
+    return np.log1p((top - bottom) / bottom)
 
 
-def log_mean(a, b) -> np.ndarray:
+def log_mean(a: ArrayLike, b: ArrayLike) -> FloatArray:
     """The logarithmic mean L(a, b) = (a - b) / ln(a / b) of positive arrays; L(a, a) = a."""
-    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
-    logs = log_ratio(a, b)
-    return np.divide(a - b, logs, out=a.copy(), where=logs != 0)
+    left, right = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    logs = log_ratio(left, right)
+    out: FloatArray = np.divide(left - right, logs, out=left.copy(), where=logs != 0)
+    return out
 
 
 def decompose(before: PeriodTotals, after: PeriodTotals) -> Decomposition:
@@ -149,10 +160,10 @@ def decompose(before: PeriodTotals, after: PeriodTotals) -> Decomposition:
 
 
 def decompose_periods(
-    cost: np.ndarray,
-    requests: np.ndarray,
-    errors: np.ndarray,
-    tokens: np.ndarray,
+    cost: ArrayLike,
+    requests: ArrayLike,
+    errors: ArrayLike,
+    tokens: ArrayLike,
     before: slice,
     after: slice,
 ) -> Decomposition:
@@ -164,7 +175,7 @@ def decompose_periods(
     )
 
 
-def _log_factors(logs: np.ndarray) -> np.ndarray:
+def _log_factors(logs: FloatArray) -> FloatArray:
     """From the log changes of [cost, invocations, good requests, tokens] `(4, n)` to the log
     changes of the factors: volume (good), retries (invocations / good), intensity (tokens /
     invocation), price/mix (cost / token). They sum to the log change of cost."""

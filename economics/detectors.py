@@ -17,17 +17,37 @@ Thresholds are scalars or `(W,)` arrays (per-workload overrides). Percentages ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from llmgov.economics._numeric import median
+from llmgov.economics._numeric import (
+    BoolArray,
+    FloatArray,
+    IndexArray,
+    Threshold,
+    TimeArray,
+    median,
+)
 from llmgov.economics._numeric import ratio as ratio_of
 from llmgov.economics.anomaly import Anomalies
 from llmgov.economics.series import HOUR, DailyArrays, GpuArrays, HourlyArrays
 
 HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = 30.0
+
+
+class DetectionRecord(TypedDict):
+    """One flagged workload of a `Detection`, in plain Python values (see `records`)."""
+
+    row: int
+    money_at_stake: float
+    workload_id: NotRequired[Any]  # the caller's label: whatever `workload_ids` holds
+    evidence: dict[str, float]
+    since: NotRequired[str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,10 +63,10 @@ class Detection:
     """
 
     kind: str
-    workloads: np.ndarray
-    money_at_stake: np.ndarray
-    evidence: dict[str, np.ndarray] = field(default_factory=dict)
-    since: np.ndarray | None = None
+    workloads: NDArray[np.int64]
+    money_at_stake: FloatArray
+    evidence: dict[str, FloatArray] = field(default_factory=dict)
+    since: TimeArray | None = None
 
     def __len__(self) -> int:
         return int(self.workloads.size)
@@ -56,25 +76,43 @@ class Detection:
         """Nothing found (or nothing to judge: too little data)."""
         return cls(kind, np.zeros(0, dtype=np.int64), np.zeros(0), {})
 
-    def records(self, workload_ids=None) -> list[dict]:
+    def records(self, workload_ids: ArrayLike | None = None) -> list[DetectionRecord]:
         """One plain dict per flagged workload (Python floats), for messages and JSON.
 
         With `workload_ids` (`(W,)`, e.g. `DailyArrays.workload_ids`), each record also
         carries `workload_id`.
         """
-        rows = []
+        rows: list[DetectionRecord] = []
         for i, row in enumerate(self.workloads.tolist()):
-            record = {"row": row, "money_at_stake": float(self.money_at_stake[i])}
-            if workload_ids is not None:
-                record["workload_id"] = np.asarray(workload_ids)[row].item()
-            record["evidence"] = {name: float(values[i]) for name, values in self.evidence.items()}
+            money = float(self.money_at_stake[i])
+            evidence = {name: float(values[i]) for name, values in self.evidence.items()}
+            # keys in the order messages and JSON have always shown them
+            if workload_ids is None:
+                record: DetectionRecord = {
+                    "row": row,
+                    "money_at_stake": money,
+                    "evidence": evidence,
+                }
+            else:
+                record = {
+                    "row": row,
+                    "money_at_stake": money,
+                    "workload_id": np.asarray(workload_ids)[row].item(),
+                    "evidence": evidence,
+                }
             if self.since is not None:
                 record["since"] = str(self.since[i])
             rows.append(record)
         return rows
 
 
-def _flagged(kind, mask, money, evidence, since=None) -> Detection:
+def _flagged(
+    kind: str,
+    mask: BoolArray,
+    money: ArrayLike,
+    evidence: Mapping[str, ArrayLike],
+    since: TimeArray | None = None,
+) -> Detection:
     rows = np.flatnonzero(mask)
     return Detection(
         kind=kind,
@@ -90,7 +128,7 @@ def _tail(daily: DailyArrays, days: int) -> DailyArrays:
     return daily.select(slice(None), slice(max(daily.n_days - days, 0), daily.n_days))
 
 
-def _threshold(value, n: int) -> np.ndarray:
+def _threshold(value: Threshold, n: int) -> FloatArray:
     """A scalar or `(W,)` threshold as a `(W,)` float array."""
     return np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
 
@@ -98,10 +136,10 @@ def _threshold(value, n: int) -> np.ndarray:
 def retry_storm(
     hourly: HourlyArrays,
     *,
-    ratio: float | np.ndarray = 3.0,
-    error_share: float | np.ndarray = 0.2,
-    min_excess_requests: float | np.ndarray = 50.0,
-    min_amount: float | np.ndarray = 2.0,
+    ratio: Threshold = 3.0,
+    error_share: Threshold = 0.2,
+    min_excess_requests: Threshold = 50.0,
+    min_amount: Threshold = 2.0,
     baseline_days: int = 7,
     lookback_hours: int = 24,
     horizon_hours: float = 24.0,
@@ -129,14 +167,17 @@ def retry_storm(
     if n_hours <= 24:  # no earlier day to compare with
         return Detection.empty("retry_storm")
 
-    def storm_hours(rows, evaluated):
+    def storm_hours(
+        rows: IndexArray | None, evaluated: IndexArray
+    ) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
         """Storm condition and evidence for `rows` (None: all) at the `evaluated` hours."""
         depth = min(baseline_days, int(evaluated[0]) // 24)
         # (E, 1 + depth): each evaluated hour, then the same hour 1..depth days earlier
         lags = evaluated[:, None] - 24 * np.arange(depth + 1)[None, :]
 
-        def gather(values):  # only the columns needed, before any arithmetic
-            return (values if rows is None else values[rows])[:, lags]
+        def gather(values: FloatArray) -> FloatArray:  # only the columns needed, first
+            gathered: FloatArray = (values if rows is None else values[rows])[:, lags]
+            return gathered
 
         throttles = gather(hourly.throttles)
         attempts = gather(hourly.requests) + throttles
@@ -168,7 +209,7 @@ def retry_storm(
     in_run = np.arange(lookback)[None, :] >= lookback - run[:, None]
     money_rows = (excess_cost * in_run).sum(axis=1) + horizon_hours * excess_cost[:, -1]
 
-    def full(values):
+    def full(values: ArrayLike) -> FloatArray:
         out = np.zeros(n)
         out[rows] = values
         return out
@@ -188,7 +229,7 @@ def retry_storm(
     return _flagged("retry_storm", flagged, money, evidence, since)
 
 
-def _weekly_medians(numerator: np.ndarray, denominator: np.ndarray, weeks: int) -> np.ndarray:
+def _weekly_medians(numerator: FloatArray, denominator: FloatArray, weeks: int) -> FloatArray:
     """`(W, weeks)` median of the daily ratio in each of the last `weeks` 7-day blocks.
 
     Days without a denominator take their week's ratio of sums, so they do not pull the
@@ -205,10 +246,10 @@ def _weekly_medians(numerator: np.ndarray, denominator: np.ndarray, weeks: int) 
 def token_growth(
     daily: DailyArrays,
     *,
-    growth_pct: float | np.ndarray = 15.0,
+    growth_pct: Threshold = 15.0,
     weeks: int = 4,
     step_tolerance_pct: float = 5.0,
-    min_amount: float | np.ndarray = 2.0,
+    min_amount: Threshold = 2.0,
 ) -> Detection:
     """Sustained growth of tokens per request over the last `weeks` weeks (at least 3).
 
@@ -249,7 +290,9 @@ def token_growth(
     return _flagged("token_growth", flagged, money, evidence)
 
 
-def _window_medians(numerator, denominator, columns: slice):
+def _window_medians(
+    numerator: FloatArray, denominator: FloatArray, columns: slice
+) -> tuple[FloatArray, IndexArray]:
     top, bottom = numerator[:, columns], denominator[:, columns]
     overall = ratio_of(top.sum(axis=1), bottom.sum(axis=1))
     daily = np.where(bottom > 0, ratio_of(top, bottom), overall[:, None])
@@ -259,10 +302,10 @@ def _window_medians(numerator, denominator, columns: slice):
 def fan_out_growth(
     daily: DailyArrays,
     *,
-    growth_pct: float | np.ndarray = 25.0,
+    growth_pct: Threshold = 25.0,
     recent_days: int = 7,
     baseline_days: int = 21,
-    min_amount: float | np.ndarray = 2.0,
+    min_amount: Threshold = 2.0,
 ) -> Detection:
     """LLM calls per upstream request: the median of the last `recent_days` against the
     median of the `baseline_days` before, for workloads with upstream requests on most days.
@@ -302,11 +345,11 @@ def fan_out_growth(
 def unit_cost_drift(
     daily: DailyArrays,
     *,
-    drift_pct: float | np.ndarray = 20.0,
-    usage_flat_pct: float | np.ndarray | None = None,
+    drift_pct: Threshold = 20.0,
+    usage_flat_pct: Threshold | None = None,
     recent_days: int = 7,
     baseline_days: int = 21,
-    min_amount: float | np.ndarray = 2.0,
+    min_amount: Threshold = 2.0,
 ) -> Detection:
     """Spend up while usage does not explain it: the last `recent_days` against the
     `baseline_days` before, per day. Flags when spend per day and cost per token are both up
@@ -327,8 +370,9 @@ def unit_cost_drift(
     baseline = slice(n_days - recent_days - baseline_days, n_days - recent_days)
     tokens = daily.tokens
 
-    def per_day(values, columns, length):
-        return values[:, columns].sum(axis=1) / length
+    def per_day(values: FloatArray, columns: slice, length: int) -> FloatArray:
+        total: FloatArray = values[:, columns].sum(axis=1)
+        return total / length
 
     cost_now, cost_before = (
         per_day(daily.cost, recent, recent_days),
@@ -374,10 +418,10 @@ def unit_cost_drift(
 def idle_gpu(
     gpu: GpuArrays,
     *,
-    util_pct: float | np.ndarray = 20.0,
-    min_hours: float | np.ndarray = 24.0,
+    util_pct: Threshold = 20.0,
+    min_hours: Threshold = 24.0,
     window_hours: int = 168,
-    min_amount: float | np.ndarray = 2.0,
+    min_amount: Threshold = 2.0,
 ) -> Detection:
     """Provisioned GPU hours under `util_pct` utilisation in the last `window_hours`.
 
@@ -403,7 +447,7 @@ def idle_gpu(
     idle = provisioned & measured & (utilisation < _threshold(util_pct, n)[fleets, None])
     gpus = np.where(measured, gpu.gpu_hours[fleets, columns], 0.0)  # GPUs with a reading
 
-    def full(values):
+    def full(values: ArrayLike) -> FloatArray:
         out = np.zeros(n)
         out[fleets] = values
         return out
@@ -428,10 +472,10 @@ def idle_gpu(
 def estimate_drift(
     daily: DailyArrays,
     *,
-    drift_pct: float | np.ndarray = 20.0,
+    drift_pct: Threshold = 20.0,
     window_days: int = 14,
     min_days: int = 3,
-    min_amount: float | np.ndarray = 20.0,
+    min_amount: Threshold = 20.0,
 ) -> Detection:
     """Token-based estimate against billed cost, over the days of the last `window_days`
     that billing covers (and that have an estimate). Flags a gap of at least `drift_pct`
@@ -487,6 +531,7 @@ def spend_anomalies(anomalies: Anomalies, kind: str = "spend_anomaly") -> Detect
 
 __all__ = [
     "Detection",
+    "DetectionRecord",
     "estimate_drift",
     "fan_out_growth",
     "idle_gpu",

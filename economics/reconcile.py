@@ -10,10 +10,11 @@ error neither shows up as a spike on the unbilled days nor bends the projection.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypedDict, Unpack
 
 import numpy as np
 
-from llmgov.economics._numeric import ratio
+from llmgov.economics._numeric import FloatArray, IndexArray, ratio
 from llmgov.economics.series import DailyArrays
 
 
@@ -25,9 +26,18 @@ class Reconciliation:
       `tolerance` of 1 (estimates that close to the bill are left as they are).
     - `days`: `(W,)` int, the days the factor was measured on."""
 
-    cost: np.ndarray
-    factor: np.ndarray
-    days: np.ndarray
+    cost: FloatArray
+    factor: FloatArray
+    days: IndexArray
+
+
+class ReconcileOptions(TypedDict, total=False):
+    """The keyword options of `reconcile`, for `reconciled`."""
+
+    window_days: int
+    min_days: int
+    bounds: tuple[float, float]
+    tolerance: float
 
 
 def reconcile(
@@ -44,7 +54,7 @@ def reconcile(
     both = daily.has_billed[:, columns] & (daily.estimated_cost[:, columns] > 0)
     billed = np.where(both, daily.billed_cost[:, columns], 0.0).sum(axis=1)
     estimated = np.where(both, daily.estimated_cost[:, columns], 0.0).sum(axis=1)
-    days = np.count_nonzero(both, axis=1)
+    days: IndexArray = np.count_nonzero(both, axis=1)
     measured = (days >= min_days) & (billed > 0)
     factor = np.where(measured, np.clip(ratio(billed, estimated), *bounds), 1.0)
     factor[np.abs(factor - 1) <= tolerance] = 1.0  # estimates within 5% of the bill: as is
@@ -54,19 +64,19 @@ def reconcile(
     cost = daily.cost
     if rows.size:
         unbilled = ~daily.has_billed[rows]
-        columns = np.flatnonzero(unbilled.any(axis=0))  # usually the last day or two
-        if columns.size:
+        unbilled_columns = np.flatnonzero(unbilled.any(axis=0))  # usually the last day or two
+        if unbilled_columns.size:
             cost = daily.cost.copy()
-            cells = np.ix_(rows, columns)
+            cells = np.ix_(rows, unbilled_columns)
             estimated = daily.estimated_cost[cells]
-            correct = unbilled[:, columns] & (estimated != 0)
+            correct = unbilled[:, unbilled_columns] & (estimated != 0)
             cost[cells] = np.where(correct, estimated * factor[rows, None], cost[cells])
     return Reconciliation(cost, factor, days)
 
 
-def reconciled(daily: DailyArrays, **options) -> DailyArrays:
+def reconciled(daily: DailyArrays, **options: Unpack[ReconcileOptions]) -> DailyArrays:
     """`daily` with `cost` replaced by the reconciled spend (see `reconcile`)."""
     return replace(daily, cost=reconcile(daily, **options).cost)
 
 
-__all__ = ["Reconciliation", "reconcile", "reconciled"]
+__all__ = ["ReconcileOptions", "Reconciliation", "reconcile", "reconciled"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from llmgov.economics._numeric import BoolArray, FloatArray
 from llmgov.economics._numeric import ratio as _ratio
 from llmgov.economics.series import DailyArrays, GpuArrays
 
@@ -38,27 +40,27 @@ class UnitCosts:
       corresponding ratios are defined.
     """
 
-    cost: np.ndarray
-    input_tokens: np.ndarray
-    output_tokens: np.ndarray
-    requests: np.ndarray
-    upstream_requests: np.ndarray
-    cost_per_1k_tokens: np.ndarray
-    cost_per_1k_input_tokens: np.ndarray
-    cost_per_1k_output_tokens: np.ndarray
-    cost_per_request: np.ndarray
-    cost_per_upstream_request: np.ndarray
-    calls_per_upstream_request: np.ndarray
-    tokens_per_request: np.ndarray
-    error_share: np.ndarray
-    self_hosted_cost: np.ndarray
-    tokens_served: np.ndarray
-    self_hosted_cost_per_mtok: np.ndarray
-    gpu_utilisation_pct: np.ndarray
-    has_tokens: np.ndarray
-    has_requests: np.ndarray
-    has_upstream: np.ndarray
-    has_gpu: np.ndarray
+    cost: FloatArray
+    input_tokens: FloatArray
+    output_tokens: FloatArray
+    requests: FloatArray
+    upstream_requests: FloatArray
+    cost_per_1k_tokens: FloatArray
+    cost_per_1k_input_tokens: FloatArray
+    cost_per_1k_output_tokens: FloatArray
+    cost_per_request: FloatArray
+    cost_per_upstream_request: FloatArray
+    calls_per_upstream_request: FloatArray
+    tokens_per_request: FloatArray
+    error_share: FloatArray
+    self_hosted_cost: FloatArray
+    tokens_served: FloatArray
+    self_hosted_cost_per_mtok: FloatArray
+    gpu_utilisation_pct: FloatArray
+    has_tokens: BoolArray
+    has_requests: BoolArray
+    has_upstream: BoolArray
+    has_gpu: BoolArray
 
 
 def unit_costs(
@@ -67,7 +69,7 @@ def unit_costs(
     *,
     window_days: int = 30,
     gpu_window_hours: int = 168,
-    output_price_ratio: float | np.ndarray = 1.0,
+    output_price_ratio: float | FloatArray = 1.0,
 ) -> UnitCosts:
     """Unit costs over the last `window_days` of `daily` and, for self-hosted fleets, the
     last `gpu_window_hours` of `gpu` (default a week: a whole weekly cycle of traffic).
@@ -130,7 +132,9 @@ def unit_costs(
     )
 
 
-def self_hosted_cost_per_mtok(instance_hours, hourly_price, tokens_served) -> np.ndarray:
+def self_hosted_cost_per_mtok(
+    instance_hours: ArrayLike, hourly_price: ArrayLike, tokens_served: ArrayLike
+) -> FloatArray:
     """Reservation-based cost per million tokens: provisioned instance-hours x hourly price /
     tokens actually served x 1e6 (0 when nothing was served). Broadcasts over arrays."""
     return 1e6 * _ratio(
@@ -148,16 +152,16 @@ class TrafficShape:
       tokens x 730 / 24).
     """
 
-    mean_tokens_per_second: np.ndarray
-    peak_tokens_per_second: np.ndarray
-    peak_to_mean: np.ndarray
-    daily_cv: np.ndarray
-    monthly_tokens: np.ndarray
+    mean_tokens_per_second: FloatArray
+    peak_tokens_per_second: FloatArray
+    peak_to_mean: FloatArray
+    daily_cv: FloatArray
+    monthly_tokens: FloatArray
 
 
 def traffic_shape(
-    hourly_tokens: np.ndarray,
-    daily_tokens: np.ndarray,
+    hourly_tokens: ArrayLike,
+    daily_tokens: ArrayLike,
     *,
     peak_quantile: float = 0.99,
     window_days: int = 30,

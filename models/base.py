@@ -10,8 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, Numeric, create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Dialect, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
 
 DEFAULT_DATABASE_URL = "sqlite:///llmgov.db"
@@ -26,20 +29,20 @@ NAMING_CONVENTION = {
 }
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite drops tzinfo otherwise)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -73,7 +76,7 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
-def make_engine(url: str | None = None, **kwargs) -> Engine:
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
@@ -81,7 +84,9 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
+        def _sqlite_pragmas(
+            dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+        ) -> None:
             # pysqlite begins a transaction at the first write, so reads see fresh commits
             # as on PostgreSQL's READ COMMITTED. The price: SAVEPOINTs (begin_nested) do not
             # nest on SQLite, so the code keeps each unit of work in one flat transaction.
@@ -95,7 +100,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     return engine
 
 
-def plain_rows(session: Session, statement) -> Any:
+def plain_rows(session: Session, statement: Executable) -> CursorResult[Any]:
     """The rows of a column query, run as Core on the session's connection: on 10,000-row
     results (`/llm-cost all`, `/llm-owner list all`) the ORM's per-row processing costs
     about as much as the query. Pending changes are flushed first, as autoflush would."""
@@ -131,8 +136,8 @@ def require_schema(engine: Engine) -> None:
     from llmgov.models.migrate import current_revision, head_revision
 
     url = engine.url.render_as_string(hide_password=True)
-    database = engine.url.database
-    on_disk = engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    database = engine.url.database or ""
+    on_disk = engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
     if on_disk and not os.path.exists(database):  # connecting would leave an empty file
         raise SchemaNotReady(
             f"The database {url} does not exist yet. Run `llmgov db upgrade` "

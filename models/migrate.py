@@ -41,7 +41,12 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def head_revision() -> str:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return script.get_current_head()
+    head = script.get_current_head()
+    if head is None:
+        # No revision scripts found (an install without migrations/versions): without this,
+        # an unmigrated database (revision None) would pass `require_schema`.
+        raise RuntimeError(f"no Alembic revisions found in {MIGRATIONS_DIR}")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

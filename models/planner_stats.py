@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,7 +39,7 @@ def refresh_planner_statistics(
     do (autovacuum)."""
     if engine.dialect.name != "sqlite":
         return []
-    analysed = []
+    analysed: list[str] = []
     with engine.begin() as connection:
         known = _rows_when_analysed(connection)
         connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
@@ -60,7 +60,10 @@ def refresh_after_writing(session_factory: sessionmaker[Session]) -> None:
     """`refresh_planner_statistics` once a writer of facts has committed: a collection, a
     billing-file or Athena import. A busy database is only logged: the next write retries."""
     with session_factory() as session:
-        engine = session.get_bind()
+        bind = session.get_bind()
+    # A factory bound to a Connection (an outer transaction) would have ANALYZE run in a
+    # nested `begin()` on it, which fails: use a connection of its own from the engine.
+    engine = bind if isinstance(bind, Engine) else bind.engine
     try:
         analysed = refresh_planner_statistics(engine)
     except OperationalError as error:
@@ -70,7 +73,7 @@ def refresh_after_writing(session_factory: sessionmaker[Session]) -> None:
         log.info("planner statistics refreshed for %s", ", ".join(analysed))
 
 
-def _rows_when_analysed(connection) -> dict[str, int]:
+def _rows_when_analysed(connection: Connection) -> dict[str, int]:
     """{table: its row count at its last ANALYZE}, from sqlite_stat1 (absent: never)."""
     exists = connection.exec_driver_sql(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
