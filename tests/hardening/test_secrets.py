@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import llmgov.bot.cli.serve  # noqa: F401  (makes bot.cli.serve an attribute to patch)
 from llmgov import bot
 from llmgov.bot.app import RedactSecrets, install_log_redaction
 from llmgov.bot.cli import main
