@@ -26,6 +26,7 @@ from llmgov.bot.replay_guard import ReplayGuard
 from llmgov.bot.settings import Settings
 from llmgov.bot.slack_client import make_client
 from llmgov.models.errors import BadInput
+from llmgov.models.redaction import redact_urls_in
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def escape_control_characters(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
-    """Replace every configured secret, and anything shaped like a Slack token, by [redacted];
+    """Replace every configured secret, anything shaped like a Slack token and the
+    credentials in a URL (`https://user:pass@host`) by [redacted];
     keep each record on one line (control characters escaped), so no logged input can forge
     a line; drop the body Bolt logs for a request that failed verification.
 
@@ -85,7 +87,7 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
-        return _TOKEN_PATTERN.sub("[redacted]", text)
+        return redact_urls_in(_TOKEN_PATTERN.sub("[redacted]", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
+from llmgov.models.redaction import redact_urls_in
+
 MAX_MESSAGE_BLOCKS = 50
 MAX_SURFACE_BLOCKS = 100  # modals and the Home tab
 MAX_SECTION_TEXT = 3000
@@ -52,7 +54,7 @@ _CODE_CHARACTERS = re.compile(r"[&<>`]")
 
 
 def _neutralise(text: str, characters: re.Pattern[str]) -> str:
-    text = _LINE_BREAKS.sub(" ", text)
+    text = _LINE_BREAKS.sub(" ", redact_urls_in(text))
     text = characters.sub(lambda m: _ENTITIES.get(m.group(0)) or _FORMATTING[m.group(0)], text)
     return _SCHEME.sub("[:]", text)
 
@@ -62,7 +64,8 @@ def escape(text: str) -> str:
 
     `&<>` become entities (so `<!here>`, `<@U…>`, `<!subteam^…>` and `<url|label>` show as
     typed), `* _ ~` and backticks become look-alikes (∗ ˍ ∼ ˋ), line breaks fold into a
-    space and a URL scheme is defanged (`https[:]//…`). Mentions are never revived from
+    space, a URL scheme is defanged (`https[:]//…`) and a URL's credentials are redacted
+    (`models.redaction`). Mentions are never revived from
     escaped text: `mention()` builds them from ids the code resolved.
     """
     return _neutralise(text, _MRKDWN_CHARACTERS)
