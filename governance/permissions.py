@@ -5,7 +5,10 @@ The rules (issue 2):
 - only the owner, the backup owner or a governance admin may reassign it, set its backup
   owner or set its budget;
 - only a governance admin may retire it;
-- anyone may register a new workload.
+- anyone may register a new workload;
+- an alert's Acknowledge and Snooze buttons: the owner or the backup owner of its workload,
+  the workload's team (whoever owns or backs up another workload of that team) or a
+  governance admin; an alert of no workload (unattributed spend, stale data): an admin.
 
 Every refusal carries a reason a person can act on; callers audit it.
 """
@@ -95,6 +98,57 @@ def authorise(
     return Decision(False, _only_who(workload, action, owner_id, backup_id))
 
 
+class AlertAction(enum.StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    SNOOZE = "snooze"
+
+
+def team_people(workload: Workload) -> set[str]:
+    """Slack ids of the active owners and backup owners of the workloads of its team."""
+    if workload.team is None:
+        return set()
+    people = set()
+    for other in workload.team.workloads:
+        for person in (other.owner, other.backup_owner):
+            if person is not None and person.active and person.slack_id:
+                people.add(person.slack_id)
+    return people
+
+
+def authorise_alert(
+    actor: str, action: AlertAction | str, workload: Workload | None, admins: Collection[str]
+) -> Decision:
+    """May `actor` acknowledge or snooze an alert of `workload` (None: of no workload)?
+
+    Acknowledging or snoozing silences an alert for the people it is addressed to, so only
+    they, their team and the governance admins may."""
+    verb = AlertAction(action).value
+    if actor in admins:
+        return Decision(True, "governance admin")
+    if workload is None:
+        return Decision(
+            False, f"only a governance admin can {verb} an alert that belongs to no workload"
+        )
+    owner_id = _slack_id(workload.owner)
+    backup_id = _slack_id(workload.backup_owner)
+    if actor is not None and actor in (owner_id, backup_id):
+        return Decision(
+            True, f"{'owner' if actor == owner_id else 'backup owner'} of {workload.slug}"
+        )
+    if actor in team_people(workload):
+        return Decision(True, f"member of the {workload.team.slug} team")
+    who = []
+    if workload.owner is not None:
+        who.append(f"the owner {_mention(owner_id, workload.owner)}")
+    if workload.backup_owner is not None:
+        who.append(f"the backup owner {_mention(backup_id, workload.backup_owner)}")
+    if workload.team is not None:
+        who.append(f"the {workload.team.slug} team")
+    who.append("a governance admin")
+    listed = ", ".join(who[:-1]) + f" or {who[-1]}" if len(who) > 1 else who[0]
+    return Decision(False, f"only {listed} can {verb} alerts of {workload.slug}")
+
+
 def _mention(slack_id: str | None, person) -> str:
     if slack_id:
         return f"<@{slack_id}>"
@@ -115,4 +169,12 @@ def _only_who(workload: Workload, action: Action, owner_id, backup_id) -> str:
     return reason
 
 
-__all__ = ["Action", "Decision", "authorise", "has_live_owner"]
+__all__ = [
+    "Action",
+    "AlertAction",
+    "Decision",
+    "authorise",
+    "authorise_alert",
+    "has_live_owner",
+    "team_people",
+]
