@@ -6,6 +6,10 @@ The rules (issue 2):
   owner or set its budget;
 - only a governance admin may retire it;
 - anyone may register a new workload;
+- whoever claimed a workload may change its budget or act on its circuit breaker only once a
+  governance admin confirmed the claim (every admin is told of every claim, with a Confirm
+  button) or `CLAIM_WAITING_PERIOD` (7 days) after the claim: until then a stranger who
+  claims an unowned workload cannot trip, reset or raise anything;
 - an alert's Acknowledge and Snooze buttons: the owner or the backup owner of its workload,
   the workload's team (whoever owns or backs up another workload of that team) or a
   governance admin; an alert of no workload (unattributed spend, stale data): an admin.
@@ -18,8 +22,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from llmgov.models.registry import Workload, WorkloadStatus
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from llmgov.models.registry import AuditEvent, Workload, WorkloadStatus
+
+CLAIM_WAITING_PERIOD = timedelta(days=7)
+CONFIRM_CLAIM = "owner.confirm"
+# The audit events that decide how the current owner got the workload, newest first.
+_OWNERSHIP_EVENTS = ("owner.claim", "owner.assign", "workload.register", CONFIRM_CLAIM)
 
 
 class Action(enum.StrEnum):
@@ -94,8 +107,46 @@ def authorise(
 
     if actor is not None and actor in (owner_id, backup_id):
         role = "owner" if actor == owner_id else "backup owner"
+        if action is Action.SET_BUDGET and actor == owner_id:  # the breaker's rule, too
+            claimed_at = unconfirmed_claim(workload)
+            if claimed_at is not None:
+                until = claimed_at + CLAIM_WAITING_PERIOD
+                return Decision(
+                    False,
+                    f"you claimed {slug} on {claimed_at:%-d %b %Y}; its budget and circuit "
+                    f"breaker are yours once a governance admin confirms the claim, or from "
+                    f"{until:%-d %b %Y %H:%M} UTC. Until then ask a governance admin",
+                )
         return Decision(True, f"{role} of {slug}")
     return Decision(False, _only_who(workload, action, owner_id, backup_id))
+
+
+def unconfirmed_claim(workload: Workload, now: datetime | None = None) -> datetime | None:
+    """When the current owner got `workload` by `/llm-owner claim` (or the Claim button)
+    less than CLAIM_WAITING_PERIOD ago and no admin has confirmed it: the claim's time.
+
+    Read from the audit trail, in the session the workload was loaded in."""
+    session = object_session(workload)
+    owner_id = _slack_id(workload.owner)
+    if session is None or owner_id is None:
+        return None
+    last = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.entity == "workload",
+            AuditEvent.entity_key == workload.slug,
+            AuditEvent.outcome == "applied",
+            AuditEvent.action.in_(_OWNERSHIP_EVENTS),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.action != "owner.claim" or last.actor != owner_id:
+        return None
+    claimed_at = last.at if last.at.tzinfo else last.at.replace(tzinfo=UTC)
+    if (now or datetime.now(UTC)) - claimed_at >= CLAIM_WAITING_PERIOD:
+        return None
+    return claimed_at
 
 
 class AlertAction(enum.StrEnum):
@@ -170,6 +221,8 @@ def _only_who(workload: Workload, action: Action, owner_id, backup_id) -> str:
 
 
 __all__ = [
+    "CLAIM_WAITING_PERIOD",
+    "CONFIRM_CLAIM",
     "Action",
     "AlertAction",
     "Decision",
@@ -177,4 +230,5 @@ __all__ = [
     "authorise_alert",
     "has_live_owner",
     "team_people",
+    "unconfirmed_claim",
 ]
