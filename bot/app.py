@@ -178,7 +178,8 @@ def build_app(
         attaching_function_token_enabled=False,
     )
     if not socket_mode:
-        app.use(ReplayGuard())  # after Bolt's signature check, before any listener
+        # after Bolt's signature check, before any listener; shared through the database
+        app.use(ReplayGuard(session_factory=session_factory))
     deps = AppDeps.build(settings, session_factory, answers or AnswerPool(), charts)
     register_listeners(app, deps)
     app.error(handle_error)
