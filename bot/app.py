@@ -26,6 +26,7 @@ from llmgov.bot.replay_guard import ReplayGuard
 from llmgov.bot.settings import Settings
 from llmgov.bot.slack_client import make_client
 from llmgov.models.errors import BadInput
+from llmgov.models.redaction import redact_urls_in
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,28 @@ class UseSharedClient(Middleware):
 # ---- logging without secrets -----------------------------------------------------------
 
 _TOKEN_PATTERN = re.compile(r"\bx(?:ox[abeoprs]|app)-[A-Za-z0-9-]+")
+# Every control character but tab (C0, DEL, C1) and the Unicode line and paragraph
+# separators: in a log line any of them could end the line and start a forged one.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Bolt's verifier logs the whole body of a request that failed verification (at INFO):
+# an unverified body, with its response_url and legacy token. Only its first words stay.
+_BOLT_UNVERIFIED = re.compile(r"^(Invalid request signature detected)\b.*", re.DOTALL)
+
+
+def escape_control_characters(text: str) -> str:
+    """`text` on one line: each control character as a visible escape (`\\n`, `\\x1b`)."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 class RedactSecrets(logging.Filter):
-    """Replace every configured secret, and anything shaped like a Slack token, by [redacted]."""
+    """Replace every configured secret, anything shaped like a Slack token and the
+    credentials in a URL (`https://user:pass@host`) by [redacted];
+    keep each record on one line (control characters escaped), so no logged input can forge
+    a line; drop the body Bolt logs for a request that failed verification.
+
+    A traceback keeps its lines, each after the first indented, so none of them can pass
+    for a record of its own either.
+    """
 
     def __init__(self, secrets: Iterable[str]):
         super().__init__()
@@ -68,18 +87,26 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "[redacted]")
-        return _TOKEN_PATTERN.sub("[redacted]", text)
+        return redact_urls_in(_TOKEN_PATTERN.sub("[redacted]", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        cleaned = escape_control_characters(
+            self.redact(_BOLT_UNVERIFIED.sub(r"\1 (body not logged)", message))
+        )
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _one_record(self.redact(record.exc_text))
         return True
+
+
+def _one_record(traceback_text: str) -> str:
+    """A traceback's lines, control characters escaped, every line after the first indented."""
+    lines = [escape_control_characters(line) for line in traceback_text.split("\n")]
+    return "\n".join([lines[0], *(f"  {line}" for line in lines[1:])])
 
 
 def install_log_redaction(settings: Settings, logger: logging.Logger | None = None) -> None:
@@ -151,7 +178,8 @@ def build_app(
         attaching_function_token_enabled=False,
     )
     if not socket_mode:
-        app.use(ReplayGuard())  # after Bolt's signature check, before any listener
+        # after Bolt's signature check, before any listener; shared through the database
+        app.use(ReplayGuard(session_factory=session_factory))
     deps = AppDeps.build(settings, session_factory, answers or AnswerPool(), charts)
     register_listeners(app, deps)
     app.error(handle_error)
@@ -163,6 +191,7 @@ __all__ = [
     "SOMETHING_WENT_WRONG",
     "RedactSecrets",
     "build_app",
+    "escape_control_characters",
     "handle_error",
     "install_log_redaction",
 ]

@@ -294,14 +294,39 @@ def render_metrics(
     return format_families(families)
 
 
+def bearer_token_matches(authorization: str | None, token: str) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time."""
+    import hmac
+
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 def make_metrics_view(
-    session_factory: sessionmaker[Session], slack_stats: Any | None = None
+    session_factory: sessionmaker[Session],
+    slack_stats: Any | None = None,
+    *,
+    token: str | None = None,
 ) -> Callable[[], Any]:
-    """A Flask view serving `render_metrics(session_factory, slack_stats=slack_stats)`."""
+    """A Flask view serving `render_metrics(session_factory, slack_stats=slack_stats)`.
+
+    With `token` (LLMGOV_METRICS_TOKEN), only a request with `Authorization: Bearer <token>`
+    gets the page (spend and source scopes are in it); any other gets 401."""
 
     def view() -> Any:
-        from flask import Response
+        from flask import Response, request
 
+        if token is not None and not bearer_token_matches(
+            request.headers.get("Authorization"), token
+        ):
+            return Response(
+                "metrics need Authorization: Bearer <LLMGOV_METRICS_TOKEN>\n",
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="llmgov metrics"'},
+                content_type="text/plain; charset=utf-8",
+            )
         page = render_metrics(session_factory, slack_stats=slack_stats)
         return Response(page, content_type=CONTENT_TYPE)
 

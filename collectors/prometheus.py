@@ -24,6 +24,7 @@ from typing import Any
 from llmgov.collectors.cloudwatch import HOUR
 from llmgov.collectors.upserts import series_key
 from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.redaction import redact_url, redact_urls_in
 
 Fetch = Callable[[str], bytes]
 SOURCE_DCGM = "dcgm"
@@ -60,27 +61,28 @@ def query_range(
         }
     )
     url = f"{base_url.rstrip('/')}/api/v1/query_range?{params}"
+    shown = redact_url(base_url)  # the source as errors, findings and Slack name it
     try:
         body = fetch(url)
     except urllib.error.HTTPError as error:
         detail = _error_detail(error.read())
         raise SourceError(
-            f"Prometheus {base_url} answered HTTP {error.code} to {query!r}: {detail}"
+            f"Prometheus {shown} answered HTTP {error.code} to {query!r}: {detail}"
         ) from None
     except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
+        reason = redact_urls_in(str(getattr(error, "reason", error)))
         raise SourceError(
-            f"cannot reach Prometheus at {base_url}: {reason}; check sources.prometheus.url"
+            f"cannot reach Prometheus at {shown}: {reason}; check sources.prometheus.url"
         ) from None
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SourceError(
-            f"Prometheus {base_url} did not answer JSON to {query!r}; is the URL the API root?"
+            f"Prometheus {shown} did not answer JSON to {query!r}; is the URL the API root?"
         ) from None
     if document.get("status") != "success":
         raise SourceError(
-            f"Prometheus {base_url} refused {query!r}: {document.get('errorType', 'error')}: {document.get('error', '')}"
+            f"Prometheus {shown} refused {query!r}: {document.get('errorType', 'error')}: {document.get('error', '')}"
         )
     return document.get("data", {}).get("result", [])
 
@@ -166,7 +168,7 @@ def collect_dcgm(
             "host": host,
             "labels": labels,
             "metric": metric,
-            "prometheus": base_url,
+            "prometheus": redact_url(base_url),
         }
         if host.startswith("i-"):
             dims["instance"] = host
@@ -175,7 +177,7 @@ def collect_dcgm(
         rows.append(
             {
                 "source": SOURCE_DCGM,
-                "series_key": series_key("dcgm", base_url, host),
+                "series_key": series_key("dcgm", redact_url(base_url), host),
                 "hour": hour,
                 "resource_id": host[:300],
                 "instance_type": labels.get("instance_type")
@@ -223,7 +225,7 @@ def collect_vllm(
                 "labels": labels,
                 "prompt_tokens": tokens["prompt"],
                 "generation_tokens": tokens["generation"],
-                "prometheus": base_url,
+                "prometheus": redact_url(base_url),
             }
             if labels.get("model_name"):
                 dims["model_name"] = labels["model_name"]
@@ -232,7 +234,9 @@ def collect_vllm(
             rows.append(
                 {
                     "source": SOURCE_VLLM,
-                    "series_key": series_key("vllm", base_url, *(f"{k}={v}" for k, v in key)),
+                    "series_key": series_key(
+                        "vllm", redact_url(base_url), *(f"{k}={v}" for k, v in key)
+                    ),
                     "hour": hour,
                     "resource_id": resource[:300],
                     "instance_type": None,

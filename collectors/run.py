@@ -339,7 +339,7 @@ def _run_prometheus(context: Context) -> None:
             rows += prometheus.collect_vllm(fetch, url, start=start, end=end, now=context.now)
             return lambda session: upsert_facts(session, GpuFact, rows)
 
-        run_scope(context, "prometheus", url, work)
+        run_scope(context, "prometheus", prometheus.redact_url(url), work)  # no credentials
 
 
 def _run_gpu_prices(context: Context) -> None:

@@ -20,7 +20,7 @@ notified level, so a condition flapping between warning and critical notifies on
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from llmgov.governance import audit
 from llmgov.governance.findings import Finding, jsonable, severity_rank
+from llmgov.governance.permissions import authorise_alert
 from llmgov.models.errors import BadInput
 from llmgov.models.governance import Alert, AlertStatus
 from llmgov.models.registry import Workload
@@ -132,6 +133,30 @@ def sync(
         changes.append(AlertChange(ChangeAction.RESOLVED, alert, None, alert.severity))
     session.flush()
     return changes
+
+
+def refusal(
+    session: Session, alert_id: int, user: str, action: str, admins: Collection[str]
+) -> str | None:
+    """None when `user` may `action` (acknowledge, snooze) this alert; else the reason,
+    with the refusal audited in `session` (governance/permissions.py has the rule)."""
+    alert = _get_unresolved(session, alert_id, action)
+    workload = session.get(Workload, alert.workload_id) if alert.workload_id else None
+    decision = authorise_alert(user, action, workload, admins)
+    if decision:
+        return None
+    audit.record(
+        session,
+        actor=user,
+        action=f"alert.{action}",
+        entity="alert",
+        entity_key=str(alert.id),
+        before=_state(alert),
+        outcome="refused",
+        reason=decision.reason,
+    )
+    session.flush()
+    return decision.reason
 
 
 def acknowledge(session: Session, alert_id: int, user: str, now: datetime) -> Alert:

@@ -5,7 +5,14 @@ The rules (issue 2):
 - only the owner, the backup owner or a governance admin may reassign it, set its backup
   owner or set its budget;
 - only a governance admin may retire it;
-- anyone may register a new workload.
+- anyone may register a new workload;
+- whoever claimed a workload may change its budget or act on its circuit breaker only once a
+  governance admin confirmed the claim (every admin is told of every claim, with a Confirm
+  button) or `CLAIM_WAITING_PERIOD` (7 days) after the claim: until then a stranger who
+  claims an unowned workload cannot trip, reset or raise anything;
+- an alert's Acknowledge and Snooze buttons: the owner or the backup owner of its workload,
+  the workload's team (whoever owns or backs up another workload of that team) or a
+  governance admin; an alert of no workload (unattributed spend, stale data): an admin.
 
 Every refusal carries a reason a person can act on; callers audit it.
 """
@@ -15,8 +22,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from llmgov.models.registry import Workload, WorkloadStatus
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from llmgov.models.registry import AuditEvent, Workload, WorkloadStatus
+
+CLAIM_WAITING_PERIOD = timedelta(days=7)
+CONFIRM_CLAIM = "owner.confirm"
+# The audit events that decide how the current owner got the workload, newest first.
+_OWNERSHIP_EVENTS = ("owner.claim", "owner.assign", "workload.register", CONFIRM_CLAIM)
 
 
 class Action(enum.StrEnum):
@@ -91,8 +107,97 @@ def authorise(
 
     if actor is not None and actor in (owner_id, backup_id):
         role = "owner" if actor == owner_id else "backup owner"
+        if action is Action.SET_BUDGET and actor == owner_id:  # the breaker's rule, too
+            claimed_at = unconfirmed_claim(workload)
+            if claimed_at is not None:
+                until = claimed_at + CLAIM_WAITING_PERIOD
+                return Decision(
+                    False,
+                    f"you claimed {slug} on {claimed_at:%-d %b %Y}; its budget and circuit "
+                    f"breaker are yours once a governance admin confirms the claim, or from "
+                    f"{until:%-d %b %Y %H:%M} UTC. Until then ask a governance admin",
+                )
         return Decision(True, f"{role} of {slug}")
     return Decision(False, _only_who(workload, action, owner_id, backup_id))
+
+
+def unconfirmed_claim(workload: Workload, now: datetime | None = None) -> datetime | None:
+    """When the current owner got `workload` by `/llm-owner claim` (or the Claim button)
+    less than CLAIM_WAITING_PERIOD ago and no admin has confirmed it: the claim's time.
+
+    Read from the audit trail, in the session the workload was loaded in."""
+    session = object_session(workload)
+    owner_id = _slack_id(workload.owner)
+    if session is None or owner_id is None:
+        return None
+    last = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.entity == "workload",
+            AuditEvent.entity_key == workload.slug,
+            AuditEvent.outcome == "applied",
+            AuditEvent.action.in_(_OWNERSHIP_EVENTS),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.action != "owner.claim" or last.actor != owner_id:
+        return None
+    claimed_at = last.at if last.at.tzinfo else last.at.replace(tzinfo=UTC)
+    if (now or datetime.now(UTC)) - claimed_at >= CLAIM_WAITING_PERIOD:
+        return None
+    return claimed_at
+
+
+class AlertAction(enum.StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    SNOOZE = "snooze"
+
+
+def team_people(workload: Workload) -> set[str]:
+    """Slack ids of the active owners and backup owners of the workloads of its team."""
+    if workload.team is None:
+        return set()
+    people = set()
+    for other in workload.team.workloads:
+        for person in (other.owner, other.backup_owner):
+            if person is not None and person.active and person.slack_id:
+                people.add(person.slack_id)
+    return people
+
+
+def authorise_alert(
+    actor: str, action: AlertAction | str, workload: Workload | None, admins: Collection[str]
+) -> Decision:
+    """May `actor` acknowledge or snooze an alert of `workload` (None: of no workload)?
+
+    Acknowledging or snoozing silences an alert for the people it is addressed to, so only
+    they, their team and the governance admins may."""
+    verb = AlertAction(action).value
+    if actor in admins:
+        return Decision(True, "governance admin")
+    if workload is None:
+        return Decision(
+            False, f"only a governance admin can {verb} an alert that belongs to no workload"
+        )
+    owner_id = _slack_id(workload.owner)
+    backup_id = _slack_id(workload.backup_owner)
+    if actor is not None and actor in (owner_id, backup_id):
+        return Decision(
+            True, f"{'owner' if actor == owner_id else 'backup owner'} of {workload.slug}"
+        )
+    if actor in team_people(workload):
+        return Decision(True, f"member of the {workload.team.slug} team")
+    who = []
+    if workload.owner is not None:
+        who.append(f"the owner {_mention(owner_id, workload.owner)}")
+    if workload.backup_owner is not None:
+        who.append(f"the backup owner {_mention(backup_id, workload.backup_owner)}")
+    if workload.team is not None:
+        who.append(f"the {workload.team.slug} team")
+    who.append("a governance admin")
+    listed = ", ".join(who[:-1]) + f" or {who[-1]}" if len(who) > 1 else who[0]
+    return Decision(False, f"only {listed} can {verb} alerts of {workload.slug}")
 
 
 def _mention(slack_id: str | None, person) -> str:
@@ -115,4 +220,15 @@ def _only_who(workload: Workload, action: Action, owner_id, backup_id) -> str:
     return reason
 
 
-__all__ = ["Action", "Decision", "authorise", "has_live_owner"]
+__all__ = [
+    "CLAIM_WAITING_PERIOD",
+    "CONFIRM_CLAIM",
+    "Action",
+    "AlertAction",
+    "Decision",
+    "authorise",
+    "authorise_alert",
+    "has_live_owner",
+    "team_people",
+    "unconfirmed_claim",
+]

@@ -236,7 +236,67 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
+# Bounds on what a registry file may make the importer build, checked on the parser's event
+# stream before anything is constructed (so the check itself is linear in the file):
+# a 396-byte "billion laughs" of nested aliases would otherwise expand to hundreds of
+# millions of nodes, and nesting 900 deep would overflow Python's recursion.
+MAX_REGISTRY_BYTES = 20 * 1024 * 1024  # a 10,000-workload registry is about 4 MB
+MAX_YAML_DEPTH = 32  # the registry's own structure is 6 deep; constraints a few more
+MAX_ALIAS_EXPANSION = 100_000  # nodes that aliases (*name) may add to what is written
+
+
+def _yaml_shape_problem(text: str) -> tuple[str, int | None] | None:
+    """Why this YAML is too big, too deep or expands too much (None: fine), and the line."""
+    if len(text) > MAX_REGISTRY_BYTES or len(text.encode("utf-8")) > MAX_REGISTRY_BYTES:
+        return f"the file is over {MAX_REGISTRY_BYTES // (1024 * 1024)} MiB", None
+    loader = _SafeLoader(text)
+    sizes: dict[str, int] = {}  # anchor -> nodes in its expanded value
+    stack: list[list] = []  # open collections: [expanded size so far, anchor]
+    written = expanded = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if isinstance(event, yaml.CollectionStartEvent):
+                written += 1
+                expanded += 1
+                stack.append([1, event.anchor])
+                if len(stack) > MAX_YAML_DEPTH:
+                    return f"the YAML is nested deeper than {MAX_YAML_DEPTH} levels", line
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                size, anchor = stack.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                size, anchor = 1, event.anchor
+                written += 1
+                expanded += 1
+            elif isinstance(event, yaml.AliasEvent):
+                size, anchor = sizes.get(event.anchor, 1), None
+                expanded += size
+                if expanded - written > MAX_ALIAS_EXPANSION:
+                    return (
+                        f"the aliases (*{event.anchor} and others) expand to over "
+                        f"{MAX_ALIAS_EXPANSION:,} more values than the file writes; "
+                        "write the values out or use fewer nested aliases",
+                        line,
+                    )
+            else:
+                continue  # stream and document events
+            if anchor:
+                sizes[anchor] = size
+            if stack:
+                stack[-1][0] += size
+    except yaml.YAMLError:
+        return None  # the load below reports it, with its line and column
+    finally:
+        loader.dispose()
+    return None
+
+
 def _load_yaml(text: str, filename: str) -> tuple[Any, _Lines]:
+    shape = _yaml_shape_problem(text)
+    if shape is not None:
+        message, line = shape
+        raise InvalidRegistry(filename, [Problem(filename, "", message, line)])
     loader = _LineLoader(text)
     try:
         data = loader.get_single_data()

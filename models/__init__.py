@@ -42,6 +42,7 @@ from llmgov.models.registry import (
     Workload,
     WorkloadStatus,
 )
+from llmgov.models.replay import SeenRequest
 
 __all__ = [
     "Alert",
@@ -62,6 +63,7 @@ __all__ = [
     "Price",
     "RuleKind",
     "SchemaNotReady",
+    "SeenRequest",
     "SourceSetting",
     "SourceStatus",
     "Team",

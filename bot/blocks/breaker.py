@@ -31,6 +31,7 @@ from llmgov.bot.blocks.common import (
     MAX_SECTION_TEXT,
     Message,
     escape,
+    escape_keeping_mentions,
     money,
     person,
     truncate,
@@ -242,7 +243,9 @@ def _actor(actor: str | None) -> str:
 
 def _joined(lines: tuple[str, ...], *, mrkdwn: bool = True) -> str:
     text = " and ".join(lines) if lines else "do nothing"
-    return escape(text) if mrkdwn else text
+    # plan lines are composed by guardrails (their code spans are ours; the AWS names in
+    # them are validated ARN parts): only `&<>` escaped, so the spans stay spans
+    return escape_keeping_mentions(text) if mrkdwn else text
 
 
 def _date(moment: datetime | None) -> str:

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
+from llmgov.models.redaction import redact_urls_in
+
 MAX_MESSAGE_BLOCKS = 50
 MAX_SURFACE_BLOCKS = 100  # modals and the Home tab
 MAX_SECTION_TEXT = 3000
@@ -38,22 +40,56 @@ T = TypeVar("T")
 # ---- mrkdwn --------------------------------------------------------------------------
 
 
+# The one rule for text that came from outside the code: a user, a form, the registry, a
+# billing tag, a Slack profile, an error from a source. Slack mrkdwn has no backslash
+# escape, so each character that could start markup becomes its entity (`&<>`, the only
+# three Slack decodes) or a look-alike that renders the same and formats nothing.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_FORMATTING = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}  # ∗ ˍ ∼ ˋ
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# A scheme (https://, mailto:) would make a bare URL a link; the defanged form is read alike.
+_SCHEME = re.compile(r":(?=//)|(?<=mailto):|(?<=tel):|(?<=slack):", re.IGNORECASE)
+_MRKDWN_CHARACTERS = re.compile(r"[&<>*_~`]")
+_CODE_CHARACTERS = re.compile(r"[&<>`]")
+
+
+def _neutralise(text: str, characters: re.Pattern[str]) -> str:
+    text = _LINE_BREAKS.sub(" ", redact_urls_in(text))
+    text = characters.sub(lambda m: _ENTITIES.get(m.group(0)) or _FORMATTING[m.group(0)], text)
+    return _SCHEME.sub("[:]", text)
+
+
 def escape(text: str) -> str:
-    """Escape `&`, `<`, `>` (only those) so user or model text cannot become live markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Outside text made inert in mrkdwn: no mention, link, formatting or line of its own.
+
+    `&<>` become entities (so `<!here>`, `<@U…>`, `<!subteam^…>` and `<url|label>` show as
+    typed), `* _ ~` and backticks become look-alikes (∗ ˍ ∼ ˋ), line breaks fold into a
+    space, a URL scheme is defanged (`https[:]//…`) and a URL's credentials are redacted
+    (`models.redaction`). Mentions are never revived from
+    escaped text: `mention()` builds them from ids the code resolved.
+    """
+    return _neutralise(text, _MRKDWN_CHARACTERS)
+
+
+def escape_code(text: str) -> str:
+    """Outside text inside an inline code span (`` `…` ``): the same rule, except that
+    `* _ ~` stay as typed (they format nothing in code, and a slug or a command must read
+    right); a backtick still cannot close the span."""
+    return _neutralise(text, _CODE_CHARACTERS)
 
 
 _ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 
 
 def escape_keeping_mentions(text: str) -> str:
-    """Escape `text`, then let plain user mentions `<@U123>` render again.
-
-    For messages we compose that quote user input and name people by id (refusals, parse
-    errors). `<!channel>`, `<!here>`, user groups and links stay escaped; a user mention in
-    an ephemeral reply notifies nobody.
+    """For messages the code composes itself (refusals, parse errors), whose mentions
+    `<@U123>` it built from resolved ids: escape `&<>`, then let those user mentions render
+    again. `<!channel>`, `<!here>`, user groups and links stay escaped; the composed text's
+    own formatting and lines stay. Outside text inside it must have gone through `escape`
+    first, so it holds no `<` left to revive.
     """
-    return _ESCAPED_MENTION.sub(r"<@\1>", escape(text))
+    escaped = "".join(_ENTITIES.get(c, c) for c in text)
+    return _ESCAPED_MENTION.sub(r"<@\1>", escaped)
 
 
 def mention(user_id: str) -> str:
@@ -345,6 +381,7 @@ __all__ = [
     "blocks_to_text",
     "channel_link",
     "escape",
+    "escape_code",
     "escape_keeping_mentions",
     "limited_blocks",
     "mention",

@@ -289,7 +289,7 @@ def _findings_section(report: CostReport) -> SectionBlock | None:
         where = f" · `{escape(finding.workload)}`" if finding.workload else ""
         lines.append(
             f"{icon} {escape(finding.kind.replace('_', ' '))}{where}: "
-            f"{escape_keeping_mentions(truncate(finding.message, 300))}"
+            f"{escape(truncate(finding.message, 300))}"  # names in it are outside text
         )
     hidden = report.findings_total - min(len(report.findings), MAX_FINDINGS)
     if hidden > 0:
@@ -319,7 +319,9 @@ def _gaps_section(report: CostReport) -> SectionBlock | None:
 def summary_text(report: CostReport) -> str:
     """The notification / accessibility fallback: one line."""
     currency = report.currency
-    text = f"{report.scope_label}: {money(report.total, currency)} {period_phrase(report.period)}"
+    # the scope label is what was typed (a feature, a customer, a person's name): outside text
+    scope = escape(report.scope_label)
+    text = f"{scope}: {money(report.total, currency)} {period_phrase(report.period)}"
     if report.period.label != "mtd":
         text += f", {money(report.month_to_date, currency)} month to date"
     if report.projection is not None:

@@ -30,6 +30,7 @@ from llmgov.bot.blocks.common import (
     MAX_SECTION_TEXT,
     Message,
     escape,
+    escape_code,
     escape_keeping_mentions,
     limited_blocks,
     money,
@@ -128,7 +129,7 @@ def _row_text(row: WorkloadView) -> str:
     facts = [f"owner {_who(row.owner)}"]
     if row.backup_owner is not None:
         facts.append(f"backup {_who(row.backup_owner)}")
-    facts += [f"team {escape(row.team or '—')}", escape(row.platform), _budget(row)]
+    facts += [f"team {escape(row.team or '—')}", escape_code(row.platform), _budget(row)]
     text = f"{title}\n{' · '.join(facts)}"
     if row.gaps:
         text += f"\n⚠️ {_gap_text(row.gaps)}"
@@ -293,7 +294,7 @@ def detail_blocks(
                 _field("Owner", _who(row.owner)),
                 _field("Backup owner", _who(row.backup_owner)),
                 _field("Team", escape(row.team or "—")),
-                _field("Platform", escape(row.platform)),
+                _field("Platform", escape_code(row.platform)),
                 _field("Status", escape(row.status)),
                 _field("Budget", _budget(row)),
                 _field("Feature", escape(row.feature or "—")),

@@ -1,9 +1,10 @@
 """The jinja2 environment for message wording (`templates/*.md.j2`), shared by the alert,
 digest and gap-review builders.
 
-Autoescape is off (the output is Slack mrkdwn, not HTML); user and data text is escaped with
-the `esc` filter (`&`, `<`, `>` only), and mentions are built from resolved ids before they
-reach a template. Each template is a set of macros; `macro(template, name)` returns one, so
+Autoescape is off (the output is Slack mrkdwn, not HTML); user and data text goes through
+the `esc` filter (`bot.blocks.common.escape`: no mention, link, formatting or line break of
+its own), or `code` inside an inline code span (`escape_code`), and mentions are built from
+resolved ids before they reach a template. Each template is a set of macros; `macro(template, name)` returns one, so
 the Block Kit builders decide the layout and the templates only the words.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 import jinja2
 
 from llmgov import templates
-from llmgov.bot.blocks.common import escape, money
+from llmgov.bot.blocks.common import escape, escape_code, money
 
 # `__path__`, not `__file__`: an editable install made before templates/ became a package
 # still finds it, as a namespace package without a file.
@@ -54,6 +55,12 @@ def _esc(value: Any) -> str:
     return escape(str(value))
 
 
+def _code(value: Any) -> str:
+    if value is None or isinstance(value, jinja2.Undefined):
+        return ""
+    return escape_code(str(value))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -65,6 +72,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters["esc"] = _esc
+    env.filters["code"] = _code
     env.filters["money"] = _money
     env.filters["pct"] = _pct
     env.filters["fmt"] = _fmt

@@ -7,6 +7,10 @@ What `/llm-cost` answers, for scripts and spreadsheets. Without a scope: the wor
 `--format csv` is for finance: one row per workload (showback), or with `--by team`,
 `feature` or `customer` one row per group (chargeback), plus a row for the spend no workload
 claims. Money in CSV and JSON is rounded to cents.
+
+Every CSV cell goes through `csv_cell` (formula injection, OWASP): a text cell starting with
+`=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so a spreadsheet shows it
+as text instead of running it; numbers and dates are written as they are.
 """
 
 from __future__ import annotations
@@ -184,8 +188,30 @@ def groups(report: CostReport, by: str) -> list[tuple]:
     return rows
 
 
+# What a spreadsheet takes for the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell a spreadsheet shows and never evaluates: text that could start a formula gets
+    a leading `'`; numbers (a negative amount included), dates and empty cells stay as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """`csv.writer` whose every row goes through `csv_cell`."""
+
+    def __init__(self, out) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+
 def write_csv(report: CostReport, by: str | None, out) -> None:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _SafeWriter(out)
     period = report.period
     if by:
         writer.writerow(["period_start", "period_end", by, *_GROUP_COLUMNS[1:], "currency"])
@@ -234,4 +260,4 @@ def write_csv(report: CostReport, by: str | None, out) -> None:
         writer.writerow(unattributed.values())
 
 
-__all__ = ["groups", "register", "write_csv"]
+__all__ = ["FORMULA_STARTS", "csv_cell", "groups", "register", "write_csv"]

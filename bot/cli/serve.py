@@ -1,7 +1,10 @@
 """`llmgov serve [--socket] [--no-scheduler] [--port N]`: run the Slack app.
 
 HTTP (default): waitress on $PORT (3000), Slack requests at /slack/events, health at
-/healthz, Prometheus text at /metrics. `--socket`: Socket Mode over SLACK_APP_TOKEN, no public URL needed. Unless
+/healthz. Prometheus text at /metrics shows spend and source scopes, so it is never open on
+the public port: with LLMGOV_METRICS_TOKEN set it needs `Authorization: Bearer <token>`;
+with `--metrics-port N` it is served on a separate bind (`--metrics-host`, default
+127.0.0.1) instead of the public port; with neither, it is off. `--socket`: Socket Mode over SLACK_APP_TOKEN, no public URL needed. Unless
 `--no-scheduler`, the scheduler runs in the same process when `bot.scheduler` exists.
 """
 
@@ -11,6 +14,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import signal
 from typing import Any
 
@@ -30,6 +34,7 @@ from llmgov.models.errors import BadInput, SourceError
 log = logging.getLogger("llmgov.bot.serve")
 
 SCHEDULER_MODULE = "llmgov.bot.scheduler"
+METRICS_TOKEN_ENV = "LLMGOV_METRICS_TOKEN"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
     parser.add_argument("--host", default="0.0.0.0", help="HTTP bind address (default 0.0.0.0)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on this port (and not on the public one)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="bind address of --metrics-port"
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -106,10 +120,18 @@ def _serve(args: argparse.Namespace) -> int:
             log.info("llmgov connecting to Slack in Socket Mode")
             SocketModeHandler(app, settings.slack_app_token).start()
         else:
+            token = os.environ.get(METRICS_TOKEN_ENV) or None
+            metrics = make_metrics_view(session_factory, token=token)
+            if args.metrics_port:
+                start_metrics_server(metrics, args.metrics_host, args.metrics_port)
+            elif token is None:
+                log.warning(
+                    "/metrics is off: set %s (bearer token) or --metrics-port", METRICS_TOKEN_ENV
+                )
             web = create_web_app(
                 app,
                 health_checks=(database_check(session_factory),),
-                metrics_view=make_metrics_view(session_factory),
+                metrics_view=metrics if token and not args.metrics_port else None,
             )
             serve_http(web, args.host, args.port or settings.port)
     finally:
@@ -122,6 +144,20 @@ def _serve(args: argparse.Namespace) -> int:
         charts.shutdown()
         log.info("llmgov stopped")
     return 0
+
+
+def start_metrics_server(view, host: str, port: int) -> None:
+    """/metrics alone on its own bind (a private interface or loopback), in a daemon thread."""
+    import threading
+
+    from flask import Flask
+    from waitress import create_server
+
+    web = Flask("llmgov-metrics")
+    web.add_url_rule("/metrics", endpoint="metrics", view_func=view)
+    server = create_server(web, host=host, port=port, threads=2, ident="llmgov-metrics")
+    threading.Thread(target=server.run, name="llmgov-metrics", daemon=True).start()
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 def stop_on_sigterm() -> None:

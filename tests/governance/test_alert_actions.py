@@ -49,7 +49,7 @@ def _open_alert(session_factory, registry_factory) -> int:
         return alert.id
 
 
-def _body(action_value: str, user="U0BOB0002") -> dict:
+def _body(action_value: str, user="U0ANA0001") -> dict:  # the owner: may ack and snooze
     return {
         "user": {"id": user},
         "actions": [{"value": action_value}],
@@ -72,11 +72,11 @@ def test_acknowledge_redraws_in_place_and_audits(session_factory):
     fields = [
         f["text"] for b in kwargs["blocks"] if b["type"] == "section" for f in b.get("fields") or []
     ]
-    assert "*Status*\nAcknowledged by <@U0BOB0002>" in fields
+    assert "*Status*\nAcknowledged by <@U0ANA0001>" in fields
     with session_factory() as session:
         assert session.get(Alert, alert_id).status == "acknowledged"
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "alert.acknowledge"))
-        assert event.actor == "U0BOB0002"
+        assert event.actor == "U0ANA0001"
 
 
 def test_snooze_sets_seven_days(session_factory):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from llmgov.bot.app import build_app
 from llmgov.bot.listeners.deps import CONTEXT_KEY, AppDeps
-from llmgov.bot.server import create_web_app, database_check
+from llmgov.bot.server import WAITRESS_OPTIONS, create_web_app, database_check
 from llmgov.bot.settings import Settings
 from llmgov.models.registry import AttributionRule, Person, Team, Workload
 from tests.hardening.support import (
@@ -123,7 +123,8 @@ def bolt_app(settings, session_factory, answers):
 
 @pytest.fixture
 def live_server(bolt_app, session_factory, slack_mock) -> Iterator[LiveServer]:
-    """bot/server.py's Flask app, served by waitress (as `llmgov serve` does) on loopback."""
+    """bot/server.py's Flask app, served by waitress with the options `llmgov serve` uses, on
+    loopback."""
     web = create_web_app(bolt_app, health_checks=(database_check(session_factory),))
-    with serve_in_thread(web) as url:
+    with serve_in_thread(web, **WAITRESS_OPTIONS) as url:
         yield LiveServer(url=url, response_url=slack_mock.response_url + f"{TEAM_ID}/1/abc")

@@ -164,6 +164,7 @@ class WaitressThread:
 
     web: Flask
     threads: int = 8
+    options: dict[str, Any] = field(default_factory=dict)  # more waitress adjustments
     _server: Any = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
@@ -172,7 +173,12 @@ class WaitressThread:
         from waitress import create_server
 
         self._server = create_server(
-            self.web, host="127.0.0.1", port=0, threads=self.threads, ident="llmgov"
+            self.web,
+            host="127.0.0.1",
+            port=0,
+            threads=self.threads,
+            ident="llmgov",
+            **self.options,
         )
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -197,9 +203,9 @@ class WaitressThread:
 
 
 @contextmanager
-def serve_in_thread(web: Flask) -> Iterator[str]:
+def serve_in_thread(web: Flask, **options: Any) -> Iterator[str]:
     """Yield the base URL of `web` served by waitress; stop it afterwards."""
-    server = WaitressThread(web)
+    server = WaitressThread(web, options=options)
     try:
         yield server.start()
     finally:

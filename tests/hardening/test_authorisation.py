@@ -12,6 +12,8 @@ table; governance/permissions.py and docs/guardrails.md are where they live):
 - assign, set the backup owner, set the budget (command or Raise budget), breaker Trip,
   Reset, Ignore: the owner, the backup owner or an admin;
 - retire: an admin;
+- an alert's Acknowledge and Snooze: the owner, the backup owner, the team (a member who owns
+  another workload of the same team) or an admin; an alert of no workload: an admin;
 - register a workload, record a decision: anyone (both are attributed and audited);
 - attribution rules: nobody from Slack; they change only through the registry file
   (`llmgov registry import`, audited as `rules.set` by `registry:<file>`), so who may is
@@ -34,6 +36,7 @@ from sqlalchemy import func, select
 from llmgov.bot.blocks.breaker import BUDGET_ACTION_ID, BUDGET_BLOCK_ID, IGNORE, RESET, TRIP
 from llmgov.bot.blocks.decide import RECORD_ACTION
 from llmgov.bot.blocks.owner import CLAIM_ACTION_ID, register_modal
+from llmgov.bot.listeners.actions.alert_actions import handle_alert_ack, handle_alert_snooze
 from llmgov.bot.listeners.actions.breaker_actions import (
     breaker_ignore_action,
     breaker_raise_budget_submission,
@@ -50,7 +53,7 @@ from llmgov.governance.registry_file import import_registry, parse_registry
 from llmgov.guardrails import actions as breaker
 from llmgov.guardrails.state import load_state
 from llmgov.models.base import transaction
-from llmgov.models.governance import DecisionRecord
+from llmgov.models.governance import Alert, DecisionRecord
 from llmgov.models.registry import AttributionRule, AuditEvent, Workload
 from tests.hardening.conftest import ADMIN, NEWBIE, ROLES, World
 from tests.hardening.support import TRIGGER_ID, answer_problems, button_payload, snapshot
@@ -186,6 +189,43 @@ def _breaker_status(session, slug: str) -> str:
     return load_state(_workload(session, slug)).status.value
 
 
+def open_alert(ctx: Ctx) -> None:
+    """A critical budget alert of the owned workload, posted and open."""
+    with transaction(ctx.session_factory) as session:
+        workload = session.scalar(select(Workload).where(Workload.slug == ctx.world.owned))
+        session.add(
+            Alert(
+                fingerprint="fp-matrix",
+                kind="budget_exceeded",
+                severity="critical",
+                workload_id=workload.id,
+                message="search-summaries spent $4,210 of its $4,000 budget",
+            )
+        )
+
+
+def click_alert(listener: Callable) -> Callable[[Ctx, str], None]:
+    def run(ctx: Ctx, actor: str) -> None:
+        with ctx.session_factory() as session:
+            alert_id = session.scalar(select(Alert.id).where(Alert.fingerprint == "fp-matrix"))
+        body = button_payload("alert_ack", str(alert_id), actor, RESPONSE_URL)
+        listener(
+            ack=Recorder(),
+            body=body,
+            respond=ctx.respond,
+            context=ctx.context,
+            logger=log,
+            client=ctx.client,
+        )
+
+    return run
+
+
+def _alert_status(session) -> str:
+    session.rollback()  # a fresh read: ends the SQLite WAL snapshot
+    return session.scalar(select(Alert.status).where(Alert.fingerprint == "fp-matrix"))
+
+
 RECORD_VALUE = json.dumps({"t": "search-summaries tokens_per_month=2B", "d": "2026-03-02"})
 
 
@@ -259,6 +299,20 @@ CASES: dict[str, Case] = {
         OWNERS,
         "breaker.ignore",
         lambda s, w, actor: _breaker_status(s, w.owned) == "ignored",
+    ),
+    "alert-acknowledge": Case(
+        click_alert(handle_alert_ack),
+        frozenset({"owner", "backup", "member", "admin"}),
+        "alert.acknowledge",
+        lambda s, w, actor: _alert_status(s) == "acknowledged",
+        setup=open_alert,
+    ),
+    "alert-snooze": Case(
+        click_alert(handle_alert_snooze),
+        frozenset({"owner", "backup", "member", "admin"}),
+        "alert.snooze",
+        lambda s, w, actor: _alert_status(s) == "snoozed",
+        setup=open_alert,
     ),
     "decision-record": Case(
         click(record_decision_action, RECORD_ACTION, RECORD_VALUE),
@@ -360,3 +414,12 @@ workloads:
         ctx.world.owned,
     )
     assert "summaries-v2" in json.dumps(event.after)
+
+
+def test_an_alert_of_no_workload_is_acknowledged_by_admins_only():
+    from llmgov.governance.permissions import authorise_alert
+
+    for action in ("acknowledge", "snooze"):
+        assert authorise_alert(ADMIN, action, None, {ADMIN})
+        refused = authorise_alert(ROLES["owner"], action, None, {ADMIN})
+        assert not refused and "only a governance admin" in refused.reason

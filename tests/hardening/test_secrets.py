@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import llmgov.bot.cli.serve  # noqa: F401  (makes bot.cli.serve an attribute to patch)
 from llmgov import bot
 from llmgov.bot.app import RedactSecrets, install_log_redaction
 from llmgov.bot.cli import main
@@ -126,7 +127,11 @@ def _serve_briefly(settings_env: dict[str, str], response_url: str, caplog) -> l
             statuses.append(live.send(body).status)
             statuses.append(live.send(body, secret="guess").status)
             for path in ("/healthz", "/metrics"):
-                with urllib.request.urlopen(url + path, timeout=10) as response:
+                metrics_token = settings_env.get("LLMGOV_METRICS_TOKEN", "")
+                request = urllib.request.Request(
+                    url + path, headers={"Authorization": f"Bearer {metrics_token}"}
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:
                     statuses.append(response.status)
         finally:
             server.stop()
@@ -150,6 +155,7 @@ def test_an_in_process_start_of_llmgov_serve_logs_no_secret(
         "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_API_URL": slack_mock.url,
         "LLMGOV_ADMINS": ADMIN,
+        "LLMGOV_METRICS_TOKEN": "metrics-token-0123456789",
     }
     statuses = _serve_briefly(env, slack_mock.response_url + "T0/1/x", caplog)
     assert statuses == [200, 401, 200, 200]

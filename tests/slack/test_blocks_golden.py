@@ -245,7 +245,7 @@ def test_show_message_lists_recorded_decisions_before_the_claim_button():
         "*Recorded decisions*\n"
         "• 2 May 2026 · <@U0ANA0001> · *self hosted* · Bedrock $12,000/month, self-hosted "
         "$8,450.50/month · volume 2.4x the break-even\n"
-        "      _Agreed with &lt;!channel&gt; &amp; *finance* in the review_\n"
+        "      _Agreed with &lt;!channel&gt; &amp; ∗finance∗ in the review_\n"
         "• 7 Apr 2026 · <@U0SAM0001> · *fix ownership first* · Bedrock €310.25/month · "
         "volume at 35% of the break-even\n"
         "• 1 Mar 2026 · someone@example.com · *bedrock*\n"

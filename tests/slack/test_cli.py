@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -122,6 +123,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+METRICS_TOKEN = "metrics-token-for-tests-0123456789"
+
+
 def serve_env(slack_mock, database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LLMGOV_"))}
     env.update(
@@ -140,7 +144,7 @@ def test_serve_runs_the_app_over_http(engine, database_url, session, slack_mock)
     port = free_port()
     process = subprocess.Popen(
         [*LLMGOV, "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)],
-        env=serve_env(slack_mock, database_url),
+        env=serve_env(slack_mock, database_url, LLMGOV_METRICS_TOKEN=METRICS_TOKEN),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -161,7 +165,13 @@ def test_serve_runs_the_app_over_http(engine, database_url, session, slack_mock)
         answer = slack_mock.wait_for("response_url")[0].args
         assert answer["text"] == f"✅ You now own *{registry.unowned}*."
         assert server.command("list", NEWBIE, secret="wrong").status == 401
-        with urllib.request.urlopen(server.url + "/metrics", timeout=5) as reply:
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no token: spend stays private
+            urllib.request.urlopen(server.url + "/metrics", timeout=5)
+        assert refused.value.code == 401
+        authorised = urllib.request.Request(
+            server.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        with urllib.request.urlopen(authorised, timeout=5) as reply:
             assert reply.headers["Content-Type"].startswith("text/plain")
             page = reply.read().decode()
         assert 'llmgov_slack_calls_total{method="auth.test",status="ok"} 1' in page

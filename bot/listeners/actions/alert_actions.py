@@ -13,7 +13,7 @@ Registration: `bot.listeners.actions.alert_actions.register(app)`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from logging import Logger
 from typing import Any
@@ -36,7 +36,7 @@ from llmgov.bot.blocks.alerts import (
     alert_view,
     assign_modal,
 )
-from llmgov.bot.blocks.common import Message, escape, truncate
+from llmgov.bot.blocks.common import Message, escape, escape_keeping_mentions, truncate
 from llmgov.bot.listeners.actions.owner_claim import owner_claim_action
 from llmgov.bot.listeners.deps import AppDeps, deps_from
 from llmgov.governance import alerts as lifecycle
@@ -52,18 +52,30 @@ def _ephemeral(text: str) -> dict[str, Any]:
     return {"text": text, "response_type": "ephemeral", "replace_original": False}
 
 
+class AlertRefused(BadInput):
+    """The actor may not acknowledge or snooze this alert; the refusal is audited."""
+
+
 def change_alert(
     session_factory: sessionmaker[Session],
     alert_id: int,
     actor: str,
     now: datetime,
     change: Callable[[Session, int, str, datetime], Alert],
+    *,
+    verb: str,
+    admins: Collection[str],
 ) -> Message:
-    """Apply `change` (acknowledge or snooze) in one transaction; the redrawn post."""
+    """Apply `change` (acknowledge or snooze) in one transaction, if `actor` may (the rule
+    is governance/permissions.py's `authorise_alert`); the redrawn post. A refusal is
+    audited (committed) and raised as `AlertRefused`."""
     with transaction(session_factory) as session:
-        alert = change(session, alert_id, actor, now)
-        workload = session.get(Workload, alert.workload_id) if alert.workload_id else None
-        return alert_message(alert_view(alert, workload))
+        reason = lifecycle.refusal(session, alert_id, actor, verb, admins)
+        if reason is None:
+            alert = change(session, alert_id, actor, now)
+            workload = session.get(Workload, alert.workload_id) if alert.workload_id else None
+            return alert_message(alert_view(alert, workload))
+    raise AlertRefused(reason)
 
 
 def _alert_id(body: dict[str, Any]) -> int:
@@ -81,12 +93,25 @@ def _handle_change(
     logger: Logger,
     change: Callable[[Session, int, str, datetime], Alert],
     verb: str,
+    client: WebClient | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> None:
     deps = deps_from(context)
     actor = body["user"]["id"]
     try:
-        message = change_alert(deps.session_factory, _alert_id(body), actor, now(), change)
+        message = change_alert(
+            deps.session_factory,
+            _alert_id(body),
+            actor,
+            now(),
+            change,
+            verb=verb,
+            admins=deps.admins(client),
+        )
+    except AlertRefused as error:
+        respond(**_ephemeral(f"🚫 Not done: {escape_keeping_mentions(str(error))}."))
+        logger.info("alert %s by %s refused", verb, actor)
+        return
     except BadInput as error:
         respond(**_ephemeral(f"Could not {verb} this alert: {escape(str(error))}"))
         return
@@ -95,14 +120,20 @@ def _handle_change(
 
 
 def handle_alert_ack(
-    ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext, logger: Logger
+    ack: Ack,
+    body: dict[str, Any],
+    respond: Respond,
+    context: BoltContext,
+    logger: Logger,
+    client: WebClient | None = None,
 ) -> None:
-    """Acknowledge: the alert stays open (and resolves on its own) but notifies no more."""
+    """Acknowledge: the alert stays open (and resolves on its own) but notifies no more.
+    Only the people it is addressed to, their team and admins may (`authorise_alert`)."""
     ack_then_answer(
         ack,
         deps_from(context),
         lambda: _handle_change(
-            body, respond, context, logger, lifecycle.acknowledge, "acknowledge"
+            body, respond, context, logger, lifecycle.acknowledge, "acknowledge", client
         ),
         respond=respond,
         logger=logger,
@@ -110,7 +141,12 @@ def handle_alert_ack(
 
 
 def handle_alert_snooze(
-    ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext, logger: Logger
+    ack: Ack,
+    body: dict[str, Any],
+    respond: Respond,
+    context: BoltContext,
+    logger: Logger,
+    client: WebClient | None = None,
 ) -> None:
     """Snooze 7 days: silent until then; re-notified then if the condition still holds."""
 
@@ -120,7 +156,7 @@ def handle_alert_snooze(
     ack_then_answer(
         ack,
         deps_from(context),
-        lambda: _handle_change(body, respond, context, logger, snooze, "snooze"),
+        lambda: _handle_change(body, respond, context, logger, snooze, "snooze", client),
         respond=respond,
         logger=logger,
     )

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from llmgov.bot.answers import ack_then_answer
 from llmgov.bot.blocks.owner import owner_message, register_modal
+from llmgov.bot.listeners.actions.owner_claim import notify_admins_of_claim
 from llmgov.bot.listeners.commands.base import Reply, respond_with
 from llmgov.bot.listeners.deps import AppDeps, deps_from
 from llmgov.commands import owner
@@ -51,7 +52,10 @@ def reply_llm_owner(
                         owner.EXAMPLES["register"],
                     )
         else:
-            answer = owner.execute(deps.session_factory, parsed, actor, deps.admins(client))
+            admins = deps.admins(client)
+            answer = owner.execute(deps.session_factory, parsed, actor, admins)
+            if isinstance(parsed, owner.Claim):  # every admin is told of every claim
+                notify_admins_of_claim(deps.session_factory, parsed.slug, actor, admins)
     return Reply(owner_message(answer), answer.outcome)
 
 
