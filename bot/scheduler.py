@@ -9,6 +9,7 @@ BlockingScheduler for `llmgov worker`, both built by `build_scheduler`.
 | gap_review | Monday 09:00 | the ownership-gap review in the governance channel |
 | refresh_owners | daily 05:30 | users.info / users.lookupByEmail for owners |
 | flush_outbox | every 5 s | deliver pending Slack messages |
+| early_warning | every 5 min (LLMGOV_EARLY_WARNING_MINUTES; 0: off) | 1-minute Bedrock metrics: retry storms and runaways |
 
 Day and hour of the digest and the gap review: LLMGOV_DIGEST_DAY / LLMGOV_DIGEST_HOUR
 (each owner's own time zone) and LLMGOV_GAPS_DAY / LLMGOV_GAPS_HOUR (UTC).
@@ -52,7 +53,7 @@ class PlannedJob:
 
 def job_plan(config: ScheduleConfig) -> list[PlannedJob]:
     """The scheduled jobs and their triggers (the `checks` job runs after each collection)."""
-    return [
+    plan = [
         PlannedJob(
             "collect_cloudwatch",
             CronTrigger(minute=config.cloudwatch_minute, timezone=UTC),
@@ -95,6 +96,16 @@ def job_plan(config: ScheduleConfig) -> list[PlannedJob]:
             "deliver pending Slack messages",
         ),
     ]
+    if config.early_warning_minutes:
+        plan.append(
+            PlannedJob(
+                "early_warning",
+                CronTrigger(minute=f"*/{config.early_warning_minutes}", timezone=UTC),
+                60,
+                "minute-level Bedrock metrics: retry storms and runaways to their owners",
+            )
+        )
+    return plan
 
 
 def run_scheduled(ctx: JobContext, job_id: str) -> None:
