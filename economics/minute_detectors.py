@@ -7,8 +7,8 @@ hour on previous days: `baseline_from_hours`). Each detector judges the mean of 
 a `Detection` (see `economics.detectors`).
 
 An alert that is already open (`ongoing`) is kept while a weaker condition holds (half the
-excess over the baseline): a storm that dips for a minute is one alert, not a resolve and a
-repost. Every default in `MinuteThresholds` comes from `benchmarks/backtest_minutes.py`
+excess over the baseline, over the last `hold_minutes`): a storm that dips for a minute is
+one alert, not a resolve and a repost. Every default in `MinuteThresholds` comes from `benchmarks/backtest_minutes.py`
 (injected storms and runaways in a week of noisy, seasonal minute traffic).
 
 - `minute_retry_storm`: attempts (invocations + throttles) per minute at least
@@ -117,6 +117,7 @@ class MinuteThresholds:
     burn_hours: float = 24.0
     burn_ratio: float = 2.0
     hold: float = 0.5  # an open alert is kept while this share of the excess remains
+    hold_minutes: int = 10  # ... over this many minutes (a quiet minute does not end it)
     horizon_minutes: float = MINUTES_PER_DAY  # money at stake: this long at the excess rate
 
 
@@ -124,6 +125,13 @@ def _mean_window(values: np.ndarray, window: int) -> np.ndarray:
     if values.shape[1] == 0:
         return np.zeros(values.shape[0])
     return values[:, -window:].mean(axis=1)
+
+
+def _judged(values: np.ndarray, window: int, ongoing: np.ndarray, hold_minutes: int):
+    """The mean of the last `window` minutes; of the last `hold_minutes` for open alerts."""
+    return np.where(
+        ongoing, _mean_window(values, max(hold_minutes, window)), _mean_window(values, window)
+    )
 
 
 def _eased(threshold: float, ongoing: np.ndarray, hold: float, base: float = 0.0) -> np.ndarray:
@@ -160,8 +168,8 @@ def minute_retry_storm(
     ongoing = np.zeros(n, dtype=bool) if ongoing is None else np.asarray(ongoing, dtype=bool)
     attempts_per_minute = arrays.invocations + arrays.throttles
     failures_per_minute = arrays.errors + arrays.throttles
-    attempts = _mean_window(attempts_per_minute, window)
-    failures = _mean_window(failures_per_minute, window)
+    attempts = _judged(attempts_per_minute, window, ongoing, thresholds.hold_minutes)
+    failures = _judged(failures_per_minute, window, ongoing, thresholds.hold_minutes)
     share = ratio_of(failures, attempts)
     base = baseline.attempts
     base_share = baseline.failure_share
@@ -174,7 +182,7 @@ def minute_retry_storm(
         & (share >= share_limit)
         & (share >= 2 * base_share)
     )
-    cost = _mean_window(arrays.cost, window)
+    cost = _judged(arrays.cost, window, ongoing, thresholds.hold_minutes)
     excess_cost = np.maximum(cost - baseline.cost, 0.0)
     per_minute = (attempts_per_minute >= surge[:, None] * np.maximum(base, 1.0)[:, None]) & (
         ratio_of(failures_per_minute, attempts_per_minute) >= share_limit[:, None]
@@ -212,9 +220,9 @@ def runaway(
     ongoing = np.zeros(n, dtype=bool) if ongoing is None else np.asarray(ongoing, dtype=bool)
     left = np.full(n, np.inf) if budget_left is None else np.asarray(budget_left, dtype=float)
     left = np.where(np.isnan(left), np.inf, left)
-    invocations = _mean_window(arrays.invocations, window)
-    tokens = _mean_window(arrays.tokens, window)
-    cost = _mean_window(arrays.cost, window)
+    invocations = _judged(arrays.invocations, window, ongoing, thresholds.hold_minutes)
+    tokens = _judged(arrays.tokens, window, ongoing, thresholds.hold_minutes)
+    cost = _judged(arrays.cost, window, ongoing, thresholds.hold_minutes)
     surge = _eased(thresholds.runaway_ratio, ongoing, thresholds.hold, 1.0)
     # A surge with failures is a retry storm (the other detector), not a runaway.
     # Failing: at least half the share and the number of failures a flagged storm has

@@ -92,8 +92,13 @@ def test_a_storm_is_raised_once_kept_while_it_lasts_and_resolved_when_it_ends(
     run_checks(session_factory, SETTINGS, T0 + timedelta(minutes=11))
     assert alerts(session_factory)[0].status == "open"
 
+    # Calm again: an open alert is judged over the last 10 minutes, so one quiet run
+    # does not end it; two do.
     publish(T0 + timedelta(minutes=10), 5, calls=30, client_errors=0.3)
-    ended = run_early_warning(session_factory, SETTINGS, T0 + timedelta(minutes=15), aws=aws)
+    run_early_warning(session_factory, SETTINGS, T0 + timedelta(minutes=15), aws=aws)
+    assert alerts(session_factory)[0].status == "open"
+    publish(T0 + timedelta(minutes=15), 5, calls=30, client_errors=0.3)
+    ended = run_early_warning(session_factory, SETTINGS, T0 + timedelta(minutes=20), aws=aws)
     assert alerts(session_factory)[0].status == "resolved"
     update = outbox_rows(session_factory)[-1]
     assert update.method == "chat.update" and update.payload["ts_from"] == post.idempotency_key
@@ -102,7 +107,7 @@ def test_a_storm_is_raised_once_kept_while_it_lasts_and_resolved_when_it_ends(
         logged = session.scalars(
             select(ApiCallLog).where(ApiCallLog.operation == "GetMetricData")
         ).all()
-    assert len(logged) == 4  # every run's requests and cost are on record
+    assert len(logged) == 5  # every run's requests and cost are on record
 
 
 def test_minutes_not_yet_published_are_not_read_as_quiet(session_factory, world):

@@ -54,16 +54,24 @@ def test_a_storm_is_flagged_and_normal_traffic_with_a_busy_minute_is_not():
 
 
 def test_an_open_storm_is_kept_while_it_eases_and_ends_when_traffic_is_back():
-    calls = np.full((1, T), 40.0)
-    calls[0, -3:] = 70.0
-    throttles = np.zeros_like(calls)
-    throttles[0, -3:] = 30.0  # 100 attempts, 2.5x: under the 3x that raises, over 2x that keeps
-    data = arrays(calls, throttles=throttles)
+    calls = np.full((1, T), 70.0)
+    throttles = np.full((1, T), 30.0)  # 100 attempts, 2.5x: under the 3x that raises,
+    data = arrays(calls, throttles=throttles)  # over the 2x that keeps an open alert
     base = flat_baseline(1, 40)
     assert len(minute_retry_storm(data, base)) == 0
     assert len(minute_retry_storm(data, base, ongoing=np.array([True]))) == 1
     calm = arrays(np.full((1, T), 40.0))
     assert len(minute_retry_storm(calm, base, ongoing=np.array([True]))) == 0
+
+
+def test_a_few_quiet_minutes_do_not_end_an_open_storm():
+    calls = np.full((1, T), 400.0)
+    throttles = np.full((1, T), 300.0)
+    calls[0, -3:] = throttles[0, -3:] = 0.0  # three minutes without a single call
+    data = arrays(calls, errors=calls * 0.3, throttles=throttles)
+    base = flat_baseline(1, 40)
+    assert len(minute_retry_storm(data, base)) == 0  # judged on 3 minutes: nothing
+    assert len(minute_retry_storm(data, base, ongoing=np.array([True]))) == 1
 
 
 def test_a_runaway_in_calls_or_tokens_is_flagged_a_storm_is_not_a_runaway():
@@ -117,4 +125,5 @@ def test_defaults_are_the_backtested_ones():
         burn_hours=24.0,
         burn_ratio=2.0,
         hold=0.5,
+        hold_minutes=10,
     )
