@@ -8,7 +8,8 @@ quieter weekends, day-to-day level noise, over-dispersed (gamma-Poisson) minute 
 tokens per call that vary by minute, 0.5-3% errors and 0-2% throttles. Benign events the
 detectors must ignore: bursts of 1.3-2x traffic for 10-60 minutes, error blips (up to 15%
 for 5-20 minutes), a lasting +40% level shift, single-minute 3x spikes. Injected incidents
-in the second week (about half the workloads, one each):
+in the second week (about half the workloads, one each; `--hard`: bursts of 1.5-2.5x and
+runaways from 4x):
 - retry storm: extra attempts of max(2-12x the rate, 30-300 a minute), 40-95% failing;
 - runaway, volume: calls x 6-25 (at least 30 more a minute), errors as usual;
 - runaway, tokens: tokens per call x 6-25 (at least 100,000 more tokens a minute).
@@ -56,6 +57,9 @@ LOOKBACK = 20
 RECALL_WITHIN = 15
 GRACE_AFTER = 10
 KINDS = ("minute_retry_storm", "runaway")
+# benign bursts and runaway factors; `--hard` brings them closer together
+BURSTS = {False: (1.3, 2.0), True: (1.5, 2.5)}
+RUNAWAYS = {False: (6.0, 25.0), True: (4.0, 20.0)}
 
 
 @dataclass
@@ -69,7 +73,7 @@ class World:
     incidents: list[tuple[int, str, int, int, str]]  # workload, kind, start, end, variant
 
 
-def make_world(n: int, seed: int) -> World:
+def make_world(n: int, seed: int, hard: bool = False) -> World:
     rng = np.random.default_rng(seed)
     t = DAYS * DAY
     minute = np.arange(t)
@@ -83,7 +87,7 @@ def make_world(n: int, seed: int) -> World:
     for w in range(n):
         for _ in range(rng.poisson(3)):
             start = rng.integers(0, t - 60)
-            mean[w, start : start + rng.integers(10, 61)] *= rng.uniform(1.3, 2.0)
+            mean[w, start : start + rng.integers(10, 61)] *= rng.uniform(*BURSTS[hard])
         if rng.random() < 0.15:
             mean[w, rng.integers(HISTORY_DAYS * DAY, t) :] *= 1.4
         for _ in range(rng.poisson(4)):
@@ -111,10 +115,10 @@ def make_world(n: int, seed: int) -> World:
             extra_attempts[w, span] = extra
             extra_fail_share[w, span] = rng.uniform(0.4, 0.95)
         elif variant == "volume":
-            factor = rng.uniform(6, 25)
+            factor = rng.uniform(*RUNAWAYS[hard])
             mean[w, span] = np.maximum(mean[w, span] * factor, mean[w, span] + 30)
         else:
-            factor = rng.uniform(6, 25)
+            factor = rng.uniform(*RUNAWAYS[hard])
             floor = 100_000 / np.maximum(mean[w, span], 1e-9) / tokens_per_call[w, span] + 1
             tokens_per_call[w, span] *= np.maximum(factor, floor)
         kind = "minute_retry_storm" if variant == "storm" else "runaway"
@@ -252,14 +256,17 @@ def main() -> int:
     parser.add_argument("--workloads", type=int, default=200)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--sweep", action="store_true", help="also try other thresholds")
+    parser.add_argument(
+        "--hard", action="store_true", help="bursts of 1.5-2.5x, runaways from 4x (not 6x)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    world = make_world(args.workloads, args.seed)
+    world = make_world(args.workloads, args.seed, args.hard)
     defaults = MinuteThresholds()
     print(
         f"{args.workloads} workloads, {DAYS - HISTORY_DAYS} days judged every {CADENCE} min "
         f"(after {HISTORY_DAYS} days of history), {len(world.incidents)} injected incidents; "
-        f"seed {args.seed}"
+        f"seed {args.seed}{'; hard: bursts 1.5-2.5x, runaways 4-20x' if args.hard else ''}"
     )
     results = run(world, defaults, args.seed)
     print(report("defaults", results))
