@@ -64,6 +64,17 @@ def parse_hour(name: str, text: str) -> int:
     raise BadInput(f"{name}={text!r} is not an hour: write a whole hour from 0 to 23, e.g. 9")
 
 
+def parse_cadence(name: str, text: str) -> int:
+    """Minutes between early-warning runs: 0 (off) or a divisor of 60 (runs stay on the clock)."""
+    value = text.strip()
+    if value.isdigit() and (int(value) == 0 or 60 % int(value) == 0):
+        return int(value)
+    raise BadInput(
+        f"{name}={text!r} is not a cadence: write minutes that divide an hour "
+        "(1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60), or 0 to turn the early warning off"
+    )
+
+
 def _sources(name: str, text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     if text is None:
         return default
@@ -86,6 +97,7 @@ class ScheduleConfig:
     billing_hour: int = 6
     owner_refresh_hour: int = 5
     flush_seconds: int = 5
+    early_warning_minutes: int = 5  # minute-level Bedrock check cadence; 0 turns it off
     flush_budget_seconds: float = 30.0  # one flush never runs longer; the next continues
     hourly_sources: tuple[str, ...] | None = None  # None: ask collectors.run, else defaults
     daily_sources: tuple[str, ...] | None = None
@@ -93,7 +105,8 @@ class ScheduleConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ScheduleConfig:
         """LLMGOV_DIGEST_DAY, LLMGOV_DIGEST_HOUR, LLMGOV_GAPS_DAY, LLMGOV_GAPS_HOUR,
-        LLMGOV_HOURLY_SOURCES, LLMGOV_DAILY_SOURCES; bad values raise BadInput."""
+        LLMGOV_HOURLY_SOURCES, LLMGOV_DAILY_SOURCES, LLMGOV_EARLY_WARNING_MINUTES; bad values
+        raise BadInput."""
         env = os.environ if environ is None else environ
         options: dict[str, Any] = {}
         for key, attribute, parse in (
@@ -110,6 +123,10 @@ class ScheduleConfig:
         ):
             if key in env:
                 options[attribute] = _sources(key, env[key], ())
+        if env.get("LLMGOV_EARLY_WARNING_MINUTES"):
+            options["early_warning_minutes"] = parse_cadence(
+                "LLMGOV_EARLY_WARNING_MINUTES", env["LLMGOV_EARLY_WARNING_MINUTES"]
+            )
         return cls(**options)
 
 
@@ -133,6 +150,7 @@ class JobContext:
     dm_channels: DmChannels = field(default_factory=DmChannels)
     # the process that draws the digests' charts in `llmgov serve` (bot/chart_worker.py)
     charts: ChartWorker | None = None
+    aws: Any | None = None  # collectors.aws.AwsClients for the early warning (None: built per run)
 
     def __post_init__(self) -> None:
         if self.pacer is None:
@@ -249,6 +267,16 @@ def refresh_owners_job(ctx: JobContext, now: datetime) -> dict:
     return report.as_dict()
 
 
+def early_warning_job(ctx: JobContext, now: datetime) -> dict:
+    """Minute-level Bedrock usage → retry storms and runaways → alerts (bot/early_warning.py)."""
+    from llmgov.bot.early_warning import run_early_warning
+
+    report = run_early_warning(
+        ctx.session_factory, ctx.settings, now, aws=ctx.aws, dry_run=ctx.dry_run
+    )
+    return report.as_dict()
+
+
 def flush_outbox_job(ctx: JobContext, now: datetime) -> dict:
     if ctx.client is None or ctx.dry_run:
         return {"skipped": "dry run" if ctx.dry_run else "no Slack client (set SLACK_BOT_TOKEN)"}
@@ -305,6 +333,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "flush_outbox": JobSpec(
         flush_outbox_job, ttl=timedelta(minutes=2), min_interval=None, quiet=True
+    ),
+    "early_warning": JobSpec(
+        early_warning_job, ttl=timedelta(minutes=4), min_interval=timedelta(seconds=50)
     ),
 }
 

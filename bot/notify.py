@@ -36,7 +36,7 @@ from llmgov.governance import outbox
 from llmgov.governance.alerts import AlertChange, ChangeAction
 from llmgov.governance.checks import evaluate
 from llmgov.governance.digest import OwnerDigest, build_digests
-from llmgov.governance.findings import Finding, severity_rank
+from llmgov.governance.findings import MINUTE_KINDS, Finding, Kind, severity_rank
 from llmgov.governance.gap_review import GapReview, build_gap_review, record_published
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.errors import BadInput
@@ -179,7 +179,9 @@ def run_checks(
         try:
             thresholds = load_thresholds(session)
             findings = evaluate(session, as_of or now, thresholds)
-            changes = alert_lifecycle.sync(session, findings, now)
+            # the early warning's alerts are raised and resolved by its own runs
+            checked = [kind.value for kind in Kind if kind.value not in MINUTE_KINDS]
+            changes = alert_lifecycle.sync(session, findings, now, kinds=checked)
             messages = alert_messages(session, settings, changes, thresholds, now, dry_run)
             if dry_run:
                 session.rollback()

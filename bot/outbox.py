@@ -9,6 +9,10 @@ How each row is delivered:
    every file its key in the file name, so `conversations.history` (or `.replies` in a
    thread) since the row was created finds a copy that was posted but never marked.
 3. **Send**, paced per Slack tier (`bot.pacing`), then **mark sent** with channel and ts.
+   A DM goes to the user id: chat.postMessage answers with the DM channel id, which is
+   stored (`dm_channels`) for later look-ups; `conversations.open` (Tier 3) is called only
+   when a channel id is needed before the first post succeeded (a retry looking for an
+   earlier copy, a file upload).
 
 Failures: a 429 reschedules the row after Retry-After (it costs no attempt, and only its own
 channel, or its own method for per-workspace limits, waits); 5xx, timeouts and connection
@@ -43,6 +47,7 @@ from llmgov.bot.pacing import AnchoredClock, Clock, Pacer, SystemClock
 from llmgov.bot.slack_errors import Final, RateLimited, Transient, classify
 from llmgov.governance.outbox import FILE_UPLOAD, POST, UPDATE
 from llmgov.models.base import transaction
+from llmgov.models.dm_channels import DmChannel, remember_dm_channel
 from llmgov.models.governance import Alert, OutboxMessage, OutboxStatus
 
 log = logging.getLogger("llmgov.outbox")
@@ -116,8 +121,18 @@ def is_user_id(channel: str) -> bool:
     return channel[:1] in ("U", "W")
 
 
+def needs_dm_channel(method: str, previous_attempts: int) -> bool:
+    """Whether a DM row needs its channel id before sending (else the user id will do).
+
+    A first post goes to the user id; a retried post or upload looks for an earlier copy in
+    the DM's history, and uploads and updates take a channel id only.
+    """
+    return method != POST or previous_attempts > 0
+
+
 class DmChannels:
-    """User id -> DM channel id, shared by senders in this process (conversations.open is Tier 3)."""
+    """User id -> DM channel id, shared by senders in this process (the `dm_channels` table
+    holds them across processes)."""
 
     def __init__(self) -> None:
         self._by_user: dict[str, str] = {}
@@ -201,27 +216,43 @@ class _Sender:
                     self.pacer.penalise(paced, pace_channel, classified.retry_after)
             raise classified from error
 
-    def _dm_channel(self, user: str) -> str:
+    def _known_dm_channel(self, user: str) -> str | None:
+        """The user's DM channel if we have seen it: this process's cache, then the database."""
         cached = self.dm_channels.get(user)
         if cached:
             return cached
         with self.session_factory() as session:
-            known = session.scalar(
-                select(OutboxMessage.sent_channel)
-                .where(
-                    OutboxMessage.channel == user,
-                    OutboxMessage.status == OutboxStatus.SENT.value,
-                    OutboxMessage.sent_channel.like("D%"),
-                )
-                .limit(1)
-            )
-        if not known:
-            response = self._call(
-                "conversations.open", None, lambda: self.client.conversations_open(users=user)
-            )
-            known = response["channel"]["id"]
-        self.dm_channels.put(user, known)
+            known = session.scalar(select(DmChannel.channel_id).where(DmChannel.user_id == user))
+        if known:
+            self.dm_channels.put(user, known)
         return known
+
+    def _open_dm_channel(self, user: str) -> str:
+        """conversations.open (Tier 3): only when a DM channel id is needed before any post."""
+        response = self._call(
+            "conversations.open", None, lambda: self.client.conversations_open(users=user)
+        )
+        channel = response["channel"]["id"]
+        with transaction(self.session_factory) as session:
+            remember_dm_channel(session, user, channel, self.clock.now())
+        self.dm_channels.put(user, channel)
+        return channel
+
+    def _target(self, job: _Claimed) -> str:
+        """Where to send: a channel id, or for a DM the user id when posting is all we do.
+
+        chat.postMessage takes a user id and answers with the DM channel id, which
+        `_mark_sent` stores. A channel id is needed first only to look for an earlier copy
+        (a retry) or to upload a file: then an unknown DM channel is opened.
+        """
+        if not is_user_id(job.channel):
+            return job.channel
+        known = self._known_dm_channel(job.channel)
+        if known:
+            return known
+        if needs_dm_channel(job.method, job.previous_attempts):
+            return self._open_dm_channel(job.channel)
+        return job.channel
 
     def _find_earlier_copy(self, job: _Claimed, channel: str) -> str | None:
         """The ts (or file id) of a copy an interrupted attempt already posted, if any."""
@@ -374,6 +405,8 @@ class _Sender:
                 )
                 .execution_options(synchronize_session=False)
             )
+            if is_user_id(job.channel) and channel.startswith("D"):
+                remember_dm_channel(session, job.channel, channel, now)
             if job.alert_id is not None and job.method == POST and not job.threaded:
                 session.execute(
                     update(Alert)
@@ -381,6 +414,8 @@ class _Sender:
                     .values(channel_id=channel, message_ts=ts)
                     .execution_options(synchronize_session=False)
                 )
+        if is_user_id(job.channel) and channel.startswith("D"):
+            self.dm_channels.put(job.channel, channel)
 
     def _reschedule(self, job: _Claimed, error: Exception) -> str:
         now = self.clock.now()
@@ -426,7 +461,7 @@ class _Sender:
             return claimed
         job = claimed
         try:
-            channel = self._dm_channel(job.channel) if is_user_id(job.channel) else job.channel
+            channel = self._target(job)
             if job.previous_attempts > 0 and job.method in (POST, FILE_UPLOAD):
                 try:
                     earlier = self._find_earlier_copy(job, channel)
@@ -441,8 +476,6 @@ class _Sender:
             sent_channel, ts = self._send(job, channel)
         except (RateLimited, Transient, Final) as error:
             return self._reschedule(job, error)
-        if is_user_id(job.channel) and sent_channel.startswith("D"):
-            self.dm_channels.put(job.channel, sent_channel)
         self._mark_sent(job, sent_channel, ts)
         return "sent"
 
@@ -511,6 +544,14 @@ def deliver_pending(
             .order_by(OutboxMessage.id)
             .limit(sender.policy.batch_size)
         ).all()
+        users = sorted({channel for _, channel, _, _ in rows if channel and is_user_id(channel)})
+        for start in range(0, len(users), 500):  # one look-up per 500 DMs, not one per row
+            for user, dm in session.execute(
+                select(DmChannel.user_id, DmChannel.channel_id).where(
+                    DmChannel.user_id.in_(users[start : start + 500])
+                )
+            ):
+                sender.dm_channels.put(user, dm)
     queues: dict[str, deque[tuple[int, str, datetime]]] = defaultdict(deque)
     for row_id, channel, method, due in rows:
         queues[channel or ""].append((row_id, method, due))
@@ -521,7 +562,8 @@ def deliver_pending(
     def head_wait(channel: str) -> float:
         """Seconds until the pacer lets the channel's next row go."""
         wait = pacer.ready_in(_pace_method(queues[channel][0][1]), channel)
-        if is_user_id(channel) and sender.dm_channels.get(channel) is None:
+        method = queues[channel][0][1]
+        if is_user_id(channel) and method != POST and sender.dm_channels.get(channel) is None:
             wait = max(wait, pacer.ready_in("conversations.open"))
         return wait
 

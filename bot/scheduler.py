@@ -9,20 +9,22 @@ BlockingScheduler for `llmgov worker`, both built by `build_scheduler`.
 | gap_review | Monday 09:00 | the ownership-gap review in the governance channel |
 | refresh_owners | daily 05:30 | users.info / users.lookupByEmail for owners |
 | flush_outbox | every 5 s | deliver pending Slack messages |
+| early_warning | every 5 min (LLMGOV_EARLY_WARNING_MINUTES; 0: off) | 1-minute Bedrock metrics: retry storms and runaways |
 
 Day and hour of the digest and the gap review: LLMGOV_DIGEST_DAY / LLMGOV_DIGEST_HOUR
 (each owner's own time zone) and LLMGOV_GAPS_DAY / LLMGOV_GAPS_HOUR (UTC).
 
 Every job has a stable id (replace_existing), coalesces missed runs into one, runs one
 instance at a time and has a misfire grace time; across processes a database lease
-(bot/jobs.run_job) keeps two schedulers from running the same job.
+(bot/jobs.run_job) keeps two schedulers from running the same job, and a scheduler that
+found the lease held tries once more when it lapses (a holder killed mid-job).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -30,11 +32,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from llmgov.bot.jobs import WEEKDAYS, JobContext, ScheduleConfig, run_job
+from llmgov.bot.jobs import JOBS, WEEKDAYS, JobContext, ScheduleConfig, run_job
 from llmgov.bot.settings import Settings
+from llmgov.models.governance import JobLease
 
 if TYPE_CHECKING:  # imported for its type only: it brings matplotlib
     from llmgov.bot.chart_worker import ChartWorker
@@ -52,7 +56,7 @@ class PlannedJob:
 
 def job_plan(config: ScheduleConfig) -> list[PlannedJob]:
     """The scheduled jobs and their triggers (the `checks` job runs after each collection)."""
-    return [
+    plan = [
         PlannedJob(
             "collect_cloudwatch",
             CronTrigger(minute=config.cloudwatch_minute, timezone=UTC),
@@ -95,11 +99,64 @@ def job_plan(config: ScheduleConfig) -> list[PlannedJob]:
             "deliver pending Slack messages",
         ),
     ]
+    if config.early_warning_minutes:
+        plan.append(
+            PlannedJob(
+                "early_warning",
+                CronTrigger(minute=f"*/{config.early_warning_minutes}", timezone=UTC),
+                60,
+                "minute-level Bedrock metrics: retry storms and runaways to their owners",
+            )
+        )
+    return plan
 
 
-def run_scheduled(ctx: JobContext, job_id: str) -> None:
-    """What the scheduler calls: the job under its lease, at the context clock's now."""
-    run_job(ctx, job_id)
+JOB_MISFIRE_SECONDS: dict[str, int] = {}  # job id -> its misfire grace, from the plan
+
+
+def run_scheduled(ctx: JobContext, job_id: str, scheduler: BaseScheduler | None = None) -> None:
+    """What the scheduler calls: the job under its lease, at the context clock's now.
+
+    Skipped because another scheduler holds the lease: look again just after it lapses
+    (`retry_after_lease`), so a holder killed mid-job does not cost the slot.
+    """
+    result = run_job(ctx, job_id)
+    if scheduler is not None and result.outcome == "skipped":
+        retry_after_lease(ctx, job_id, scheduler)
+
+
+def retry_after_lease(ctx: JobContext, job_id: str, scheduler: BaseScheduler) -> datetime | None:
+    """If another holder's unexpired lease stopped this run, schedule one more try a second
+    after it expires; returns when (None: nothing to retry). A holder that finishes in time
+    records its run, and the retry then skips on the job's minimum interval; one killed
+    mid-job never releases, so the retry runs the job. Jobs without a minimum interval run
+    every few seconds anyway and are not retried."""
+    if JOBS[job_id].min_interval is None:
+        return None
+    with ctx.session_factory() as session:
+        lease = session.get(JobLease, job_id)
+        expires = None if lease is None or lease.holder == ctx.holder else lease.expires_at
+    if expires is None or expires <= ctx.clock.now():
+        return None  # skipped on the minimum interval: the slot's run is done
+    when = expires + timedelta(seconds=1)
+    scheduler.add_job(
+        run_scheduled,
+        trigger=DateTrigger(run_date=when, timezone=UTC),
+        args=[ctx, job_id, scheduler],
+        id=f"{job_id}:after-lease",
+        name=f"{job_id} again once the other holder's lease lapses",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=JOB_MISFIRE_SECONDS.get(job_id, 60),
+    )
+    log.info(
+        "job %s is held by another scheduler until %s: trying again then",
+        job_id,
+        expires.isoformat(),
+        extra={"job": job_id},
+    )
+    return when
 
 
 def build_scheduler(
@@ -123,11 +180,13 @@ def build_scheduler(
     )
     scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = scheduler_class(timezone=UTC)
-    for job in job_plan(ctx.config):
+    plan = job_plan(ctx.config)
+    JOB_MISFIRE_SECONDS.update({job.id: job.misfire_grace_seconds for job in plan})
+    for job in plan:
         scheduler.add_job(
             run_scheduled,
             trigger=job.trigger,
-            args=[ctx, job.id],
+            args=[ctx, job.id, scheduler],
             id=job.id,
             name=job.description,
             replace_existing=True,
@@ -154,4 +213,11 @@ def start_background(
     return scheduler
 
 
-__all__ = ["PlannedJob", "build_scheduler", "job_plan", "run_scheduled", "start_background"]
+__all__ = [
+    "PlannedJob",
+    "build_scheduler",
+    "job_plan",
+    "retry_after_lease",
+    "run_scheduled",
+    "start_background",
+]

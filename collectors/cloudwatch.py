@@ -5,7 +5,7 @@ with `list_metrics` (paginated) and `GetMetricData` in chunks of at most 500 que
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,21 +78,30 @@ def dimensions_of(metric: dict[str, Any]) -> dict[str, str]:
 
 
 def get_metric_data(
-    cloudwatch: Any, queries: Iterable[MetricQuery], start: datetime, end: datetime
+    cloudwatch: Any,
+    queries: Iterable[MetricQuery],
+    start: datetime,
+    end: datetime,
+    bucket: Callable[[datetime], datetime] = floor_hour,
 ) -> Iterator[tuple[MetricQuery, datetime, float]]:
-    """(query, UTC timestamp, value) for every datapoint, ≤500 queries per request."""
+    """(query, UTC timestamp, value) for every datapoint, ≤500 queries per request;
+    timestamps are floored by `bucket` (hours unless a minute-level caller says otherwise)."""
     batch: list[MetricQuery] = []
     for query in queries:
         batch.append(query)
         if len(batch) == MAX_QUERIES_PER_CALL:
-            yield from _fetch(cloudwatch, batch, start, end)
+            yield from _fetch(cloudwatch, batch, start, end, bucket)
             batch = []
     if batch:
-        yield from _fetch(cloudwatch, batch, start, end)
+        yield from _fetch(cloudwatch, batch, start, end, bucket)
 
 
 def _fetch(
-    cloudwatch: Any, batch: list[MetricQuery], start: datetime, end: datetime
+    cloudwatch: Any,
+    batch: list[MetricQuery],
+    start: datetime,
+    end: datetime,
+    bucket: Callable[[datetime], datetime],
 ) -> Iterator[tuple[MetricQuery, datetime, float]]:
     by_id = {f"q{index}": query for index, query in enumerate(batch)}
     arguments: dict[str, Any] = {
@@ -110,7 +119,7 @@ def _fetch(
             ):
                 if value is None:
                     continue
-                yield query, floor_hour(stamp), float(value)
+                yield query, bucket(stamp), float(value)
 
 
 def _api(cloudwatch: Any, operation: str) -> str:

@@ -51,6 +51,14 @@ class Kind(enum.StrEnum):
     MISSING_EXIT_STRATEGY = "missing_exit_strategy"
     ESTIMATE_DRIFT = "estimate_drift"
     STALE_DATA = "stale_data"
+    # the early warning (governance/early_warning.py), judged every few minutes
+    MINUTE_RETRY_STORM = "minute_retry_storm"
+    RUNAWAY = "runaway"
+
+
+# Kinds only the early-warning run raises and resolves; the hourly and daily checks leave
+# their alerts alone (and it leaves theirs).
+MINUTE_KINDS = frozenset({Kind.MINUTE_RETRY_STORM.value, Kind.RUNAWAY.value})
 
 
 def fingerprint(kind: str, *parts: object) -> str:
@@ -134,6 +142,7 @@ def format_money(amount: Decimal | float | int, currency: str = "USD") -> str:
 
 
 __all__ = [
+    "MINUTE_KINDS",
     "Finding",
     "Kind",
     "Severity",

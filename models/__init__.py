@@ -13,6 +13,7 @@ from llmgov.models.base import (
     transaction,
     utcnow,
 )
+from llmgov.models.dm_channels import DmChannel
 from llmgov.models.facts import (
     ApiCallLog,
     CostFact,
@@ -53,6 +54,7 @@ __all__ = [
     "Base",
     "CostFact",
     "DecisionRecord",
+    "DmChannel",
     "GpuFact",
     "JobLease",
     "OrganisationProfile",

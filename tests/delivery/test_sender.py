@@ -207,18 +207,24 @@ def test_not_in_channel_joins_the_public_channel_and_posts(
     assert keys_posted(slack_mock) == {"k": 1}
 
 
-def test_dm_channel_is_opened_once_and_remembered(
+def test_dm_is_posted_to_the_user_id_and_its_channel_remembered(
     session_factory, slack_mock, client, sender_options
 ):
     add(session_factory, "d1", channel="U0BOB0001")
     add(session_factory, "d2", channel="U0BOB0001")
     deliver_pending(session_factory, client, now=T0, **sender_options)
-    assert len(slack_mock.calls_to("conversations.open")) == 1
-    # A new process (empty memory cache) finds the D channel in the outbox, not via Slack.
+    assert slack_mock.calls_to("conversations.open") == []
+    # The first post names the user; the second the DM channel the first one returned.
+    assert [c.args["channel"] for c in slack_mock.calls_to("chat.postMessage")] == [
+        "U0BOB0001",
+        "D0BOB0001",
+    ]
+    # A new process (empty memory cache) finds the D channel in the database, not via Slack.
     add(session_factory, "d3", channel="U0BOB0001")
     restart = {**sender_options, "dm_channels": DmChannels()}
     deliver_pending(session_factory, client, now=T0, **restart)
-    assert len(slack_mock.calls_to("conversations.open")) == 1
+    assert slack_mock.calls_to("conversations.open") == []
+    assert slack_mock.calls_to("chat.postMessage")[-1].args["channel"] == "D0BOB0001"
     assert [m["text"] for m in slack_mock.channel_messages("D0BOB0001")] == ["d1", "d2", "d3"]
 
 

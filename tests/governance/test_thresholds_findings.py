@@ -123,6 +123,8 @@ def test_every_design_kind_exists():
         "missing_exit_strategy",
         "estimate_drift",
         "stale_data",
+        "minute_retry_storm",
+        "runaway",
     ]
     assert [k.value for k in Kind] == design
 

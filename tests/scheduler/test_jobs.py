@@ -272,4 +272,10 @@ def test_three_weeks_of_hourly_digest_jobs_send_one_digest_per_owner_per_week(
         for args in posts
     )
     weeks = {"2026-W10", "2026-W11", "2026-W12"}
-    assert per_owner_week == {(d, w): 1 for d in ("D0LONDON1", "D0TOKYO01") for w in weeks}
+    # The first digest goes to the user id; chat.postMessage answers with the DM channel,
+    # which later weeks use.
+    assert per_owner_week == {
+        (f"{'U' if w == '2026-W10' else 'D'}0{who}", w): 1
+        for who in ("LONDON1", "TOKYO01")
+        for w in weeks
+    }

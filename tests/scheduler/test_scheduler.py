@@ -22,6 +22,7 @@ EXPECTED = {
     "gap_review": 6 * 3600,
     "refresh_owners": 2 * 3600,
     "flush_outbox": 30,
+    "early_warning": 60,
 }
 
 
