@@ -5,7 +5,7 @@ answer carries, so it never needs `conversations.open` (Tier 3) for a post. The 
 filled from the DMs already sent (the outbox's sent rows) so no known channel is forgotten.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-08 02:30:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import llmgov.models.base
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -8,7 +8,7 @@ records `{"budget_monthly", "currency"}`, and retiring as `status.set` where Sla
 workload reads the same whoever made the change. Downgrade keeps the rows as they are.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-08 02:40:00.000000
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
