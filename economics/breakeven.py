@@ -9,7 +9,7 @@
                           ML infrastructure, a marginal 0.25 with it)
 
 Throughput is output tokens per second, the metric the published benchmarks report
-(`throughput.csv`, see the README). Everything broadcasts: pass scalars for one workload or
+(`data/throughput.csv`, see docs/economics.md). Everything broadcasts: pass scalars for one workload or
 `(W,)` arrays for many.
 """
 
@@ -29,7 +29,7 @@ SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 FTE_WITHOUT_ML_INFRA = 1.5  # "1-2 senior engineers"
 FTE_WITH_ML_INFRA = 0.25  # a marginal share of an existing platform team
 
-THROUGHPUT_CSV = Path(__file__).with_name("throughput.csv")
+THROUGHPUT_CSV = Path(__file__).parent / "data" / "throughput.csv"
 
 # GPUs per AWS instance type (public instance specifications), for per-instance throughput.
 INSTANCE_GPUS: dict[str, tuple[str, int]] = {
