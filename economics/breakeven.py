@@ -209,6 +209,37 @@ def people_monthly_cost(
     return np.asarray(people_cost_per_year, dtype=float) * fte / 12
 
 
+def bedrock_price_per_mtok(
+    input_share,
+    price_input_per_mtok,
+    price_output_per_mtok,
+    *,
+    cache_read_share=0.0,
+    cache_write_share=0.0,
+    price_cache_read_per_mtok=None,
+    price_cache_write_per_mtok=None,
+    tier_multiplier=1.0,
+) -> np.ndarray:
+    """Bedrock money per million tokens of a mix: shares of all tokens that are plain input,
+    cache reads, cache writes (each at its own price; input price when it has none) and
+    output, times the way of buying (batch 0.5, flex 0.5, priority 1.75; standard 1). The
+    one rule for a Bedrock token price."""
+    share_in = np.asarray(input_share, dtype=float)
+    reads = np.asarray(cache_read_share, dtype=float)
+    writes = np.asarray(cache_write_share, dtype=float)
+    price_in = np.asarray(price_input_per_mtok, dtype=float)
+    read_price = price_in if price_cache_read_per_mtok is None else price_cache_read_per_mtok
+    write_price = price_in if price_cache_write_per_mtok is None else price_cache_write_per_mtok
+    plain = np.maximum(share_in - reads - writes, 0.0)
+    per_mtok = (
+        plain * price_in
+        + reads * np.asarray(read_price, dtype=float)
+        + writes * np.asarray(write_price, dtype=float)
+        + (1 - share_in) * np.asarray(price_output_per_mtok, dtype=float)
+    )
+    return per_mtok * np.asarray(tier_multiplier, dtype=float)
+
+
 def bedrock_monthly_cost(
     monthly_tokens, output_share, price_input_per_mtok, price_output_per_mtok
 ) -> np.ndarray:
@@ -440,6 +471,7 @@ __all__ = [
     "BreakEven",
     "ThroughputAnchor",
     "bedrock_monthly_cost",
+    "bedrock_price_per_mtok",
     "break_even",
     "instance_throughput",
     "instances_needed",

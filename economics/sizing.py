@@ -99,6 +99,20 @@ def _rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(lines))
 
 
+@cache
+def purchase_options() -> dict[str, tuple[float, str]]:
+    """{purchase: (discount on On-Demand, source)} from `data/purchase_options.csv`."""
+    return {
+        r["purchase"]: (float(r["discount"]), r["source"]) for r in _rows("purchase_options.csv")
+    }
+
+
+@cache
+def bedrock_tiers() -> dict[str, tuple[float, str]]:
+    """{tier: (multiplier on the on-demand token price, source)} from `data/bedrock_tiers.csv`."""
+    return {r["tier"]: (float(r["multiplier"]), r["source"]) for r in _rows("bedrock_tiers.csv")}
+
+
 def _normal(name: str) -> str:
     """ "Meta-Llama-3.1-70B-Instruct" -> "meta-llama-3.1-70b-instruct"."""
     return re.sub(r"[\s_]+", "-", name.strip().lower())
@@ -610,18 +624,23 @@ def hybrid_split(
     if shape.size == 0 or shape.sum() <= 0 or max_instances <= 1:
         return 0, 0.0, math.inf
     scaled = shape / shape.mean() * (monthly_tokens / HOURS_PER_MONTH)  # tokens per hour
-    best = (0, 0.0, math.inf)
-    for n in range(1, max_instances):
-        capacity = n * per_instance * target_utilisation * 3600 / max(output_share, 1e-9)
-        overflow = float(np.maximum(scaled - capacity, 0).sum() / scaled.sum())
-        total = (
-            n * instance_monthly
-            + fixed_monthly
-            + monthly_tokens * overflow * bedrock_price_per_token
-        )
-        if total < best[2]:
-            best = (n, overflow, total)
-    return best
+    top = max_instances - 1
+    # every fleet size up to 256, then a geometric grid (the total is convex in n)
+    grid = np.unique(
+        np.concatenate(
+            [np.arange(1, min(top, 256) + 1), np.round(np.geomspace(1, top, 256))]
+        ).astype(np.int64)
+    )
+    grid = grid[(grid >= 1) & (grid <= top)]
+    capacity = grid * per_instance * target_utilisation * 3600 / max(output_share, 1e-9)
+    overflow = np.maximum(scaled[None, :] - capacity[:, None], 0).sum(axis=1) / scaled.sum()
+    totals = (
+        grid * instance_monthly
+        + fixed_monthly
+        + monthly_tokens * overflow * bedrock_price_per_token
+    )
+    at = int(np.argmin(totals))
+    return int(grid[at]), float(overflow[at]), float(totals[at])
 
 
 def synthetic_day(peak_to_mean: float, hours: int = 24 * 7) -> np.ndarray:
@@ -648,6 +667,7 @@ __all__ = [
     "Sizing",
     "ThroughputEstimate",
     "ThroughputUnavailable",
+    "bedrock_tiers",
     "class_range",
     "cost_per_mtok",
     "default_precision",
@@ -662,6 +682,7 @@ __all__ = [
     "memory_needed_gib",
     "open_model_for",
     "open_model_in_text",
+    "purchase_options",
     "size_class",
     "size_fleet",
     "synthetic_day",
