@@ -192,7 +192,8 @@ def _fields(decision: Decision) -> list[str]:
         share = decision.hybrid_bedrock_share or 0.0
         fields.append(
             f"*Hybrid*\n{_money(decision.hybrid_monthly, currency)} a month: "
-            f"{decision.hybrid_instances}× GPUs for the base load, {share:.0%} of tokens on Bedrock"
+            f"{decision.hybrid_instances}× {escape(decision.inputs.instance_type or '?')} for the "
+            f"base load, {share:.0%} of tokens on Bedrock"
         )
     exit_text = (
         f":white_check_mark: {escape(truncate(inputs.exit_strategy, 150))}"
