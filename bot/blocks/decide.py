@@ -284,7 +284,7 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
         )
     )
     blocks.append(_context(_provenance(decision)))
-    if recordable:
+    if recordable and decision.recommendation != "insufficient_data":
         blocks.append(
             ActionsBlock(
                 block_id="decide_actions",
