@@ -166,7 +166,7 @@ def break_even(
     - `monthly_tokens`: input + output tokens per month; `output_share`: output / total.
     - `price_input_per_mtok`, `price_output_per_mtok`: Bedrock prices per million tokens.
     - `throughput_per_instance`: output tokens per second one instance serves at saturation
-      (see `instance_throughput`); `instance_hourly_price`: on-demand price per hour.
+      (see `sizing.estimate_throughput`); `instance_hourly_price`: on-demand price per hour.
     - `peak_to_mean`: peak over mean token rate of the traffic (see `traffic_shape`).
     - `target_utilisation`: the share of throughput to plan for at peak (0-1).
     - `people_cost_per_year`, `ml_infrastructure`: the organisation profile; or give
