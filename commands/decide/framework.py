@@ -643,7 +643,10 @@ def _criteria(
     saving = bedrock - self_total if bedrock is not None and self_total is not None else None
     small_saving = saving is None or bedrock is None or saving < WORTH_OPTIMISING * bedrock
     history = inputs.history_days
-    new = inputs.age_days is not None and inputs.age_days < NEW_WORKLOAD_DAYS
+    # how long it has run: its first fact, or its registration if that is older
+    known_ages = [a for a in (inputs.age_days, history) if a is not None]
+    age = max(known_ages) if known_ages else None
+    new = age is not None and age < NEW_WORKLOAD_DAYS
     money = inputs.currency
     if saving is None:
         speed_evidence = "the saving from self-hosting is unknown"
@@ -658,8 +661,10 @@ def _criteria(
         )
     if history is not None:
         speed_evidence += f"; {history} days of data"
+    elif inputs.age_days is not None:
+        speed_evidence += f"; registered {inputs.age_days} days ago, no data yet"
     if new:
-        speed_evidence += f"; registered {inputs.age_days} days ago"
+        speed_evidence += f" (new: under {NEW_WORKLOAD_DAYS} days)"
 
     fte_text = f"{inputs.fte:g} engineers ({inputs.sources.get('people_fte', 'default')})"
     return (

@@ -321,7 +321,7 @@ def _gpu_tokens(session, workload_id, start, hourly_start, as_of, known_at):
         key = as_date(hour)
         by_day[key] = by_day.get(key, 0.0) + float(tokens or 0)
     # input/output split unknown for a fleet: all tokens count as served, calls unknown
-    daily = [(day, 0.0, tokens, 0.0) for day, tokens in sorted(by_day.items())]
+    daily = [(day, 0.0, tokens, 0.0, 0.0, 0.0) for day, tokens in sorted(by_day.items())]
     hourly = [(h, t) for h, t in rows if as_date(h) >= hourly_start]
     return daily, hourly
 

@@ -4,7 +4,7 @@ framework's recommendation in each situation, and decision records."""
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -24,6 +24,7 @@ from llmgov.commands.parsing import ParseError
 from llmgov.economics.breakeven import HOURS_PER_MONTH
 from llmgov.governance.decisions import recent_decisions, record_decision
 from llmgov.models.errors import BadInput
+from llmgov.models.facts import GpuFact
 from llmgov.models.governance import DecisionRecord
 from llmgov.models.registry import AuditEvent
 from tests.commands.world import (
@@ -474,6 +475,37 @@ def test_missing_prices_are_explained_not_invented(session, world):
     data = decision_to_json(decision)
     assert data["monthly_cost"]["bedrock"] is None
     assert data["missing"][0]["what"] == "Bedrock price"
+
+
+def test_a_self_hosted_fleet_is_measured_from_its_gpu_metrics(session, world):
+    # support-llama runs 2 x g6.12xlarge; vLLM counted 1M tokens an hour for 10 days
+    workload = world.workloads["support-llama"]
+    for day in range(10):
+        for hour in range(24):
+            session.add(
+                GpuFact(
+                    source="vllm",
+                    series_key="support-llama",
+                    hour=datetime.combine(AS_OF - timedelta(days=day), time(hour), tzinfo=UTC),
+                    resource_id="i-1",
+                    instance_type="g6.12xlarge",
+                    gpu_count=4,
+                    tokens_served=1e6,
+                    workload_id=workload.id,
+                    collected_at=datetime.combine(AS_OF, time(23), tzinfo=UTC),
+                )
+            )
+    session.flush()
+    decision = decide(session, "support-llama")
+    # 10 days of 24M tokens over the days since the first: 240M / 10 x 30.42 = 730M a month
+    assert decision.inputs.monthly_tokens == pytest.approx(24e6 * HOURS_PER_MONTH / 24)
+    assert decision.inputs.instance_type == "g6.12xlarge"
+    assert decision.recommendation == "fix_ownership_first"  # its owner has left
+    # the bill (cost facts back to 120 days) is the history, not the registration date
+    speed = {c.key: c for c in decision.criteria}["speed_over_optimisation"]
+    assert "121 days of data" in speed.evidence and "new" not in speed.evidence
+    # self-hosted today: "AWS runs the model" is said only of a move to Bedrock
+    assert "AWS runs the model" not in decision.ownership["control"]
 
 
 # ---- decision records --------------------------------------------------------------------
