@@ -26,23 +26,21 @@ The parts are usable alone:
   estimates have been from the bill (what `analyse` uses as spend);
 - `unit_costs` -> `UnitCosts`, `traffic_shape` -> `TrafficShape`,
   `self_hosted_cost_per_mtok` (reservation-based);
-- `break_even` -> `BreakEven`, with `instance_throughput` / `throughput_per_gpu` from the
-  bundled published throughput table, `people_monthly_cost`, `bedrock_monthly_cost`.
+- `break_even` -> `BreakEven`, `people_monthly_cost`, `bedrock_monthly_cost`,
+  `bedrock_price_per_mtok` (cache tokens and the Bedrock tier);
+- `sizing`: the open model of comparable quality, throughput per GPU and size class from the
+  bundled published benchmarks (`estimate_throughput`), memory fit and `size_fleet`.
 """
 
 from llmgov.economics.analysis import DETECTION_KINDS, Analysis, Thresholds, analyse
 from llmgov.economics.anomaly import Anomalies, daily_anomalies, hourly_anomalies, weekday_factors
 from llmgov.economics.breakeven import (
-    INSTANCE_GPUS,
     BreakEven,
-    ThroughputAnchor,
     bedrock_monthly_cost,
+    bedrock_price_per_mtok,
     break_even,
-    instance_throughput,
     instances_needed,
-    load_throughput,
     people_monthly_cost,
-    throughput_per_gpu,
 )
 from llmgov.economics.decompose import (
     DECOMPOSITION_METHODS,
@@ -65,6 +63,14 @@ from llmgov.economics.detectors import (
 from llmgov.economics.forecast import METHODS, Forecast, forecast
 from llmgov.economics.reconcile import Reconciliation, reconcile, reconciled
 from llmgov.economics.series import DailyArrays, GpuArrays, HourlyArrays
+from llmgov.economics.sizing import (
+    INSTANCE_TYPES,
+    ThroughputEstimate,
+    ThroughputUnavailable,
+    estimate_throughput,
+    load_anchors,
+    size_fleet,
+)
 from llmgov.economics.unit import (
     TrafficShape,
     UnitCosts,
@@ -77,7 +83,7 @@ __all__ = [
     "DECOMPOSITION_METHODS",
     "DETECTION_KINDS",
     "EFFECTS",
-    "INSTANCE_GPUS",
+    "INSTANCE_TYPES",
     "METHODS",
     "Analysis",
     "Anomalies",
@@ -91,30 +97,32 @@ __all__ = [
     "PeriodTotals",
     "Reconciliation",
     "Thresholds",
-    "ThroughputAnchor",
+    "ThroughputEstimate",
+    "ThroughputUnavailable",
     "TrafficShape",
     "UnitCosts",
     "analyse",
     "bedrock_monthly_cost",
+    "bedrock_price_per_mtok",
     "break_even",
     "daily_anomalies",
     "decompose",
     "decompose_periods",
     "estimate_drift",
+    "estimate_throughput",
     "fan_out_growth",
     "forecast",
     "hourly_anomalies",
     "idle_gpu",
-    "instance_throughput",
     "instances_needed",
-    "load_throughput",
+    "load_anchors",
     "people_monthly_cost",
     "reconcile",
     "reconciled",
     "retry_storm",
     "self_hosted_cost_per_mtok",
+    "size_fleet",
     "spend_anomalies",
-    "throughput_per_gpu",
     "token_growth",
     "traffic_shape",
     "unit_cost_drift",

@@ -8,19 +8,15 @@
     people              = people cost per year / 12 x FTE (1.5 senior engineers without existing
                           ML infrastructure, a marginal 0.25 with it)
 
-Throughput is output tokens per second, the metric the published benchmarks report
-(`throughput.csv`, see the README). Everything broadcasts: pass scalars for one workload or
-`(W,)` arrays for many.
+Throughput is output tokens per second, the metric the published benchmarks report; which
+figure applies to a model on a GPU is `economics.sizing.estimate_throughput` (within the
+model's size class only; see docs/economics.md). Everything broadcasts: pass scalars for one
+workload or `(W,)` arrays for many.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import re
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 
@@ -28,171 +24,6 @@ HOURS_PER_MONTH = 730.0
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 FTE_WITHOUT_ML_INFRA = 1.5  # "1-2 senior engineers"
 FTE_WITH_ML_INFRA = 0.25  # a marginal share of an existing platform team
-
-THROUGHPUT_CSV = Path(__file__).with_name("throughput.csv")
-
-# GPUs per AWS instance type (public instance specifications), for per-instance throughput.
-INSTANCE_GPUS: dict[str, tuple[str, int]] = {
-    "g5.xlarge": ("A10G", 1),
-    "g5.2xlarge": ("A10G", 1),
-    "g5.4xlarge": ("A10G", 1),
-    "g5.8xlarge": ("A10G", 1),
-    "g5.16xlarge": ("A10G", 1),
-    "g5.12xlarge": ("A10G", 4),
-    "g5.24xlarge": ("A10G", 4),
-    "g5.48xlarge": ("A10G", 8),
-    "g6.xlarge": ("L4", 1),
-    "g6.2xlarge": ("L4", 1),
-    "g6.4xlarge": ("L4", 1),
-    "g6.8xlarge": ("L4", 1),
-    "g6.16xlarge": ("L4", 1),
-    "g6.12xlarge": ("L4", 4),
-    "g6.24xlarge": ("L4", 4),
-    "g6.48xlarge": ("L4", 8),
-    "p4d.24xlarge": ("A100", 8),
-    "p4de.24xlarge": ("A100", 8),
-    "p5.48xlarge": ("H100", 8),
-    "p5e.48xlarge": ("H200", 8),
-    "p5en.48xlarge": ("H200", 8),
-}
-
-
-@dataclass(frozen=True)
-class ThroughputAnchor:
-    """One published throughput figure (a row of `throughput.csv`)."""
-
-    source_id: str
-    engine: str
-    model: str
-    gpu: str  # as published, e.g. "H100-SXM-80GB"
-    gpu_family: str  # H100, H200, A100, A10G, L4
-    input_tokens: float | None
-    output_tokens: float | None
-    load: str
-    output_tokens_per_second_per_gpu: float
-    notes: str
-
-    @property
-    def model_billions(self) -> float | None:
-        return model_size_billions(self.model)
-
-    @property
-    def upper_bound(self) -> bool:
-        """Offline maximum-throughput runs: optimistic for serving traffic."""
-        return "offline" in self.load or "upper bound" in self.notes
-
-
-def _number(text: str) -> float | None:
-    match = re.match(r"\s*(\d+(?:\.\d+)?)", text or "")
-    return float(match.group(1)) if match else None
-
-
-def gpu_family(name: str) -> str:
-    """ "H100-SXM-80GB (assumed ...)" -> "H100"; "A10G-24GB (g5.2xlarge)" -> "A10G"."""
-    return re.split(r"[-\s(]", name.strip(), maxsplit=1)[0].upper()
-
-
-def model_size_billions(name: str) -> float | None:
-    """Parameters in billions from a model name ("Llama-3.1-70B-Instruct" -> 70)."""
-    match = re.search(r"(\d+(?:\.\d+)?)b(?![a-z])", name.lower())
-    return float(match.group(1)) if match else None
-
-
-@cache
-def load_throughput(path: str | None = None) -> tuple[ThroughputAnchor, ...]:
-    """The throughput table (`throughput.csv` beside this module unless `path` is given)."""
-    with open(path or THROUGHPUT_CSV, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    anchors = []
-    for row in rows:
-        per_gpu = _number(row["per_gpu_value"])
-        if per_gpu is None:
-            continue
-        anchors.append(
-            ThroughputAnchor(
-                source_id=row["source_id"],
-                engine=row["engine"],
-                model=row["model"],
-                gpu=row["gpu"],
-                gpu_family=gpu_family(row["gpu"]),
-                input_tokens=_number(row["input_tokens"]),
-                output_tokens=_number(row["output_tokens"]),
-                load=row["concurrency_or_load"],
-                output_tokens_per_second_per_gpu=per_gpu,
-                notes=row["notes"],
-            )
-        )
-    return tuple(anchors)
-
-
-def throughput_per_gpu(
-    gpu: str,
-    model: str | None = None,
-    *,
-    input_tokens: float | None = None,
-    output_tokens: float | None = None,
-    anchors: tuple[ThroughputAnchor, ...] | None = None,
-) -> ThroughputAnchor | None:
-    """The published figure closest to a deployment: same GPU family, nearest model size,
-    nearest input/output length ratio; serving benchmarks preferred over offline upper
-    bounds; at a tie, the most conservative. For each setup only its saturated figure counts
-    (the highest load measured). None when no figure exists for that GPU."""
-    family = gpu_family(gpu)
-    candidates = [a for a in (anchors or load_throughput()) if a.gpu_family == family]
-    if not candidates:
-        return None
-    # Keep each setup's saturated figure: the best over the loads measured.
-    best: dict[tuple, ThroughputAnchor] = {}
-    for anchor in candidates:
-        key = (anchor.source_id, anchor.model, anchor.input_tokens, anchor.output_tokens)
-        if (
-            key not in best
-            or anchor.output_tokens_per_second_per_gpu > best[key].output_tokens_per_second_per_gpu
-        ):
-            best[key] = anchor
-    wanted_size = model_size_billions(model) if model else None
-    wanted_ratio = input_tokens / output_tokens if input_tokens and output_tokens else None
-
-    def score(anchor: ThroughputAnchor) -> tuple[float, float]:
-        distance = 0.0
-        size = anchor.model_billions
-        if wanted_size and size:
-            distance += abs(math.log(size / wanted_size))
-        elif wanted_size:
-            distance += 1.0
-        if wanted_ratio:
-            ratio = (
-                anchor.input_tokens / anchor.output_tokens
-                if anchor.input_tokens and anchor.output_tokens
-                else 1.2  # ShareGPT-like chat traffic
-            )
-            distance += 0.5 * abs(math.log(ratio / wanted_ratio))
-        if anchor.upper_bound:
-            distance += 0.5
-        return (round(distance, 6), anchor.output_tokens_per_second_per_gpu)
-
-    return min(best.values(), key=score)
-
-
-def instance_throughput(
-    instance_type: str,
-    model: str | None = None,
-    *,
-    input_tokens: float | None = None,
-    output_tokens: float | None = None,
-) -> tuple[float, ThroughputAnchor] | None:
-    """Output tokens per second one instance can serve (per-GPU figure x GPUs), with the
-    anchor used; None for an unknown instance type or GPU."""
-    spec = INSTANCE_GPUS.get(instance_type)
-    if spec is None:
-        return None
-    family, count = spec
-    anchor = throughput_per_gpu(
-        family, model, input_tokens=input_tokens, output_tokens=output_tokens
-    )
-    if anchor is None:
-        return None
-    return anchor.output_tokens_per_second_per_gpu * count, anchor
 
 
 def people_monthly_cost(
@@ -207,6 +38,37 @@ def people_monthly_cost(
         np.asarray(ml_infrastructure, dtype=bool), fte_with_ml_infra, fte_without_ml_infra
     )
     return np.asarray(people_cost_per_year, dtype=float) * fte / 12
+
+
+def bedrock_price_per_mtok(
+    input_share,
+    price_input_per_mtok,
+    price_output_per_mtok,
+    *,
+    cache_read_share=0.0,
+    cache_write_share=0.0,
+    price_cache_read_per_mtok=None,
+    price_cache_write_per_mtok=None,
+    tier_multiplier=1.0,
+) -> np.ndarray:
+    """Bedrock money per million tokens of a mix: shares of all tokens that are plain input,
+    cache reads, cache writes (each at its own price; input price when it has none) and
+    output, times the way of buying (batch 0.5, flex 0.5, priority 1.75; standard 1). The
+    one rule for a Bedrock token price."""
+    share_in = np.asarray(input_share, dtype=float)
+    reads = np.asarray(cache_read_share, dtype=float)
+    writes = np.asarray(cache_write_share, dtype=float)
+    price_in = np.asarray(price_input_per_mtok, dtype=float)
+    read_price = price_in if price_cache_read_per_mtok is None else price_cache_read_per_mtok
+    write_price = price_in if price_cache_write_per_mtok is None else price_cache_write_per_mtok
+    plain = np.maximum(share_in - reads - writes, 0.0)
+    per_mtok = (
+        plain * price_in
+        + reads * np.asarray(read_price, dtype=float)
+        + writes * np.asarray(write_price, dtype=float)
+        + (1 - share_in) * np.asarray(price_output_per_mtok, dtype=float)
+    )
+    return per_mtok * np.asarray(tier_multiplier, dtype=float)
 
 
 def bedrock_monthly_cost(
@@ -304,7 +166,7 @@ def break_even(
     - `monthly_tokens`: input + output tokens per month; `output_share`: output / total.
     - `price_input_per_mtok`, `price_output_per_mtok`: Bedrock prices per million tokens.
     - `throughput_per_instance`: output tokens per second one instance serves at saturation
-      (see `instance_throughput`); `instance_hourly_price`: on-demand price per hour.
+      (see `sizing.estimate_throughput`); `instance_hourly_price`: on-demand price per hour.
     - `peak_to_mean`: peak over mean token rate of the traffic (see `traffic_shape`).
     - `target_utilisation`: the share of throughput to plan for at peak (0-1).
     - `people_cost_per_year`, `ml_infrastructure`: the organisation profile; or give
@@ -436,15 +298,10 @@ __all__ = [
     "FTE_WITHOUT_ML_INFRA",
     "FTE_WITH_ML_INFRA",
     "HOURS_PER_MONTH",
-    "INSTANCE_GPUS",
     "BreakEven",
-    "ThroughputAnchor",
     "bedrock_monthly_cost",
+    "bedrock_price_per_mtok",
     "break_even",
-    "instance_throughput",
     "instances_needed",
-    "load_throughput",
-    "model_size_billions",
     "people_monthly_cost",
-    "throughput_per_gpu",
 ]

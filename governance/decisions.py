@@ -18,7 +18,7 @@ from llmgov.models.errors import BadInput
 from llmgov.models.governance import DecisionRecord
 from llmgov.models.registry import Workload
 
-RECOMMENDATIONS = ("bedrock", "self_hosted", "hybrid", "fix_ownership_first")
+RECOMMENDATIONS = ("bedrock", "self_hosted", "hybrid", "fix_ownership_first", "insufficient_data")
 WHAT_IF = "what-if"
 
 

@@ -38,7 +38,7 @@ from llmgov.bot.blocks.common import (
     truncate,
     validate_message,
 )
-from llmgov.commands.decide import Decision, fmt_tokens, help_text
+from llmgov.commands.decide import Decision, fmt_money, fmt_tokens, help_text
 
 RECORD_ACTION = "llm_decide_record"
 FORM_CALLBACK = "llm_decide_form"
@@ -52,6 +52,7 @@ TITLES = {
     "self_hosted": ":desktop_computer: Self-host",
     "hybrid": ":twisted_rightwards_arrows: Hybrid: base load self-hosted, peaks on Bedrock",
     "fix_ownership_first": ":warning: Fix ownership first",
+    "insufficient_data": ":grey_question: Not enough data to decide",
 }
 
 # The form's text inputs: (block id = decide key, label, placeholder, hint).
@@ -84,10 +85,7 @@ def _context(text: str) -> ContextBlock:
 
 
 def _money(value: float | None, currency: str) -> str:
-    if value is None:
-        return "unknown"
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency)
-    return f"{symbol}{value:,.0f}" if symbol else f"{value:,.0f} {currency}"
+    return fmt_money(value, currency)
 
 
 def _check(holds: bool) -> str:
@@ -100,20 +98,67 @@ def record_value(decision: Decision) -> str:
     return json.dumps({"t": request.command_text(), "d": request.as_of.isoformat()})
 
 
+def _bedrock_field(decision: Decision) -> str:
+    currency = decision.currency
+    inputs = decision.inputs
+    measured = inputs.measured_monthly_cost
+    listed = decision.bedrock_list_monthly
+    if decision.bedrock_basis == "measured":
+        text = f"*Bedrock*\n{_money(measured, currency)} a month, billed"
+        if listed is not None:
+            gap = decision.gap or 0.0
+            text += (
+                f" (list-price estimate {_money(listed, currency)}; gap {_money(gap, currency)})"
+            )
+        return text
+    text = f"*Bedrock*\n{_money(decision.bedrock_monthly, currency)} a month"
+    if decision.bedrock_basis == "provisioned_throughput":
+        text += " (Provisioned Throughput)"
+    elif inputs.bedrock_tier != "standard":
+        text += f" ({inputs.bedrock_tier} tier)"
+    else:
+        text += " at list prices"
+    if measured is not None:
+        text += f"; billed {_money(measured, currency)}"
+    return text
+
+
+def _self_hosted_field(decision: Decision) -> str:
+    currency = decision.currency
+    plan = decision.plan
+    model = ""
+    if plan is not None:
+        model = f" · {escape(plan.open_model)} ({plan.open_model_params_b:g}B, {plan.precision})"
+    people = _money(decision.self_hosted_people_monthly, currency)
+    if decision.self_hosted_infra_monthly is not None:
+        fleet = f"{decision.instances}× {escape(decision.inputs.instance_type or '?')}"
+        buy = "" if plan is None or plan.purchase == "on_demand" else f", {plan.purchase}"
+        return (
+            f"*Self-hosted*\n{_money(decision.self_hosted_monthly, currency)} a month: GPUs "
+            f"{_money(decision.self_hosted_infra_monthly, currency)} ({fleet}{buy}) + people "
+            f"{people}{model}"
+        )
+    if decision.self_hosted_floor is not None:
+        return (
+            f"*Self-hosted*\nat least {_money(decision.self_hosted_floor, currency)} a month "
+            f"(the smallest fleet that holds the model, people included){model}"
+        )
+    return f"*Self-hosted*\nGPUs unknown + people {people}{model}"
+
+
 def _fields(decision: Decision) -> list[str]:
     currency = decision.currency
     inputs = decision.inputs
-    fields = [f"*Bedrock*\n{_money(decision.bedrock_monthly, currency)} a month"]
-    if decision.self_hosted_infra_monthly is not None:
-        fleet = f"{decision.instances}× {escape(inputs.instance_type or '?')}"
+    fields = [_bedrock_field(decision), _self_hosted_field(decision)]
+    per_mtok = decision.cost_per_mtok
+    if per_mtok["bedrock"] is not None or per_mtok["self_hosted"] is not None:
+
+        def rate(value):
+            return fmt_money(value, currency, digits=2)
+
         fields.append(
-            f"*Self-hosted*\n{_money(decision.self_hosted_monthly, currency)} a month: "
-            f"GPUs {_money(decision.self_hosted_infra_monthly, currency)} ({fleet}) + people "
-            f"{_money(decision.self_hosted_people_monthly, currency)}"
-        )
-    else:
-        fields.append(
-            f"*Self-hosted*\nGPUs unknown + people {_money(decision.self_hosted_people_monthly, currency)}"
+            f"*Per million tokens*\nBedrock {rate(per_mtok['bedrock'])} · self-hosted "
+            f"{rate(per_mtok['self_hosted'])} (reservation: every GPU hour paid)"
         )
     if decision.break_even_tokens is not None:
         ratio = decision.distance_to_break_even or 0.0
@@ -144,7 +189,12 @@ def _fields(decision: Decision) -> list[str]:
         )
         fields.append(f"*Latency*\n{observed}{objective}")
     if decision.hybrid_monthly is not None:
-        fields.append(f"*Hybrid*\n{_money(decision.hybrid_monthly, currency)} a month")
+        share = decision.hybrid_bedrock_share or 0.0
+        fields.append(
+            f"*Hybrid*\n{_money(decision.hybrid_monthly, currency)} a month: "
+            f"{decision.hybrid_instances}× {escape(decision.inputs.instance_type or '?')} for the "
+            f"base load, {share:.0%} of tokens on Bedrock"
+        )
     exit_text = (
         f":white_check_mark: {escape(truncate(inputs.exit_strategy, 150))}"
         if inputs.exit_strategy
@@ -185,6 +235,12 @@ def _sensitivity(decision: Decision) -> SectionBlock | None:
         even = f"{fmt_tokens(break_even)}/mo" if break_even is not None else "never"
         name = f"{label} {peak:.1f}"
         rows.append(f"{name:<13}{_money(self_hosted, currency):>12}{even:>12}")
+    if decision.sensitivity_people:
+        rows.append("")
+        rows.append("engineers     self-hosted")
+        for fte, total in decision.sensitivity_people:
+            mark = " <" if fte == decision.inputs.fte else ""
+            rows.append(f"{fte:<13g}{_money(total, currency):>12}{mark}")
     return _section("*Sensitivity*\n```" + "\n".join(rows) + "```")
 
 
@@ -197,6 +253,18 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
         SectionBlock(
             fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in _fields(decision)]
         ),
+    ]
+    if decision.missing:
+        blocks.append(
+            _section(
+                "*What is missing*\n"
+                + "\n".join(f"• *{escape(m.what)}*: {escape(m.how)}" for m in decision.missing)
+            )
+        )
+    plan = decision.plan
+    if plan is not None:
+        blocks.append(_context(_plan_text(decision)))
+    blocks += [
         DividerBlock(),
         _criteria_section(decision, "self_hosted", "*Self-host when at least one holds*"),
         _criteria_section(decision, "bedrock", "*Bedrock when*"),
@@ -216,7 +284,7 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
         )
     )
     blocks.append(_context(_provenance(decision)))
-    if recordable:
+    if recordable and decision.recommendation != "insufficient_data":
         blocks.append(
             ActionsBlock(
                 block_id="decide_actions",
@@ -233,6 +301,32 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
     return blocks
 
 
+def _plan_text(decision: Decision) -> str:
+    plan = decision.plan
+    assert plan is not None
+    text = (
+        f"Self-hosted model assumed: {escape(plan.open_model)} ({plan.open_model_params_b:g}B"
+        + (
+            f", {plan.active_params_b:g}B active"
+            if plan.active_params_b != plan.open_model_params_b
+            else ""
+        )
+        + f", {plan.precision}, {plan.memory_gib:,.0f} GiB with KV cache): "
+        f"{escape(plan.reason)}."
+    )
+    if plan.throughput_tokens_per_s_per_gpu is not None:
+        text += (
+            f" Throughput {plan.throughput_tokens_per_s_per_gpu:,.0f} output tokens/s per "
+            f"{plan.gpu}: {escape(plan.throughput_basis or '')}."
+        )
+    if plan.purchase != "on_demand" or plan.overhead:
+        text += (
+            f" GPUs bought {plan.purchase.replace('_', ' ')} ({plan.purchase_discount:.0%} off), "
+            f"+{plan.overhead:.0%} for storage, load balancing and orchestration."
+        )
+    return text
+
+
 def _provenance(decision: Decision) -> str:
     inputs = decision.inputs
     sources = inputs.sources
@@ -245,7 +339,8 @@ def _provenance(decision: Decision) -> str:
         )
     if inputs.instance_type and inputs.instance_price is not None:
         parts.append(
-            f"{escape(inputs.instance_type)} at ${inputs.instance_price:,.2f}/h "
+            f"{escape(inputs.instance_type)} at "
+            f"{fmt_money(inputs.instance_price, decision.currency, digits=2)}/h on demand "
             f"({escape(sources.get('instance_price', '?'))})"
         )
     if inputs.throughput_source:

@@ -10,7 +10,7 @@ from llmgov.bot.blocks.common import blocks_to_text
 from llmgov.bot.blocks.decide import decide_message
 from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine, print_json
 from llmgov.bot.cli.cost import cli_error
-from llmgov.bot.listeners.commands.llm_decide import decision_prices
+from llmgov.bot.prices import decision_prices
 from llmgov.commands.cost import end_of_day, today_utc
 from llmgov.commands.decide import (
     WHAT_IF_EXAMPLE,

@@ -4,7 +4,7 @@ framework's recommendation in each situation, and decision records."""
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -21,12 +21,19 @@ from llmgov.commands.decide import (
     parse_decide_text,
 )
 from llmgov.commands.parsing import ParseError
-from llmgov.economics.breakeven import HOURS_PER_MONTH, instance_throughput
+from llmgov.economics.breakeven import HOURS_PER_MONTH
 from llmgov.governance.decisions import recent_decisions, record_decision
 from llmgov.models.errors import BadInput
+from llmgov.models.facts import GpuFact
 from llmgov.models.governance import DecisionRecord
 from llmgov.models.registry import AuditEvent
-from tests.commands.world import AS_OF, INPUT_SHARE, TOKENS_PER_DOLLAR, daily_cost
+from tests.commands.world import (
+    AS_OF,
+    BILLED_THROUGH,
+    INPUT_SHARE,
+    TOKENS_PER_DOLLAR,
+    daily_cost,
+)
 
 WHAT_IF = (
     "tokens_per_month=20B input_share=0.75 price_input=3 price_output=15 "
@@ -101,7 +108,10 @@ def test_slug_and_overrides():
             "a peak_to_meen=2",
             "`peak_to_meen` is not a key I know. Did you mean `peak_to_mean`? "
             "Keys: tokens_per_month, input_share, model, price_input, price_output, open_model, "
-            "instance_type, instance_price, throughput_per_instance, min_instances, target_utilisation, peak_to_mean, "
+            "precision, purchase, purchase_discount, overhead, people_fte, latency_itl_ms, "
+            "context_tokens, bedrock_tier, pt_model_units, pt_hourly_per_unit, "
+            "instance_type, instance_price, throughput_per_instance, min_instances, "
+            "target_utilisation, peak_to_mean, "
             "daily_variation, latency_p95_ms, observed_latency_ms, ml_infra, people_cost_per_year, "
             "critical_path, experiment, fine_tuning, deterministic, aws_native, residency, "
             "exit_strategy.",
@@ -299,33 +309,46 @@ def test_an_unknown_workload_is_named_with_a_suggestion(session, world):
 # ---- the money, by hand ------------------------------------------------------------------
 def test_what_if_costs_equal_a_hand_calculation(session, world):
     decision = decide(session, WHAT_IF)
-    throughput = instance_throughput("g6.12xlarge", "llama-3.1-8b")[0]
+    # no Bedrock model named: the default open model, Llama 3.1 8B (small class), on L4
+    # (g6.12xlarge = 4 x L4); the only small-class L4 figure is 285.25 output tokens/s per GPU
+    # (vLLM, ShareGPT, an 11B model: an 8B model is at least as fast)
+    throughput = 285.25 * 4
+    assert decision.inputs.throughput_per_instance == pytest.approx(throughput)
     # Bedrock: 20B tokens, 75% input at $3/M and 25% output at $15/M = $6 per million
     assert decision.bedrock_monthly == pytest.approx(20e9 * 6 / 1e6)
     # peak output rate = 20B x 25% / (730 h x 3600 s) x 3; each instance serves 60% of its peak
-    peak = 20e9 * 0.25 / (730 * 3600) * 3
-    instances = math.ceil(peak / (throughput * 0.6))
-    assert decision.instances == instances
-    assert decision.self_hosted_infra_monthly == pytest.approx(instances * 4.6 * 730)
+    peak = 20e9 * 0.25 / (730 * 3600) * 3  # 5,707.8 tokens/s
+    instances = math.ceil(peak / (throughput * 0.6))  # 5,707.8 / 684.6 -> 9
+    assert decision.instances == instances == 9
+    # on demand, +10% for storage, load balancer and orchestration: 9 x 4.6 x 730 x 1.1
+    assert decision.self_hosted_infra_monthly == pytest.approx(9 * 4.6 * 730 * 1.1)  # 33,244.20
     # 1.5 senior engineers without ML infrastructure
-    assert decision.self_hosted_people_monthly == pytest.approx(180000 * 1.5 / 12)
+    assert decision.self_hosted_people_monthly == pytest.approx(180000 * 1.5 / 12)  # 22,500
     # break-even: the first fleet where Bedrock's price for the tokens an instance carries
     # covers the instance, plus people
+    hourly = 4.6 * 1.1
     per_instance_tokens = throughput * 0.6 * 730 * 3600 / (0.25 * 3)
-    margin = 6e-6 * per_instance_tokens - 4.6 * 730
-    fleet = max(math.ceil(22500 / margin), 1)
-    assert decision.break_even_tokens == pytest.approx((fleet * 4.6 * 730 + 22500) / 6e-6)
+    margin = 6e-6 * per_instance_tokens - hourly * 730  # 14,393.03 - 3,693.80
+    fleet = max(math.ceil(22500 / margin), 1)  # 3
+    assert decision.break_even_tokens == pytest.approx((fleet * hourly * 730 + 22500) / 6e-6)
     data = decision_to_json(decision)
     assert data["monthly_cost"]["bedrock"] == 120000.0
-    assert data["monthly_cost"]["self_hosted"] == round(instances * 4.6 * 730, 2)
+    assert data["monthly_cost"]["self_hosted"] == round(9 * 4.6 * 730 * 1.1, 2)
     assert data["monthly_cost"]["self_hosted_people"] == 22500.0
     assert data["break_even"] == pytest.approx(decision.break_even_tokens)
     assert data["currency"] == "USD"
-    assert data["recommendation"] == "self_hosted"
+    # all self-hosted $55,744 > hybrid: base load on 3 instances, the rest on Bedrock
+    assert data["monthly_cost"]["hybrid"] < data["monthly_cost"]["self_hosted_total"] < 120000
+    assert data["recommendation"] == "hybrid" and data["deciding_criterion"] is None
     assert {c["key"] for c in data["criteria"]} >= {"high_volume", "model_control", "regulatory"}
     assert all(isinstance(c["holds"], bool) and c["evidence"] for c in data["criteria"])
     volume = {row["factor"]: row for row in data["sensitivity"]["volume"]}
     assert volume[0.5]["bedrock"] == 60000.0 and volume[1.5]["bedrock"] == 180000.0
+    # $/MTok, reservation-based: every GPU hour paid / tokens served
+    assert data["cost_per_mtok"] == {
+        "bedrock": 6.0,
+        "self_hosted": round((9 * 4.6 * 730 * 1.1 + 22500) / 20e9 * 1e6, 4),
+    }
 
 
 def test_a_registered_workload_is_measured(session, world):
@@ -347,8 +370,23 @@ def test_a_registered_workload_is_measured(session, world):
     days14 = [float(daily_cost("search-summaries", AS_OF - timedelta(days=i))) for i in range(14)]
     hours = np.repeat(days14, 24)
     assert inputs.peak_to_mean == pytest.approx(np.quantile(hours, 0.99) / np.mean(hours), rel=1e-6)
-    # Bedrock at list prices is what the bill says (the world is priced that way)
-    assert decision.bedrock_monthly == pytest.approx(inputs.monthly_tokens * 0.45 / 1e6)
+    # the list-price estimate: the measured tokens at $0.45 per million (80% at $0.25, 20% at
+    # $1.25)
+    assert decision.bedrock_list_monthly == pytest.approx(inputs.monthly_tokens * 0.45 / 1e6)
+    # the Bedrock side compared is the bill: billed 22 Oct - 18 Nov (28 days), as a month
+    billed_days = [BILLED_THROUGH - timedelta(days=i) for i in range(28)]
+    billed = sum(float(daily_cost("search-summaries", d)) for d in billed_days)
+    assert decision.bedrock_basis == "measured"
+    assert decision.bedrock_monthly == pytest.approx(billed / 28 * 730 / 24)
+    assert decision.gap == pytest.approx(decision.bedrock_monthly - decision.bedrock_list_monthly)
+    data = decision_to_json(decision)
+    assert data["measured_monthly_cost"] == round(billed / 28 * 730 / 24, 2)
+    assert data["monthly_cost"]["bedrock_list_estimate"] == round(
+        inputs.monthly_tokens * 0.45 / 1e6, 2
+    )
+    # the exit strategy names Llama 3.1 8B: that is the model costed, and the answer says why
+    assert data["self_hosted_plan"]["open_model"] == "llama-3.1-8b"
+    assert "exit strategy" in data["self_hosted_plan"]["why_this_model"]
     assert decision.recommendation == "bedrock"
     assert decision.has_exit_strategy
 
@@ -358,11 +396,13 @@ def test_a_registered_workload_is_measured(session, world):
     ("text", "recommendation"),
     [
         ("search-summaries", "bedrock"),
-        (WHAT_IF, "self_hosted"),
-        (WHAT_IF.replace("peak_to_mean=3", "peak_to_mean=5").replace("20B", "60B"), "hybrid"),
-        ("search-summaries residency=on_prem", "self_hosted"),
-        ("search-summaries fine_tuning=yes", "hybrid"),  # control needed, GPUs cost more
-        ("search-summaries fine_tuning=yes ml_infra=yes", "self_hosted"),
+        (WHAT_IF, "hybrid"),  # the cheapest of the three
+        (WHAT_IF + " min_instances=9", "self_hosted"),  # no smaller base fleet: no hybrid
+        (WHAT_IF.replace("20B", "1B"), "bedrock"),
+        ("search-summaries residency=on_prem", "self_hosted"),  # named: regulatory
+        ("search-summaries fine_tuning=yes", "hybrid"),  # named: model control
+        ("search-summaries fine_tuning=yes ml_infra=yes", "hybrid"),
+        ("tokens_per_month=1B instance_type=g6.12xlarge", "insufficient_data"),
         ("orphan-batch", "fix_ownership_first"),
         ("support-llama", "fix_ownership_first"),  # the owner has left
     ],
@@ -371,12 +411,22 @@ def test_recommendations(session, world, text, recommendation):
     assert decide(session, text).recommendation == recommendation
 
 
-def test_the_summary_keeps_the_capitals_of_acronyms(session, world):
+def test_the_smallest_fleet_decides_when_throughput_is_unknown(session, world):
     decision = decide(session, "tokens_per_month=3.5B model=anthropic.claude-3-haiku-20240307-v1:0")
-    assert decision.recommendation == "bedrock"
+    # Claude 3 Haiku (MMLU 75.2) is costed as Llama 3.1 70B (83.6): the 8B (69.4) falls short
+    assert decision.plan.open_model == "llama-3.1-70b"
+    assert "Claude 3 Haiku" in decision.plan.reason
+    # no large-model figure on L4 or A10G (the world's priced GPUs): no throughput, but the
+    # smallest fleet that holds 70B at fp8 (66 GiB + 20 GiB KV cache + 10%: one g6.12xlarge,
+    # 4 x 24 GiB) already costs more than Bedrock: 4.6016 x 730 x 1.1 + 22,500 = $26,195
+    assert decision.self_hosted_infra_monthly is None
+    assert decision.self_hosted_floor == pytest.approx(4.6016 * 730 * 1.1 + 22500)
+    # Bedrock: 3.5B x (75% x $0.25 + 25% x $1.25) per million = $1,750
+    assert decision.bedrock_monthly == pytest.approx(1750)
+    assert decision.recommendation == "bedrock" and decision.cheapest == "bedrock"
     assert decision.summary == (
-        "No criterion for self-hosting holds, and speed matters more than optimisation; "
-        "LLMs are off the critical path; no ML infrastructure."
+        "Bedrock is the cheapest: $1,750 a month against self-hosting at least $26,195 "
+        "(people included)."
     )
 
 
@@ -408,16 +458,54 @@ def test_the_cheapest_fleet_that_fits_is_chosen_when_none_is_given(session, worl
     small = decide(session, "search-summaries")
     assert small.inputs.instance_type == "g6.xlarge"  # the cheapest priced fleet for 8B
     big = decide(session, "search-summaries open_model=llama-3.1-70b")
-    # a 70B model needs ~170 GB: none of the world's priced instances fits it
-    assert big.inputs.instance_type is None and big.self_hosted_infra_monthly is None
-    assert any("No self-hosted price" in note for note in big.notes)
+    # a 70B model has no published figure on the world's GPUs (L4, A10G): it is never
+    # costed at the 8B figure, and the refusal says why
+    assert big.self_hosted_infra_monthly is None
+    assert big.plan.open_model_params_b == 70.6
+    assert any("No published throughput for large models" in why for _, why in big.plan.refused)
+    assert big.self_hosted_floor is not None and big.recommendation == "bedrock"
 
 
 def test_missing_prices_are_explained_not_invented(session, world):
     decision = decide(session, "tokens_per_month=1B instance_type=g6.12xlarge")
     assert decision.bedrock_monthly is None
-    assert any("No Bedrock price" in note for note in decision.notes)
-    assert decision_to_json(decision)["monthly_cost"]["bedrock"] is None
+    assert decision.recommendation == "insufficient_data"
+    assert [m.what for m in decision.missing] == ["Bedrock price"]
+    assert "`model=`" in decision.missing[0].how
+    data = decision_to_json(decision)
+    assert data["monthly_cost"]["bedrock"] is None
+    assert data["missing"][0]["what"] == "Bedrock price"
+
+
+def test_a_self_hosted_fleet_is_measured_from_its_gpu_metrics(session, world):
+    # support-llama runs 2 x g6.12xlarge; vLLM counted 1M tokens an hour for 10 days
+    workload = world.workloads["support-llama"]
+    for day in range(10):
+        for hour in range(24):
+            session.add(
+                GpuFact(
+                    source="vllm",
+                    series_key="support-llama",
+                    hour=datetime.combine(AS_OF - timedelta(days=day), time(hour), tzinfo=UTC),
+                    resource_id="i-1",
+                    instance_type="g6.12xlarge",
+                    gpu_count=4,
+                    tokens_served=1e6,
+                    workload_id=workload.id,
+                    collected_at=datetime.combine(AS_OF, time(23), tzinfo=UTC),
+                )
+            )
+    session.flush()
+    decision = decide(session, "support-llama")
+    # 10 days of 24M tokens over the days since the first: 240M / 10 x 30.42 = 730M a month
+    assert decision.inputs.monthly_tokens == pytest.approx(24e6 * HOURS_PER_MONTH / 24)
+    assert decision.inputs.instance_type == "g6.12xlarge"
+    assert decision.recommendation == "fix_ownership_first"  # its owner has left
+    # the bill (cost facts back to 120 days) is the history, not the registration date
+    speed = {c.key: c for c in decision.criteria}["speed_over_optimisation"]
+    assert "121 days of data" in speed.evidence and "new" not in speed.evidence
+    # self-hosted today: "AWS runs the model" is said only of a move to Bedrock
+    assert "AWS runs the model" not in decision.ownership["control"]
 
 
 # ---- decision records --------------------------------------------------------------------

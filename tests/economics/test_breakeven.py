@@ -7,13 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from llmgov.economics import (
-    break_even,
-    instance_throughput,
-    load_throughput,
-    people_monthly_cost,
-    throughput_per_gpu,
-)
+from llmgov.economics import break_even, people_monthly_cost
 from llmgov.economics.breakeven import HOURS_PER_MONTH, SECONDS_PER_MONTH
 
 # $1 / $2 per million input / output tokens, a quarter of the tokens are output: $1.25/MTok
@@ -121,19 +115,3 @@ def test_vectorised_over_workloads():
 def test_people_cost():
     assert float(people_monthly_cost(240000, False)) == pytest.approx(30000)
     assert float(people_monthly_cost(240000, True)) == pytest.approx(5000)
-
-
-def test_throughput_table_loads_with_its_sources():
-    anchors = load_throughput()
-    assert len(anchors) >= 30
-    assert {a.source_id for a in anchors} >= {"TRTLLM_PO_A", "LAMBDA_V0", "A10G_LLMPERF"}
-
-
-def test_throughput_lookup_prefers_serving_figures_and_saturation():
-    a10g = throughput_per_gpu("A10G", "llama-3.1-8b")
-    assert a10g.output_tokens_per_second_per_gpu == pytest.approx(301.19)  # saturated run
-    h100 = throughput_per_gpu("H100", "meta-llama-3.1-70b-instruct")
-    assert h100.source_id.startswith("LAMBDA") and h100.model_billions == 70
-    per_instance, anchor = instance_throughput("g5.12xlarge", "llama-3-8b")
-    assert per_instance == pytest.approx(4 * 301.19) and anchor.gpu_family == "A10G"
-    assert instance_throughput("m5.large") is None

@@ -160,7 +160,11 @@ def test_a_decide_form_is_acked_with_a_loading_view_and_answered_on_the_pool(
     (updated,) = slack_mock.calls_to("views.update")
     assert updated.args["view_id"] == FORM_VIEW_ID
     assert updated.args["view"]["callback_id"] != FORM_CALLBACK  # the answer, not the form
-    assert any(text.startswith("*:cloud: Stay on Bedrock*") for text in modal_texts(updated))
+    # a volume alone, no prices: not enough data to decide (never a recommendation)
+    assert any(
+        text.startswith("*:grey_question: Not enough data to decide*")
+        for text in modal_texts(updated)
+    )
 
 
 def test_a_failed_decide_form_answer_replaces_the_loading_view(

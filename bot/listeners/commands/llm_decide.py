@@ -9,7 +9,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from sqlalchemy.orm import Session
 
 from llmgov.bot.answers import ack_then_answer
 from llmgov.bot.blocks.common import Message
@@ -21,16 +20,13 @@ from llmgov.bot.blocks.decide import (
 )
 from llmgov.bot.listeners.commands.base import Reply, SlashCommand, respond_with
 from llmgov.bot.listeners.deps import AppDeps, deps_from
-from llmgov.collectors.prices import PriceBook, gpu_hourly_price
+from llmgov.bot.prices import decision_prices
 from llmgov.commands import cost as cost_commands
 from llmgov.commands.decide import (
     COMMAND,
-    DatabasePrices,
     DecideRequest,
-    GpuPriceQuote,
     HelpRequest,
     OpenForm,
-    TokenPriceQuote,
     build_decision,
     parse_decide_text,
 )
@@ -40,34 +36,6 @@ NEEDS_SLACK = (
     "Give a workload or key=values: the form only opens in Slack. "
     "E.g. `llmgov decide search-summaries`."
 )
-
-
-class CataloguePrices:
-    """The price catalogues bundled with the collectors: genai-prices (and the override file)
-    for Bedrock tokens, the dated GPU price table for instances. Used when the database has
-    not recorded a price yet."""
-
-    def __init__(self, today: date | None = None):
-        self.book = PriceBook.load(today=today)
-
-    def token(self, model_id: str) -> TokenPriceQuote | None:
-        price = self.book.token_price(model_id)
-        if price is None:
-            return None
-        return TokenPriceQuote(
-            float(price.input_mtok), float(price.output_mtok), f"{price.source}, {price.as_of}"
-        )
-
-    def gpu_hour(self, instance_type: str) -> GpuPriceQuote | None:
-        price = gpu_hourly_price(instance_type)
-        if price is None or price.per_hour is None:
-            return None
-        return GpuPriceQuote(float(price.per_hour), f"{price.source}, {price.as_of}")
-
-
-def decision_prices(session: Session) -> DatabasePrices:
-    """Prices for a decision: what the database recorded, then the bundled catalogues."""
-    return DatabasePrices(session, fallback=CataloguePrices())
 
 
 def decide_answer(deps: AppDeps, text: str, *, today: date | None = None) -> tuple[Message, str]:
@@ -133,7 +101,6 @@ def register(app: App) -> None:
 
 __all__ = [
     "SLASH_COMMAND",
-    "CataloguePrices",
     "decide_answer",
     "decision_prices",
     "llm_decide_command",

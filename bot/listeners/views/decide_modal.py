@@ -39,8 +39,8 @@ from llmgov.bot.blocks.decide import (
     loading_view,
     message_view,
 )
-from llmgov.bot.listeners.commands.llm_decide import decision_prices
 from llmgov.bot.listeners.deps import AppDeps, deps_from
+from llmgov.bot.prices import decision_prices
 from llmgov.commands import cost as cost_commands
 from llmgov.commands.decide import BadValue, DecideRequest, build_decision, parse_override
 from llmgov.commands.parsing import ParseError, control_character_problem
