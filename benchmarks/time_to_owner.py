@@ -43,7 +43,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
 
 import llmgov.models.migrate  # noqa: E402
-from llmgov.collectors.aws import ApiCounter  # noqa: E402
+from llmgov.aws.clients import ApiCounter  # noqa: E402
 from llmgov.collectors.bedrock_minutes import collect_minutes  # noqa: E402
 from llmgov.collectors.prices import PriceBook  # noqa: E402
 from llmgov.models.base import make_engine, make_session_factory  # noqa: E402

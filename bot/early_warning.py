@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from llmgov.aws.clients import AwsClients, AwsSettings, describe_aws_error, load_aws_settings
 from llmgov.bot.settings import Settings
-from llmgov.collectors.aws import AwsClients, AwsSettings, describe_aws_error, load_aws_settings
 from llmgov.collectors.bedrock_minutes import DEFAULT_LOOKBACK_MINUTES, collect_minutes
 from llmgov.collectors.prices import PriceBook
 from llmgov.economics.minute_detectors import MinuteThresholds

@@ -249,7 +249,7 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
     subject = inputs.slug or "what-if"
     blocks: list[Block] = [
         HeaderBlock(text=truncate(f"Bedrock or self-host? · {subject}", MAX_HEADER_TEXT)),
-        _section(f"*{TITLES[decision.recommendation]}*\n{escape(decision.summary)}"),
+        _section(f"*{TITLES[decision.recommendation]}*\n{escape_keeping_mentions(decision.summary)}"),
         SectionBlock(
             fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in _fields(decision)]
         ),
@@ -258,7 +258,7 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
         blocks.append(
             _section(
                 "*What is missing*\n"
-                + "\n".join(f"• *{escape(m.what)}*: {escape(m.how)}" for m in decision.missing)
+                + "\n".join(f"• *{escape_keeping_mentions(m.what)}*: {escape_keeping_mentions(m.how)}" for m in decision.missing)
             )
         )
     plan = decision.plan
@@ -273,7 +273,7 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
     if sensitivity is not None:
         blocks.append(sensitivity)
     if decision.risks:
-        blocks.append(_section("*Risks*\n" + "\n".join(f"• {escape(r)}" for r in decision.risks)))
+        blocks.append(_section("*Risks*\n" + "\n".join(f"• {escape_keeping_mentions(r)}" for r in decision.risks)))
     owners = decision.ownership
     blocks.append(
         _section(
@@ -312,12 +312,12 @@ def _plan_text(decision: Decision) -> str:
             else ""
         )
         + f", {plan.precision}, {plan.memory_gib:,.0f} GiB with KV cache): "
-        f"{escape(plan.reason)}."
+        f"{escape_keeping_mentions(plan.reason)}."
     )
     if plan.throughput_tokens_per_s_per_gpu is not None:
         text += (
             f" Throughput {plan.throughput_tokens_per_s_per_gpu:,.0f} output tokens/s per "
-            f"{plan.gpu}: {escape(plan.throughput_basis or '')}."
+            f"{plan.gpu}: {escape_keeping_mentions(plan.throughput_basis or '')}."
         )
     if plan.purchase != "on_demand" or plan.overhead:
         text += (

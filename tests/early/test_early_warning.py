@@ -8,12 +8,12 @@ import boto3
 import pytest
 from sqlalchemy import select
 
+from llmgov.aws.clients import AwsClients, AwsSettings
 from llmgov.bot.early_warning import run_early_warning
 from llmgov.bot.jobs import JobContext, ScheduleConfig, parse_cadence, run_job
 from llmgov.bot.notify import run_checks
 from llmgov.bot.scheduler import job_plan
 from llmgov.bot.settings import Settings
-from llmgov.collectors.aws import AwsClients, AwsSettings
 from llmgov.models.errors import BadInput
 from llmgov.models.facts import ApiCallLog
 from llmgov.models.governance import Alert, OutboxMessage

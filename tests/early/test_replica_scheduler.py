@@ -18,11 +18,11 @@ from apscheduler.triggers.cron import CronTrigger
 
 from llmgov.bot import jobs
 from llmgov.bot.jobs import JobContext, JobSpec
-from llmgov.bot.pacing import FakeClock
 from llmgov.bot.scheduler import run_scheduled
 from llmgov.bot.settings import Settings
 from llmgov.governance.leases import holder_of
 from llmgov.models.governance import JobLease
+from tests.support.clock import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from llmgov.aws.clients import AwsClients, AwsSettings
 from llmgov.bot.jobs import JobContext, ScheduleConfig, run_job
-from llmgov.bot.pacing import FakeClock, Pacer, SlackLimits
+from llmgov.bot.pacing import Pacer, SlackLimits
 from llmgov.bot.settings import Settings
-from llmgov.collectors.aws import AwsClients, AwsSettings
 from tests.support.bedrock_world import MinutePublisher, Seeded
+from tests.support.clock import FakeClock
 
 STEP = timedelta(seconds=5)
 NORMAL = {"calls": 30.0, "client_errors": 0.3}
