@@ -551,6 +551,149 @@ def level_shift_backtest(rng, noise: TraceNoise, n: int) -> list[dict]:
     return rows
 
 
+# -- 4. month-end ranges on generated shapes, on the production path ---------------------------
+
+SHAPES = ("flat", "trending", "ar1", "random walk")
+HISTORY = 91  # days the checks pass to the forecast (governance.checks.HISTORY_DAYS)
+
+
+def shaped(rng, shape: str, n: int, n_days: int) -> np.ndarray:
+    """`(n, n_days)` daily spend of one generated shape, $10-$5,000 a day, half the series
+    with quiet weekends:
+
+    - flat: a constant level, multiplicative noise of 5-20%;
+    - trending: linear or exponential, 0.3-1.5% of the level a day, three in four up;
+    - ar1: a constant level times 1 + AR(1) noise with rho = 0.9 (marginal sd 8-20%);
+    - random walk: the log level a random walk (steps of 1.5-4%), plus 3% noise;
+    - growing (held out): exponential growth of 0.5-2% a day, noise of 5-15%.
+    """
+    t = np.arange(n_days, dtype=float)[None, :]
+    level = np.exp(rng.uniform(np.log(10), np.log(5000), (n, 1)))
+    weekend = np.where(rng.random((n, 1)) < 0.5, rng.uniform(0.4, 1.0, (n, 1)), 1.0)
+    # the weekday of column 0 is random: weekends are columns where (t + offset) % 7 >= 5
+    offset = rng.integers(0, 7, (n, 1))
+    weekly = np.where((t + offset) % 7 >= 5, weekend, 1.0)
+
+    def noise(low, high):
+        return 1 + rng.uniform(low, high, (n, 1)) * rng.standard_normal((n, n_days))
+
+    if shape == "flat":
+        path = noise(0.05, 0.2)
+    elif shape in ("trending", "growing"):
+        if shape == "trending":
+            rate = rng.uniform(0.003, 0.015, (n, 1)) * np.where(rng.random((n, 1)) < 0.75, 1, -1)
+            linear = rng.random((n, 1)) < 0.5
+            path = noise(0.05, 0.2)
+        else:
+            rate = rng.uniform(0.005, 0.02, (n, 1))
+            linear = np.zeros((n, 1), dtype=bool)
+            path = noise(0.05, 0.15)
+        since = t - (n_days - 31)  # the level is `level` a month before the end
+        trend = np.where(linear, np.maximum(1 + rate * since, 0.2), np.exp(rate * since))
+        path = path * trend
+    elif shape == "ar1":
+        sd = rng.uniform(0.08, 0.2, (n, 1))
+        step = sd * np.sqrt(1 - 0.9**2)
+        shocks = step * rng.standard_normal((n, n_days))
+        ar = np.empty((n, n_days))
+        ar[:, 0] = sd[:, 0] * rng.standard_normal(n)
+        for day in range(1, n_days):
+            ar[:, day] = 0.9 * ar[:, day - 1] + shocks[:, day]
+        path = np.maximum(1 + ar, 0.05)
+    elif shape == "random walk":
+        steps = rng.uniform(0.015, 0.04, (n, 1)) * rng.standard_normal((n, n_days))
+        walk = np.cumsum(steps, axis=1)
+        path = np.exp(walk - walk[:, -32:-31]) * noise(0.03, 0.03)
+    else:
+        raise ValueError(shape)
+    return np.maximum(level * weekly * path, 0.0)
+
+
+def holt_winters(history: np.ndarray, horizon: int) -> np.ndarray:
+    """Additive Holt-Winters (level, trend, weekly season) for every row of `(n, D)`, its
+    smoothing parameters chosen per row from a small grid by in-sample one-step squared
+    error; returns `(n, horizon)` the projected days."""
+    n, n_days = history.shape
+    grid = [
+        (alpha, beta, gamma)
+        for alpha in (0.05, 0.1, 0.2, 0.35, 0.5, 0.7)
+        for beta in (0.0, 0.02, 0.05, 0.15)
+        for gamma in (0.05, 0.2)
+    ]
+    best_error = np.full(n, np.inf)
+    best = np.zeros((n, horizon))
+    first_weeks = history[:, :14]
+    for alpha, beta, gamma in grid:
+        level = first_weeks.mean(axis=1)
+        trend = (history[:, 7:14].mean(axis=1) - history[:, :7].mean(axis=1)) / 7
+        season = first_weeks[:, :7] - first_weeks[:, :7].mean(axis=1, keepdims=True)
+        season = season.copy()
+        error = np.zeros(n)
+        for day in range(n_days):
+            k = day % 7
+            predicted = level + trend + season[:, k]
+            if day >= 14:
+                error += (history[:, day] - predicted) ** 2
+            previous = level
+            level = alpha * (history[:, day] - season[:, k]) + (1 - alpha) * (level + trend)
+            trend = beta * (level - previous) + (1 - beta) * trend
+            season[:, k] = gamma * (history[:, day] - level) + (1 - gamma) * season[:, k]
+        steps = np.arange(1, horizon + 1)
+        ahead = (
+            level[:, None]
+            + trend[:, None] * steps[None, :]
+            + season[:, (n_days + steps - 1) % 7]
+        )
+        better = error < best_error
+        best_error[better], best[better] = error[better], ahead[better]
+    return np.maximum(best, 0.0)
+
+
+def range_backtest(rng, per_origin: int, month=np.datetime64("2025-01")) -> list[dict]:
+    """Every day of `month` but the last as the origin: `per_origin` fresh series of each
+    shape with HISTORY days up to it, projected by `economics.forecast` called as the checks
+    call it; coverage of the 90% month-end range, MAPE of ours, Holt-Winters' and the run
+    rate's month-end totals."""
+    first = month.astype("datetime64[D]")
+    month_days = int(((month + 1).astype("datetime64[D]") - first).astype(int))
+    rows = []
+    for shape in (*SHAPES, "growing"):
+        covered, errors = [], {"core": [], "holt_winters": [], "run_rate": []}
+        widths = []
+        for day in range(month_days - 1):
+            as_of = first + day
+            days = as_of - HISTORY + 1 + np.arange(HISTORY + month_days)
+            spend = shaped(rng, shape, per_origin, days.size)
+            in_month = (days >= first) & (days < first + month_days)
+            actual = spend[:, in_month].sum(axis=1)
+            history = spend[:, :HISTORY]
+            budgets = np.full(per_origin, np.nan)
+            # governance.checks: economics.forecast(self.spend, self.daily.days, self.last_day,
+            # self.budgets), with HISTORY_DAYS of spend through the last whole day
+            result = forecast(history, days[:HISTORY], as_of, budgets)
+            remaining = month_days - day - 1
+            spent = history[:, HISTORY - day - 1 :].sum(axis=1)
+            hw = spent + holt_winters(history, max(remaining, 1))[:, :remaining].sum(axis=1)
+            covered.append((result.month_end_low <= actual) & (actual <= result.month_end_high))
+            widths.append((result.month_end_high - result.month_end_low) / actual)
+            for name, projected in (
+                ("core", result.month_end),
+                ("holt_winters", hw),
+                ("run_rate", result.naive_month_end),
+            ):
+                errors[name].append(np.abs(projected - actual) / actual)
+        rows.append(
+            {
+                "series": shape,
+                "n": per_origin * (month_days - 1),
+                "coverage": float(np.mean(covered)),
+                "width": float(np.median(widths)),
+                **{name: float(np.mean(values)) for name, values in errors.items()},
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
