@@ -33,9 +33,12 @@ the residuals' variance ratio (`_wander`). Imports numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from math import erfc, sqrt
 
 import numpy as np
+
+from llmgov.economics._numeric import matmul
 
 PHI_GRID = np.concatenate([np.linspace(0.0, 0.9, 19), [0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 1.0]])
 _LAGS = 4  # lag products used to tell autocorrelated noise from white noise
@@ -87,7 +90,7 @@ class _Forms:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ErrorModel:
     """The forms of one design for the AR(1) part at each grid phi (`ar`, G of them) and for
     white noise (`white`), `carry` `(G, K)` = phi + ... + phi^h, and the calibration."""
@@ -97,6 +100,20 @@ class ErrorModel:
     carry: np.ndarray
     calibration: np.ndarray | None = None  # (phi bins, wander bins, K) factor on the sd
     wander_edges: np.ndarray | None = None  # inner edges of the wander bins
+
+    @cached_property
+    def tables(self) -> dict[str, np.ndarray]:
+        """`(G, K)` the AR forms stacked over the grid, with the carry folded in where a
+        term has the carried residual (own: carry^2 own, *_own: carry x the form)."""
+        stack = {
+            name: np.array([getattr(f, name) for f in self.ar])
+            for name in ("drop", "diff", "drop_diff", "drop_own", "diff_own")
+        }
+        own = np.array([f.own for f in self.ar])[:, None]
+        stack["own"] = self.carry**2 * own
+        stack["drop_own"] = self.carry * stack["drop_own"]
+        stack["diff_own"] = self.carry * stack["diff_own"]
+        return stack
 
     def fit(self, residuals: np.ndarray) -> Fit:
         """The noise of each row of `residuals` `(n, L)` (see the module docstring)."""
@@ -170,20 +187,39 @@ class Fit:
 
     def memory(self, days: int) -> np.ndarray:
         """`(n, days)` weight of the last residual on each of the next `days` days."""
-        return (self.weight * self.kappa) @ (PHI_GRID[:, None] ** np.arange(1, days + 1)[None, :])
+        return matmul(
+            self.weight * self.kappa, PHI_GRID[:, None] ** np.arange(1, days + 1)[None, :]
+        )
 
     def sum_variance(self, keep: np.ndarray, moved: np.ndarray | None = None) -> np.ndarray:
         """`(n, K)` variance of the error of each h-day sum with the slope kept at `keep`
         `(n,)`, plus `moved**2` (what shrinking moved the sums by, `(n, K)`: the trend
-        may be real), calibrated."""
+        may be real), calibrated.
+
+        Each grid phi's variance is a quadratic in `keep` and in the carried weight
+        (kappa times the grid's `carry`), so the weighted sum over the grid is a few
+        `(n, G) @ (G, K)` products."""
         model = self.model
-        total = np.zeros((self.weight.shape[0], model.carry.shape[1]))
-        for g in np.flatnonzero(self.weight.max(axis=0, initial=0.0) > 1e-6):
-            carry = model.carry[g][None, :] * self.kappa[:, g : g + 1]
-            part = self.ar[:, g : g + 1] * model.ar[g].variance(keep, carry)
-            part += self.white[:, g : g + 1] * model.white.variance(keep, carry)
-            total += self.weight[:, g : g + 1] * part
-        total = np.maximum(total, 0.0)
+        k = keep[:, None]
+        ar, white = self.weight * self.ar, self.weight * self.white
+        carried = self.kappa  # (n, G) times model.carry (G, K) is each grid's carry weight
+        tables = model.tables
+        total = (
+            matmul(ar, tables["drop"])
+            + k * k * (matmul(ar, tables["diff"]))
+            + 2 * k * (matmul(ar, tables["drop_diff"]))
+        )
+        total += matmul((ar * carried**2), tables["own"]) - 2 * matmul(
+            (ar * carried), tables["drop_own"]
+        )
+        total -= 2 * k * (matmul((ar * carried), tables["diff_own"]))
+        w = model.white
+        white_total = white.sum(axis=1)[:, None]
+        total += white_total * (w.drop + k * k * w.diff + 2 * k * w.drop_diff)
+        total += matmul(white * carried**2, model.carry**2 * w.own)
+        total -= 2 * matmul(white * carried, model.carry * w.drop_own)
+        total -= 2 * k * (matmul(white * carried, model.carry * w.diff_own))
+        np.maximum(total, 0.0, out=total)
         if moved is not None:
             total += moved**2
         if model.calibration is not None:
@@ -230,13 +266,14 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
 
     def forms(covariance) -> _Forms:
         window = residual_maker @ covariance[:length, :length] @ residual_maker
+        drop_cov, diff_cov = drop @ covariance, diff @ covariance  # (K, size)
         return _Forms(
-            drop=np.einsum("ki,ij,kj->k", drop, covariance, drop),
-            diff=np.einsum("ki,ij,kj->k", diff, covariance, diff),
+            drop=(drop_cov * drop).sum(axis=1),
+            diff=(diff_cov * diff).sum(axis=1),
             own=float(carried @ covariance @ carried),
-            drop_diff=np.einsum("ki,ij,kj->k", drop, covariance, diff),
-            drop_own=drop @ covariance @ carried,
-            diff_own=diff @ covariance @ carried,
+            drop_diff=(drop_cov * diff).sum(axis=1),
+            drop_own=drop_cov @ carried,
+            diff_own=diff_cov @ carried,
             lags=np.array([np.trace(window, offset=k) for k in range(1 + _LAGS)]),
             slope=float(slope @ covariance @ slope),
         )
@@ -258,9 +295,9 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
 
 _BINS = 10  # calibration bins of the fitted phi: [0, 0.1), ..., [0.9, 1]
 _WANDER_BINS = 4  # and of the variance ratio, by quartiles of the simulated ones
-_WANDER_LAG = 14
+_WANDER_LAG = 21
 _SIMULATED = 6000  # noise series simulated to calibrate one design
-_WALKS = 0.3  # of which random walks; the rest AR(1) with phi uniform on [0, 1)
+_WALKS = 0.65  # of which random walks; the rest AR(1) with phi uniform on [0, 1)
 _LEVEL = 0.90  # the calibration's two-sided level (the default range, z = 1.645)
 
 
@@ -274,7 +311,7 @@ def _wander(residuals: np.ndarray) -> np.ndarray:
     walk, 1/`_WANDER_LAG` for white noise: it tells a wandering level from noise that returns
     to its line better than the first lags do (0 for a constant row)."""
     length = residuals.shape[1]
-    lag = min(_WANDER_LAG, max(length // 3, 1))
+    lag = min(_WANDER_LAG, max(length // 2, 1))
     far = np.square(residuals[:, lag:] - residuals[:, :-lag]).mean(axis=1)
     near = np.square(np.diff(residuals, axis=1)).mean(axis=1)
     return np.divide(far, lag * near, out=np.zeros_like(far), where=near > 0)
@@ -303,15 +340,32 @@ def _calibrate(
     under 50 series, 1 where the phi bin does)."""
     rng = np.random.default_rng(20261208)
     length, size = design.shape[0], drop.shape[1]
-    walks = int(_WALKS * _SIMULATED)
-    phi = np.concatenate([rng.uniform(0.0, 1.0, _SIMULATED - walks), np.ones(walks)])
+    # a third white noise alone; of the rest, random walks and AR(1) (phi uniform on
+    # [0, 1)) in `_WALKS` : 1 - `_WALKS`, half of them with white noise added
+    plain = _SIMULATED // 3
+    walks = int(_WALKS * (_SIMULATED - plain))
+    phi = np.concatenate(
+        [np.zeros(plain), np.ones(walks), rng.uniform(0.0, 1.0, _SIMULATED - plain - walks)]
+    )
     shocks = rng.standard_normal((_SIMULATED, size))
+    shocks[:plain] = 0.0
     noise = np.empty_like(shocks)
     noise[:, 0] = shocks[:, 0] / np.sqrt(np.maximum(1 - phi**2, 1.0 / size))
     for day in range(1, size):
         noise[:, day] = phi * noise[:, day - 1] + shocks[:, day]
     white = rng.uniform(0.0, 2.0, _SIMULATED) * (rng.random(_SIMULATED) < 0.5)
+    white[:plain] = 1.0
     noise += white[:, None] * rng.standard_normal((_SIMULATED, size))
+    # a trend under 40% of them, from invisible to clear: t-statistics uniform on [-5, 5]
+    # (what shrinking a real trend costs is part of the range, not only its benefit)
+    nearest = np.abs(PHI_GRID[None, :] - phi[:, None]).argmin(axis=1)
+    slope_sd = np.sqrt(
+        np.array([f.slope for f in model.ar])[nearest] * (np.arange(_SIMULATED) >= plain)
+        + white**2 * model.white.slope
+    )
+    trended = rng.random(_SIMULATED) < 0.4
+    slope = np.where(trended, rng.uniform(-5.0, 5.0, _SIMULATED), 0.0) * slope_sd
+    noise += slope[:, None] * (np.arange(size) - (length - 1) / 2)[None, :]
 
     window = noise[:, :length]
     pseudo_inverse = np.linalg.pinv(design)
