@@ -37,7 +37,7 @@ from functools import cached_property
 import numpy as np
 
 from llmgov.economics._numeric import matmul, median
-from llmgov.economics.ranges import error_model, keep_of, t_factor
+from llmgov.economics.ranges import PIVOT, error_model, keep_of, moved_by_shrinking, t_factor
 from llmgov.economics.series import DAY, day_index, weekday
 
 # Fit windows, longest first: a series uses the longest window its usable history fills.
@@ -354,19 +354,23 @@ def _fit_group(
     noise = error_model(design, future, horizons).fit(residuals)
 
     # Shrink a trend that is not clearly there (positive-part James-Stein on its t-statistic,
-    # the slope's sd from the fitted noise). The line pivots on the window's last day: the
-    # level reached stays, only its continuation is doubted.
+    # the slope's sd from the fitted noise); the last residual is then measured from the
+    # shrunk line, so a wandering level is followed and noise about a level is not.
     keep = keep_of(coefficients[:, 1], np.sqrt(noise.slope_variance))
     shrunk = (1 - keep) * coefficients[:, 1]
-    coefficients[:, 0] += shrunk * time[-1]
     coefficients[:, 1] *= keep
+    pivot = PIVOT * time[-1]
+    coefficients[:, 0] += shrunk * pivot
+    last_residual = residuals[:, -1] + shrunk * (time[-1] - pivot)
+    memory = noise.memory(future_days.size)  # (n, H) the last residual's weight each day
     # sd of each h-day sum: the noise's, for the slope as kept, and what shrinking moved
-    # the sum by (h(h+1)/2 days of the removed slope: the trend may be real); calibrated
-    moved = shrunk[:, None] * (horizons * (horizons + 1) / 2)
+    # the sum by (the trend may be real); calibrated
+    carry = np.cumsum(memory[:, : int(horizons.max())], axis=1)[:, horizons - 1]
+    moved = moved_by_shrinking(shrunk, design, horizons, carry)
     spread = np.sqrt(noise.sum_variance(keep, moved))
 
     # the last day's residual, carried forward as phi^j: noise that remembers is news
-    carried = residuals[:, -1:] * noise.memory(future_days.size)
+    carried = last_residual[:, None] * memory
     if log_scale:
         # Duan's smearing factor, folded into the level: exp(fit) alone is the median
         coefficients[:, 0] += np.log(np.mean(np.exp(residuals), axis=1))

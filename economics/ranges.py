@@ -43,6 +43,12 @@ from llmgov.economics._numeric import matmul
 PHI_GRID = np.concatenate([np.linspace(0.0, 0.9, 19), [0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 1.0]])
 _LAGS = 4  # lag products used to tell autocorrelated noise from white noise
 TREND_T = 2.0  # a slope with |t| under this is dropped; above it, shrunk by 1 - (2/t)^2
+# Where a shrunk slope's line pivots, from the window's centre (0) to its last day (1): at
+# the centre a flat series' level is the window's mean (least noise), at the end a trend
+# keeps the level it reached (least bias). Backtest month-end MAPE at 0 / 0.5 / 1: flat
+# 1.50 / 1.58 / 1.82%, trending 3.51 / 3.24 / 3.09%, growing 2.46 / 2.27 / 2.12%, AR(1)
+# 4.20 / 4.38 / 4.75%, random walk 3.83 / 3.72 / 3.82%: halfway is the best on average.
+PIVOT = 0.5
 
 
 def lag_covariance(phi: float, size: int) -> np.ndarray:
@@ -64,30 +70,16 @@ def keep_of(slope: np.ndarray, slope_sd: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Forms:
-    """Quadratic forms of one noise covariance (per unit variance), `(K,)` unless noted:
-    `drop` the slope-dropped projection's error, `diff` what keeping the slope adds,
-    `own` `()` the carried residual's variance, and the cross terms."""
+    """Quadratic forms of one noise covariance (per unit variance). The error of an h-day
+    sum weighs the days by `u0 + keep d - c (v0 + keep v1)`: u0 the projection with the
+    slope dropped (the level and weekday effects continue), d what the kept slope adds, v0
+    and v1 the last residual (about the line without and with the slope), c the carried
+    weight. Its variance is `sum over i of (-2)^[i == 1] c^i (terms[i] . (1, keep, keep^2))`
+    with `terms` `(3, 3, K)`: i the power of c, then the power of keep."""
 
-    drop: np.ndarray
-    diff: np.ndarray
-    own: float
-    drop_diff: np.ndarray
-    drop_own: np.ndarray
-    diff_own: np.ndarray
+    terms: np.ndarray
     lags: np.ndarray  # (1 + _LAGS,) expected residual products at lags 0.._LAGS
     slope: float  # variance of the fitted slope
-
-    def variance(self, keep: np.ndarray, carry: np.ndarray) -> np.ndarray:
-        """`(n, K)` for `keep` `(n,)` and the carried residual's weight `carry` `(n, K)`."""
-        k = keep[:, None]
-        return (
-            self.drop
-            + k * k * self.diff
-            + carry * carry * self.own
-            + 2 * k * self.drop_diff
-            - 2 * carry * self.drop_own
-            - 2 * k * carry * self.diff_own
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,18 +94,14 @@ class ErrorModel:
     wander_edges: np.ndarray | None = None  # inner edges of the wander bins
 
     @cached_property
-    def tables(self) -> dict[str, np.ndarray]:
-        """`(G, K)` the AR forms stacked over the grid, with the carry folded in where a
-        term has the carried residual (own: carry^2 own, *_own: carry x the form)."""
-        stack = {
-            name: np.array([getattr(f, name) for f in self.ar])
-            for name in ("drop", "diff", "drop_diff", "drop_own", "diff_own")
-        }
-        own = np.array([f.own for f in self.ar])[:, None]
-        stack["own"] = self.carry**2 * own
-        stack["drop_own"] = self.carry * stack["drop_own"]
-        stack["diff_own"] = self.carry * stack["diff_own"]
-        return stack
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """`(3, 3, G, K)` for the AR part (stacked over the grid) and for white noise, the
+        carry folded in: [i, p] = carry^i x terms[i, p] (i the power of the carried weight's
+        kappa, p that of keep)."""
+        powers = self.carry[None, :, :] ** np.arange(3)[:, None, None]  # (3, G, K)
+        ar = np.stack([f.terms for f in self.ar], axis=2)  # (3, 3, G, K)
+        white = np.broadcast_to(self.white.terms[:, :, None, :], ar.shape)
+        return powers[:, None] * ar, powers[:, None] * white
 
     def fit(self, residuals: np.ndarray) -> Fit:
         """The noise of each row of `residuals` `(n, L)` (see the module docstring)."""
@@ -196,29 +184,19 @@ class Fit:
         `(n,)`, plus `moved**2` (what shrinking moved the sums by, `(n, K)`: the trend
         may be real), calibrated.
 
-        Each grid phi's variance is a quadratic in `keep` and in the carried weight
+        Each grid phi's variance is a polynomial in `keep` and in the carried weight
         (kappa times the grid's `carry`), so the weighted sum over the grid is a few
         `(n, G) @ (G, K)` products."""
         model = self.model
         k = keep[:, None]
-        ar, white = self.weight * self.ar, self.weight * self.white
-        carried = self.kappa  # (n, G) times model.carry (G, K) is each grid's carry weight
-        tables = model.tables
-        total = (
-            matmul(ar, tables["drop"])
-            + k * k * (matmul(ar, tables["diff"]))
-            + 2 * k * (matmul(ar, tables["drop_diff"]))
-        )
-        total += matmul((ar * carried**2), tables["own"]) - 2 * matmul(
-            (ar * carried), tables["drop_own"]
-        )
-        total -= 2 * k * (matmul((ar * carried), tables["diff_own"]))
-        w = model.white
-        white_total = white.sum(axis=1)[:, None]
-        total += white_total * (w.drop + k * k * w.diff + 2 * k * w.drop_diff)
-        total += matmul(white * carried**2, model.carry**2 * w.own)
-        total -= 2 * matmul(white * carried, model.carry * w.drop_own)
-        total -= 2 * k * (matmul(white * carried, model.carry * w.diff_own))
+        total = np.zeros((keep.size, model.carry.shape[1]))
+        for variance, table in zip(
+            (self.weight * self.ar, self.weight * self.white), model.tables, strict=True
+        ):
+            for i, sign in enumerate((1.0, -2.0, 1.0)):
+                mass = variance * self.kappa**i
+                for p in range(3):
+                    total += sign * k**p * matmul(mass, table[i, p])
         np.maximum(total, 0.0, out=total)
         if moved is not None:
             total += moved**2
@@ -244,36 +222,41 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
     size = length + reach
     pseudo_inverse = np.linalg.pinv(design)  # (p, L)
     residual_maker = np.eye(length) - design @ pseudo_inverse
-    ahead = future[:reach]
-    pivoted = ahead.copy()
-    pivoted[:, 1] = design[-1, 1]  # the slope dropped: the last day's level continues
     in_sum = np.arange(reach)[None, :] < horizons[:, None]  # (K, reach)
-
-    def error_weights(rows):  # (K, size): future noise minus what the fit projects for it
-        weights = np.zeros((horizons.size, size))
-        weights[:, :length] = -(np.cumsum(rows, axis=0)[horizons - 1]) @ pseudo_inverse
-        weights[:, length:] = in_sum
-        return weights
-
-    drop = error_weights(pivoted)
-    diff = error_weights(ahead) - drop
-    carried = np.zeros(size)  # the last residual: y_L - x_L' beta
-    carried[:length] = -design[-1] @ pseudo_inverse
-    carried[length - 1] += 1.0
+    level_rows = future[:reach].copy()
+    pivot = PIVOT * design[-1, 1]  # the time a dropped slope's line pivots on
+    level_rows[:, 1] = pivot  # the slope dropped: the level there and weekday effects
+    # the four bases of the error weights (future noise minus what is projected for it)
+    u0 = np.zeros((horizons.size, size))
+    u0[:, :length] = -(np.cumsum(level_rows, axis=0)[horizons - 1]) @ pseudo_inverse
+    u0[:, length:] = in_sum
+    d = np.zeros((horizons.size, size))
+    d[:, :length] = -np.cumsum(future[:reach, 1] - pivot)[horizons - 1, None] * pseudo_inverse[1]
+    last_level = design[-1].copy()
+    last_level[1] = pivot
+    v0 = np.zeros(size)
+    v0[:length] = -last_level @ pseudo_inverse
+    v0[length - 1] += 1.0
+    v1 = np.zeros(size)
+    v1[:length] = -(design[-1, 1] - pivot) * pseudo_inverse[1]
     slope = np.zeros(size)
     slope[:length] = pseudo_inverse[1]
     distance = np.abs(np.arange(size)[:, None] - np.arange(size)[None, :])
 
     def forms(covariance) -> _Forms:
         window = residual_maker @ covariance[:length, :length] @ residual_maker
-        drop_cov, diff_cov = drop @ covariance, diff @ covariance  # (K, size)
+        su, sd = u0 @ covariance, d @ covariance  # (K, size)
+        s0, s1 = covariance @ v0, covariance @ v1
+        ones = np.ones(horizons.size)
+        terms = np.array(
+            [
+                [(su * u0).sum(1), 2 * (su * d).sum(1), (sd * d).sum(1)],
+                [su @ v0, su @ v1 + sd @ v0, sd @ v1],
+                [v0 @ s0 * ones, 2 * (v0 @ s1) * ones, v1 @ s1 * ones],
+            ]
+        )
         return _Forms(
-            drop=(drop_cov * drop).sum(axis=1),
-            diff=(diff_cov * diff).sum(axis=1),
-            own=float(carried @ covariance @ carried),
-            drop_diff=(drop_cov * diff).sum(axis=1),
-            drop_own=drop_cov @ carried,
-            diff_own=diff_cov @ carried,
+            terms=terms,
             lags=np.array([np.trace(window, offset=k) for k in range(1 + _LAGS)]),
             slope=float(slope @ covariance @ slope),
         )
@@ -285,12 +268,25 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
             [np.cumsum(phi ** np.arange(1, reach + 1))[horizons - 1] for phi in PHI_GRID]
         ),
     )
-    table, edges = _calibrate(model, design, drop, diff, carried, horizons)
+    table, edges = _calibrate(model, design, (u0, d, v0, v1), horizons)
     model = replace(model, calibration=table, wander_edges=edges)
     if len(_CACHE) > 64:
         _CACHE.clear()
     _CACHE[key] = model
     return model
+
+
+def moved_by_shrinking(
+    shrunk: np.ndarray, design: np.ndarray, horizons: np.ndarray, carry: np.ndarray
+) -> np.ndarray:
+    """`(n, K)` how much taking `shrunk` `(n,)` off the slope moved each h-day sum: the
+    slope's days after the pivot, less what the carried residual (`carry` `(n, K)`, its
+    summed weights) gives back of the last day's share."""
+    length = design.shape[0]
+    pivot = PIVOT * design[-1, 1]
+    after_pivot = (length - 1) / 2 + np.arange(1, int(horizons.max()) + 1) - pivot
+    ahead = np.cumsum(after_pivot)[horizons - 1]
+    return shrunk[:, None] * (ahead[None, :] - carry * (design[-1, 1] - pivot))
 
 
 _BINS = 10  # calibration bins of the fitted phi: [0, 0.1), ..., [0.9, 1]
@@ -326,9 +322,7 @@ def _wander_bin(wander: np.ndarray, edges: np.ndarray | None) -> np.ndarray:
 def _calibrate(
     model: ErrorModel,
     design: np.ndarray,
-    drop: np.ndarray,
-    diff: np.ndarray,
-    carried: np.ndarray,
+    bases: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     horizons: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`(phi bins, wander bins, K)` factors on the sd of each h-day sum, and the wander
@@ -339,7 +333,8 @@ def _calibrate(
     over the normal quantile, by bin (the phi bin's as a whole where a wander bin holds
     under 50 series, 1 where the phi bin does)."""
     rng = np.random.default_rng(20261208)
-    length, size = design.shape[0], drop.shape[1]
+    u0, d, v0, v1 = bases
+    length, size = design.shape[0], u0.shape[1]
     # a third white noise alone; of the rest, random walks and AR(1) (phi uniform on
     # [0, 1)) in `_WALKS` : 1 - `_WALKS`, half of them with white noise added
     plain = _SIMULATED // 3
@@ -373,10 +368,10 @@ def _calibrate(
     fit = replace(model, calibration=None).fit(residuals)
     slope = window @ pseudo_inverse[1]
     keep = keep_of(slope, np.sqrt(fit.slope_variance))
-    ramp = horizons * (horizons + 1) / 2
-    moved = ((1 - keep) * slope)[:, None] * ramp
     carry = np.cumsum(fit.memory(int(horizons.max())), axis=1)[:, horizons - 1]
-    error = noise @ drop.T + keep[:, None] * (noise @ diff.T) - carry * (noise @ carried)[:, None]
+    moved = moved_by_shrinking((1 - keep) * slope, design, horizons, carry)
+    k = keep[:, None]
+    error = noise @ u0.T + k * (noise @ d.T) - carry * (noise @ v0 + keep * (noise @ v1))[:, None]
     sd = np.sqrt(np.maximum(fit.sum_variance(keep, moved), 1e-300))
     ratio = np.abs(error) / sd
 
@@ -431,4 +426,13 @@ def t_factor(z: float, df: np.ndarray | float) -> np.ndarray:
     return quantile / z if z > 0 else np.ones_like(df)
 
 
-__all__ = ["PHI_GRID", "TREND_T", "ErrorModel", "Fit", "error_model", "keep_of", "t_factor"]
+__all__ = [
+    "PHI_GRID",
+    "TREND_T",
+    "ErrorModel",
+    "Fit",
+    "error_model",
+    "keep_of",
+    "moved_by_shrinking",
+    "t_factor",
+]
