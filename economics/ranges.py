@@ -90,7 +90,7 @@ class ErrorModel:
     ar: tuple[_Forms, ...]
     white: _Forms
     carry: np.ndarray
-    calibration: np.ndarray | None = None  # (phi bins, wander bins, K) factor on the sd
+    calibration: np.ndarray | None = None  # (phi, wander, slope kept, K) factor on the sd
     wander_edges: np.ndarray | None = None  # inner edges of the wander bins
 
     @cached_property
@@ -202,7 +202,8 @@ class Fit:
             total += moved**2
         if model.calibration is not None:
             bins = _wander_bin(self.wander, model.wander_edges)
-            total *= model.calibration[_phi_bin(self.phi), bins] ** 2
+            kept = (keep > 0).astype(np.int64)
+            total *= model.calibration[_phi_bin(self.phi), bins, kept] ** 2
         return total
 
 
@@ -378,15 +379,20 @@ def _calibrate(
     z = _normal_quantile(0.5 + _LEVEL / 2)
     edges = np.quantile(fit.wander, np.arange(1, _WANDER_BINS) / _WANDER_BINS)
     phi_bins, wander_bins = _phi_bin(fit.phi), _wander_bin(fit.wander, edges)
-    table = np.ones((_BINS, _WANDER_BINS, horizons.size))
+    kept = (keep > 0).astype(np.int64)
+    table = np.ones((_BINS, _WANDER_BINS, 2, horizons.size))
     for b in range(_BINS):
         in_bin = phi_bins == b
         if in_bin.sum() >= 50:
-            table[b, :] = np.quantile(ratio[in_bin], _LEVEL, axis=0) / z
+            table[b] = np.quantile(ratio[in_bin], _LEVEL, axis=0) / z
         for w in range(_WANDER_BINS):
-            members = ratio[in_bin & (wander_bins == w)]
-            if members.shape[0] >= 50:
-                table[b, w] = np.quantile(members, _LEVEL, axis=0) / z
+            in_both = in_bin & (wander_bins == w)
+            if in_both.sum() >= 50:
+                table[b, w] = np.quantile(ratio[in_both], _LEVEL, axis=0) / z
+            for slope_kept in (0, 1):
+                members = ratio[in_both & (kept == slope_kept)]
+                if members.shape[0] >= 50:
+                    table[b, w, slope_kept] = np.quantile(members, _LEVEL, axis=0) / z
     return table, edges
 
 
