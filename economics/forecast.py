@@ -13,8 +13,8 @@ series may use of its history differs, though:
 - a level shift (a step up or down that a line does not explain) is detected and the series
   is refitted on the days after it, the same way as a new workload;
 - outlying days (an incident, a gap that reads as zero) are clipped before the final fit;
-- a trend that is not clearly there is shrunk towards flat (about the window's last day),
-  so noise is not extrapolated;
+- a trend that is not clearly there is shrunk towards flat (pivoting halfway between the
+  window's centre and its last day), so noise is not extrapolated;
 - the last day's residual is carried forward for as long as the series' noise remembers.
 
 Ranges are for sums of days (the rest of the month, the next 30 and 90), not for one day
@@ -348,9 +348,9 @@ def _fit_group(
 
     energy = np.einsum("ij,ij->i", residuals, residuals)
     sigma = np.sqrt(energy / max(length - params, 1))
-    # The noise around the line as AR(1) (phi in [0, 1], 1 a random walk), fitted from the
-    # residuals' lag-1 autocorrelation: the variance of the error of every h-day sum, and
-    # of the slope, follow exactly for this design (see economics.ranges).
+    # The noise around the line as AR(1) (phi in [0, 1], 1 a random walk) plus white noise,
+    # fitted from the residuals' first lags: the variance of the error of every h-day sum,
+    # and of the slope, follow exactly for this design (see economics.ranges).
     noise = error_model(design, future, horizons).fit(residuals)
 
     # Shrink a trend that is not clearly there (positive-part James-Stein on its t-statistic,
@@ -414,11 +414,6 @@ def _sums_at(values: np.ndarray, horizons: np.ndarray) -> np.ndarray:
     return out
 
 
-def _root_sum_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """sqrt(a^2 + b^2), several times faster than `np.hypot` (no overflow care needed)."""
-    return np.sqrt(a * a + b * b)
-
-
 def _average(
     whole: _Projection, part: _Projection, rows: np.ndarray, horizons: np.ndarray
 ) -> _Projection:
@@ -438,9 +433,8 @@ def _average(
     )
 
     def mix(a, b):
-        a[rows] = (1 - weight.reshape(-1, *([1] * (b.ndim - 1)))) * a[rows] + weight.reshape(
-            -1, *([1] * (b.ndim - 1))
-        ) * b
+        share = weight.reshape(-1, *([1] * (b.ndim - 1)))
+        a[rows] = (1 - share) * a[rows] + share * b
         return a
 
     return _Projection(
@@ -555,7 +549,9 @@ def _exhaustion_dates(
     result[rows[already]] = as_of - DAY * (elapsed - 1 - np.argmax(crossed[already], axis=1))
     if projected_cumulative.shape[1]:
         ahead = spent[:, -1:] + projected_cumulative[rows]
-        crossing = (ahead >= limit) & (ahead > 0)
+        # a projection a billionth short of the budget reaches it (float rounding of a
+        # constant path must not move the date by a day)
+        crossing = (ahead >= limit * (1 - 1e-9)) & (ahead > 0)
         later = ~already & crossing.any(axis=1)
         result[rows[later]] = as_of + DAY * (np.argmax(crossing[later], axis=1) + 1)
     return result

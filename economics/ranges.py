@@ -220,8 +220,9 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
     days, h in `horizons` (at most H). Cached: a handful of designs recur."""
     horizons = np.asarray(horizons, dtype=np.int64)
     key = design.tobytes() + future.tobytes() + horizons.tobytes()
-    if key in _CACHE:
-        return _CACHE[key]
+    cached = _CACHE.get(key)  # one lookup: another thread may clear the cache meanwhile
+    if cached is not None:
+        return cached
     length = design.shape[0]
     reach = int(horizons.max())
     size = length + reach
