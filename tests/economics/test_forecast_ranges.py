@@ -108,13 +108,16 @@ def test_every_range_holds_its_point_and_widens_with_the_horizon(shape):
 
 
 def test_the_month_end_range_is_for_the_whole_month():
-    spend, days = _series("flat")
+    """Spent so far plus the projected rest (21 days after Jan 10), and a range about that."""
+    spend, days = _series("random walk")
     result = forecast(spend, days, days[-1])
     spent = spend[:, -10:].sum(axis=1)  # January 1-10
     np.testing.assert_allclose(result.month_to_date, spent)
-    # the rest of the month's range, added to what is spent
-    assert np.all(result.month_end_low - spent < result.month_end - spent)
-    assert np.all(result.month_end - spent < 22 * spend.max(axis=1))
+    np.testing.assert_allclose(result.month_end, spent + result.daily_path[:, :21].sum(axis=1))
+    # the range is the rest's, shifted by what is spent: as wide as the projected days alone
+    assert np.all(result.month_end_low >= spent)
+    rest_width = result.month_end_high - result.month_end_low
+    assert np.all(rest_width > 0.01 * (result.month_end - spent))
 
 
 def test_persistent_noise_widens_the_range_of_a_sum_more_than_white_noise():
