@@ -1,6 +1,7 @@
 """Rolling-origin backtests of the projection core, on series built from real LLM traces.
 
     python benchmarks/backtest.py [--data ../shared/data] [--seed 7] [--rounds 4]
+    python benchmarks/backtest.py --only ranges [--range-series 100]   # section 4 alone
 
 Series. The real request traces in `DATA/traces/` (Azure LLM inference, code and
 conversation; Mooncake conversation: ~1 hour each, per request: time, input and output
@@ -28,6 +29,14 @@ linear, up or down), level shifts, and injected incidents of every detector's ki
    after the step. Floors: a step up alerts on its day for at least 80% of workloads; from
    day 7 on, no more alarms than without a step (+0.05 a workload); spike recall at least
    0.95 after a step as without one.
+4. Month-end ranges on generated shapes (no trace data): flat, trending (linear or
+   exponential), AR(1) noise with rho = 0.9, a random walk, and held-out growing series,
+   with 91 days of history (what the checks pass), through `economics.forecast` called as
+   `governance.checks` calls it. For every day of a month but the last as the origin, the
+   90% range of the month's total (spent + projected rest): how often it holds the actual
+   total, and the MAPE of the projection against an additive Holt-Winters (weekly season,
+   parameters chosen per series by in-sample error) and the run rate. Floors: coverage 88-92%
+   on each of the four shapes; MAPE on growing series no worse than Holt-Winters.
 """
 
 from __future__ import annotations
@@ -551,6 +560,177 @@ def level_shift_backtest(rng, noise: TraceNoise, n: int) -> list[dict]:
     return rows
 
 
+# -- 4. month-end ranges on generated shapes, on the production path ---------------------------
+
+SHAPES = ("flat", "trending", "ar1", "random walk")
+HISTORY = 91  # days the checks pass to the forecast (governance.checks.HISTORY_DAYS)
+
+
+def shaped(rng, shape: str, n: int, n_days: int) -> np.ndarray:
+    """`(n, n_days)` daily spend of one generated shape, $10-$5,000 a day, half the series
+    with quiet weekends:
+
+    - flat: a constant level, multiplicative noise of 5-20%;
+    - trending: linear or exponential, 0.3-1.5% of the level a day, three in four up;
+    - ar1: a constant level times 1 + AR(1) noise with rho = 0.9 (marginal sd 8-20%);
+    - random walk: the log level a random walk (steps of 1.5-4%), plus 3% noise;
+    - growing (held out): exponential growth of 0.5-2% a day, noise of 5-15%.
+    """
+    t = np.arange(n_days, dtype=float)[None, :]
+    level = np.exp(rng.uniform(np.log(10), np.log(5000), (n, 1)))
+    weekend = np.where(rng.random((n, 1)) < 0.5, rng.uniform(0.4, 1.0, (n, 1)), 1.0)
+    # the weekday of column 0 is random: weekends are columns where (t + offset) % 7 >= 5
+    offset = rng.integers(0, 7, (n, 1))
+    weekly = np.where((t + offset) % 7 >= 5, weekend, 1.0)
+
+    def noise(low, high):
+        return 1 + rng.uniform(low, high, (n, 1)) * rng.standard_normal((n, n_days))
+
+    if shape == "flat":
+        path = noise(0.05, 0.2)
+    elif shape in ("trending", "growing"):
+        if shape == "trending":
+            rate = rng.uniform(0.003, 0.015, (n, 1)) * np.where(rng.random((n, 1)) < 0.75, 1, -1)
+            linear = rng.random((n, 1)) < 0.5
+            path = noise(0.05, 0.2)
+        else:
+            rate = rng.uniform(0.005, 0.02, (n, 1))
+            linear = np.zeros((n, 1), dtype=bool)
+            path = noise(0.05, 0.15)
+        since = t - (n_days - 31)  # the level is `level` a month before the end
+        trend = np.where(linear, np.maximum(1 + rate * since, 0.2), np.exp(rate * since))
+        path = path * trend
+    elif shape == "ar1":
+        sd = rng.uniform(0.08, 0.2, (n, 1))
+        step = sd * np.sqrt(1 - 0.9**2)
+        shocks = step * rng.standard_normal((n, n_days))
+        ar = np.empty((n, n_days))
+        ar[:, 0] = sd[:, 0] * rng.standard_normal(n)
+        for day in range(1, n_days):
+            ar[:, day] = 0.9 * ar[:, day - 1] + shocks[:, day]
+        path = np.maximum(1 + ar, 0.05)
+    elif shape == "random walk":
+        steps = rng.uniform(0.015, 0.04, (n, 1)) * rng.standard_normal((n, n_days))
+        walk = np.cumsum(steps, axis=1)
+        path = np.exp(walk - walk[:, -32:-31]) * noise(0.03, 0.03)
+    else:
+        raise ValueError(shape)
+    return np.maximum(level * weekly * path, 0.0)
+
+
+def holt_winters(history: np.ndarray, horizon: int) -> np.ndarray:
+    """Additive Holt-Winters (level, trend, weekly season) for every row of `(n, D)`, its
+    smoothing parameters chosen per row from a small grid by in-sample one-step squared
+    error; returns `(n, horizon)` the projected days."""
+    n, n_days = history.shape
+    grid = [
+        (alpha, beta, gamma)
+        for alpha in (0.05, 0.1, 0.2, 0.35, 0.5, 0.7)
+        for beta in (0.0, 0.02, 0.05, 0.15)
+        for gamma in (0.05, 0.2)
+    ]
+    best_error = np.full(n, np.inf)
+    best = np.zeros((n, horizon))
+    first_weeks = history[:, :14]
+    for alpha, beta, gamma in grid:
+        level = first_weeks.mean(axis=1)
+        trend = (history[:, 7:14].mean(axis=1) - history[:, :7].mean(axis=1)) / 7
+        season = first_weeks[:, :7] - first_weeks[:, :7].mean(axis=1, keepdims=True)
+        season = season.copy()
+        error = np.zeros(n)
+        for day in range(n_days):
+            k = day % 7
+            predicted = level + trend + season[:, k]
+            if day >= 14:
+                error += (history[:, day] - predicted) ** 2
+            previous = level
+            level = alpha * (history[:, day] - season[:, k]) + (1 - alpha) * (level + trend)
+            trend = beta * (level - previous) + (1 - beta) * trend
+            season[:, k] = gamma * (history[:, day] - level) + (1 - gamma) * season[:, k]
+        steps = np.arange(1, horizon + 1)
+        ahead = (
+            level[:, None] + trend[:, None] * steps[None, :] + season[:, (n_days + steps - 1) % 7]
+        )
+        better = error < best_error
+        best_error[better], best[better] = error[better], ahead[better]
+    return np.maximum(best, 0.0)
+
+
+RANGE_MONTH = np.datetime64("2025-01")
+
+
+def range_backtest(rng, per_origin: int, month=RANGE_MONTH) -> list[dict]:
+    """Every day of `month` but the last as the origin: `per_origin` fresh series of each
+    shape with HISTORY days up to it, projected by `economics.forecast` called as the checks
+    call it; coverage of the 90% month-end range, MAPE of ours, Holt-Winters' and the run
+    rate's month-end totals."""
+    first = month.astype("datetime64[D]")
+    month_days = int(((month + 1).astype("datetime64[D]") - first).astype(int))
+    rows = []
+    for shape in (*SHAPES, "growing"):
+        covered, errors = [], {"core": [], "holt_winters": [], "run_rate": []}
+        widths = []
+        for day in range(month_days - 1):
+            as_of = first + day
+            days = as_of - HISTORY + 1 + np.arange(HISTORY + month_days)
+            spend = shaped(rng, shape, per_origin, days.size)
+            in_month = (days >= first) & (days < first + month_days)
+            actual = spend[:, in_month].sum(axis=1)
+            history = spend[:, :HISTORY]
+            budgets = np.full(per_origin, np.nan)
+            # governance.checks: economics.forecast(self.spend, self.daily.days, self.last_day,
+            # self.budgets), with HISTORY_DAYS of spend through the last whole day
+            result = forecast(history, days[:HISTORY], as_of, budgets)
+            remaining = month_days - day - 1
+            spent = history[:, HISTORY - day - 1 :].sum(axis=1)
+            hw = spent + holt_winters(history, max(remaining, 1))[:, :remaining].sum(axis=1)
+            covered.append((result.month_end_low <= actual) & (actual <= result.month_end_high))
+            widths.append((result.month_end_high - result.month_end_low) / actual)
+            for name, projected in (
+                ("core", result.month_end),
+                ("holt_winters", hw),
+                ("run_rate", result.naive_month_end),
+            ):
+                errors[name].append(np.abs(projected - actual) / actual)
+        rows.append(
+            {
+                "series": shape,
+                "n": per_origin * (month_days - 1),
+                "coverage": float(np.mean(covered)),
+                "width": float(np.median(widths)),
+                **{name: float(np.mean(values)) for name, values in errors.items()},
+            }
+        )
+    return rows
+
+
+def print_ranges(rows: list[dict], per_origin: int) -> dict[str, bool]:
+    print(
+        f"\nMonth-end 90% range on generated shapes, through economics.forecast as the checks "
+        f"call it ({HISTORY} days of history; every day of January 2025 but the last as the "
+        f"origin, {per_origin} fresh series each): coverage and MAPE of the month total"
+    )
+    print(
+        f"{'series':<14}{'n':>7}{'90% range holds':>17}{'median width':>14}{'core':>8}"
+        f"{'Holt-Winters':>14}{'run rate':>10}"
+    )
+    for row in rows:
+        print(
+            f"{row['series']:<14}{row['n']:>7}{row['coverage']:>17.1%}{row['width']:>14.1%}"
+            f"{row['core']:>8.2%}{row['holt_winters']:>14.2%}{row['run_rate']:>10.2%}"
+        )
+    print("(growing: held out, exponential growth of 0.5-2% a day; width relative to the total)")
+    by_shape = {row["series"]: row for row in rows}
+    return {
+        "the 90% range holds 88-92% on each shape": all(
+            0.88 <= by_shape[shape]["coverage"] <= 0.92 for shape in SHAPES
+        ),
+        "month-end MAPE on growing series no worse than Holt-Winters": (
+            by_shape["growing"]["core"] <= by_shape["growing"]["holt_winters"]
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -566,13 +746,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shift-workloads", type=int, default=2000, help="workloads per level-shift series"
     )
+    parser.add_argument(
+        "--range-series",
+        type=int,
+        default=100,
+        help="fresh series of each generated shape per origin (section 4)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("ranges",),
+        help="run only this section (ranges: generated shapes, no trace data needed)",
+    )
     parser.add_argument("--verbose", action="store_true", help="list each detector's mistakes")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    if args.only == "ranges":
+        checks = print_ranges(range_backtest(rng, args.range_series), args.range_series)
+        print()
+        for label, ok in checks.items():
+            print(f"{'PASS' if ok else 'FAIL'}  {label}")
+        print(f"\n({time.perf_counter() - started:.0f} s)")
+        return 0 if all(checks.values()) else 1
+
     traces = load_traces(args.data)
     noise = TraceNoise(traces)
-    rng = np.random.default_rng(args.seed)
     print(f"traces: {', '.join(f'{t.name} ({t.seconds.size} requests)' for t in traces)}")
 
     print(
@@ -626,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("(alarms a workload: flagged days per workload in that span after the step)")
 
+    ranges = print_ranges(range_backtest(rng, args.range_series), args.range_series)
+
     by_name = {row["series"]: row for row in projection}
     by_shift = {row["series"]: row for row in shifts}
     checks = {
@@ -646,6 +847,7 @@ def main(argv: list[str] | None = None) -> int:
         "spikes 7-27 days after a lasting step: recall >= 0.95": all(
             row["spike recall"] >= 0.95 for row in shifts
         ),
+        **ranges,
     }
     print()
     for label, ok in checks.items():
