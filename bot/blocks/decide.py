@@ -249,7 +249,9 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
     subject = inputs.slug or "what-if"
     blocks: list[Block] = [
         HeaderBlock(text=truncate(f"Bedrock or self-host? · {subject}", MAX_HEADER_TEXT)),
-        _section(f"*{TITLES[decision.recommendation]}*\n{escape_keeping_mentions(decision.summary)}"),
+        _section(
+            f"*{TITLES[decision.recommendation]}*\n{escape_keeping_mentions(decision.summary)}"
+        ),
         SectionBlock(
             fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in _fields(decision)]
         ),
@@ -258,7 +260,10 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
         blocks.append(
             _section(
                 "*What is missing*\n"
-                + "\n".join(f"• *{escape_keeping_mentions(m.what)}*: {escape_keeping_mentions(m.how)}" for m in decision.missing)
+                + "\n".join(
+                    f"• *{escape_keeping_mentions(m.what)}*: {escape_keeping_mentions(m.how)}"
+                    for m in decision.missing
+                )
             )
         )
     plan = decision.plan
@@ -273,7 +278,11 @@ def decision_blocks(decision: Decision, *, recordable: bool = True) -> list[Bloc
     if sensitivity is not None:
         blocks.append(sensitivity)
     if decision.risks:
-        blocks.append(_section("*Risks*\n" + "\n".join(f"• {escape_keeping_mentions(r)}" for r in decision.risks)))
+        blocks.append(
+            _section(
+                "*Risks*\n" + "\n".join(f"• {escape_keeping_mentions(r)}" for r in decision.risks)
+            )
+        )
     owners = decision.ownership
     blocks.append(
         _section(
