@@ -69,6 +69,9 @@ class AnswerPool:
     """
 
     def __init__(self, workers: int | None = None, max_queued: int | None = None):
+        # bot.answer_journal.AnswerJournal, set by build_app: each answer, once sent, is
+        # marked answered there (so a restart does not send it again)
+        self.journal: Any = None
         self.workers = workers or ANSWER_WORKERS
         self.max_queued = max_queued or MAX_QUEUED_ANSWERS
         self._executor = ThreadPoolExecutor(
@@ -101,7 +104,17 @@ class AnswerPool:
             metrics.inc("llmgov_answers_total", {"outcome": "failed"})
             report_failure(error, logger, respond)
         finally:
+            self._journal("answered", respond, logger)
             self._finished()
+
+    def _journal(self, step: str, respond: Responder | None, logger: logging.Logger) -> None:
+        """`queued` or `answered` in the journal, when there is one and a response_url."""
+        if self.journal is None:
+            return
+        try:
+            getattr(self.journal, step)(getattr(respond, "response_url", None))
+        except Exception:  # the answer itself is not to fail on its bookkeeping
+            logger.exception("could not mark the answer %s", step)
 
     def _finished(self) -> None:
         with self._idle:
@@ -146,6 +159,7 @@ def answer_later(
     logger.warning("answer pool full (%d queued): asked the user to retry", deps.answers.max_queued)
     if respond is not None:
         respond(text=TOO_BUSY, response_type="ephemeral", replace_original=False)
+    deps.answers._journal("answered", respond, logger)  # told to ask again: nothing to redo
 
 
 def ack_then_answer(
@@ -159,7 +173,12 @@ def ack_then_answer(
 ) -> None:
     """Acknowledge now, then answer: on the answer pool, or, when the answer opens a modal
     (`uses_trigger`), right here. Slack accepts a trigger_id for 3 s only, too short to wait
-    behind queued answers; an error there reaches Bolt's error handler like any other."""
+    behind queued answers; an error there reaches Bolt's error handler like any other.
+
+    An answer for the pool is marked `queued` in the journal (bot/answer_journal.py) before
+    the ack, so a crash after the ack leaves it to be answered after the restart."""
+    if not uses_trigger and deps.answers is not None:
+        deps.answers._journal("queued", respond, logger)
     ack()
     if uses_trigger:
         answer()

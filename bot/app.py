@@ -18,6 +18,7 @@ from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from llmgov.bot.answer_journal import AnswerJournal
 from llmgov.bot.answers import SOMETHING_WENT_WRONG, AnswerPool, report_failure
 from llmgov.bot.chart_worker import ChartWorker
 from llmgov.bot.listeners import register_listeners
@@ -177,10 +178,14 @@ def build_app(
         # Workflow-step tokens would be written onto the shared client; we run no steps.
         attaching_function_token_enabled=False,
     )
+    answers = answers or AnswerPool()
     if not socket_mode:
         # after Bolt's signature check, before any listener; shared through the database
         app.use(ReplayGuard(session_factory=session_factory))
-    deps = AppDeps.build(settings, session_factory, answers or AnswerPool(), charts)
+        # every command and click recorded before its ack (bot/answer_journal.py)
+        answers.journal = AnswerJournal(session_factory)
+        app.use(answers.journal)
+    deps = AppDeps.build(settings, session_factory, answers, charts)
     register_listeners(app, deps)
     app.error(handle_error)
     return app

@@ -43,7 +43,7 @@ from llmgov.models.registry import (
     Workload,
     WorkloadStatus,
 )
-from llmgov.models.replay import SeenRequest
+from llmgov.models.replay import PendingAnswer, SeenRequest
 
 __all__ = [
     "Alert",
@@ -60,6 +60,7 @@ __all__ = [
     "OrganisationProfile",
     "OutboxMessage",
     "OutboxStatus",
+    "PendingAnswer",
     "Person",
     "Platform",
     "Price",

@@ -53,17 +53,25 @@ _MRKDWN_CHARACTERS = re.compile(r"[&<>*_~`]")
 _CODE_CHARACTERS = re.compile(r"[&<>`]")
 
 
+# An underscore between two letters or digits (snake_case) can neither open nor close
+# italics in Slack, so it stays; every other one could, and is replaced.
+_INTRAWORD_UNDERSCORE = re.compile(r"(?<=[^\W_])_(?=[^\W_])")
+_KEPT_UNDERSCORE = "\x00"  # a placeholder: the input holds no NUL once line breaks are folded
+
+
 def _neutralise(text: str, characters: re.Pattern[str]) -> str:
-    text = _LINE_BREAKS.sub(" ", redact_urls_in(text))
+    text = _LINE_BREAKS.sub(" ", redact_urls_in(text)).replace(_KEPT_UNDERSCORE, "")
+    text = _INTRAWORD_UNDERSCORE.sub(_KEPT_UNDERSCORE, text)
     text = characters.sub(lambda m: _ENTITIES.get(m.group(0)) or _FORMATTING[m.group(0)], text)
-    return _SCHEME.sub("[:]", text)
+    return _SCHEME.sub("[:]", text).replace(_KEPT_UNDERSCORE, "_")
 
 
 def escape(text: str) -> str:
     """Outside text made inert in mrkdwn: no mention, link, formatting or line of its own.
 
     `&<>` become entities (so `<!here>`, `<@U…>`, `<!subteam^…>` and `<url|label>` show as
-    typed), `* _ ~` and backticks become look-alikes (∗ ˍ ∼ ˋ), line breaks fold into a
+    typed), `* _ ~` and backticks become look-alikes (∗ ˍ ∼ ˋ; an underscore inside a word,
+    as in snake_case, cannot format and stays), line breaks fold into a
     space, a URL scheme is defanged (`https[:]//…`) and a URL's credentials are redacted
     (`models.redaction`). Mentions are never revived from
     escaped text: `mention()` builds them from ids the code resolved.

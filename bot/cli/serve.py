@@ -113,6 +113,8 @@ def _serve(args: argparse.Namespace) -> int:
             raise SourceError(f"Slack rejected SLACK_BOT_TOKEN: {error}") from None
         if not args.no_scheduler:
             scheduler = start_scheduler(settings, session_factory, client, charts)
+        if answers.journal is not None:  # HTTP: answer what a stopped server acknowledged
+            answers.journal.start_recovering(app, settings.slack_signing_secret or "")
         freeze_startup_objects()
         if args.socket:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

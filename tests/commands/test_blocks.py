@@ -138,7 +138,7 @@ def test_registry_and_alert_text_is_escaped(session, world):
     assert "<!channel>" not in rendered and "<!here>" not in rendered
     assert (
         "&lt;!channel&gt; &amp; co" in rendered and "&lt;http[:]//evil|x&gt;" in rendered
-    )  # URL defanged
+    )  # the scheme defanged
 
 
 def test_error_messages_escape_and_give_one_example():
