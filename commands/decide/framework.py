@@ -253,9 +253,11 @@ class Decision:
 
     @property
     def gap(self) -> float | None:
-        """Measured bill minus the list-price estimate."""
+        """Measured Bedrock bill minus the list-price estimate (None unless on Bedrock today)."""
         if self.inputs.measured_monthly_cost is None or self.bedrock_list_monthly is None:
             return None
+        if self.inputs.platform not in (None, "bedrock"):
+            return None  # the bill is for GPUs, not Bedrock
         return self.inputs.measured_monthly_cost - self.bedrock_list_monthly
 
 

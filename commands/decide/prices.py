@@ -58,6 +58,19 @@ def resolve_model_id(model_id: str) -> tuple[str, str | None]:
     return model_id, None
 
 
+BEDROCK_ID = re.compile(
+    r"(?<![\w.-])((?:(?:us|eu|apac|global)\.)?(?:anthropic|meta|mistral|amazon|openai|cohere|ai21|"
+    r"deepseek|qwen|writer)\.[a-z0-9.-]+-v\d+(?::\d+)?|openai\.gpt-oss-\d+b-\d+:\d+)"
+)
+
+
+def bedrock_model_in_text(text: str | None) -> str | None:
+    """A Bedrock model id written in free text ("Bedrock meta.llama3-1-8b-instruct-v1:0 is a
+    drop-in" -> that id), or None."""
+    match = BEDROCK_ID.search(text or "")
+    return match.group(1) if match else None
+
+
 def is_custom_model(model_id: str | None) -> bool:
     """A custom (fine-tuned, imported) or provisioned model: Bedrock serves it only with
     Provisioned Throughput."""
@@ -125,6 +138,7 @@ __all__ = [
     "GpuPriceQuote",
     "PriceSource",
     "TokenPriceQuote",
+    "bedrock_model_in_text",
     "is_custom_model",
     "resolve_model_id",
 ]

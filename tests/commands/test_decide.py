@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from llmgov.bot.listeners.views.decide_modal import validate_form
+from llmgov.bot.prices import decision_prices
 from llmgov.commands.decide import (
     DecideRequest,
     HelpRequest,
@@ -506,6 +507,18 @@ def test_a_self_hosted_fleet_is_measured_from_its_gpu_metrics(session, world):
     assert "121 days of data" in speed.evidence and "new" not in speed.evidence
     # self-hosted today: "AWS runs the model" is said only of a move to Bedrock
     assert "AWS runs the model" not in decision.ownership["control"]
+    # no Bedrock model measured: the exit strategy names Llama 3.1 8B, which Bedrock serves
+    # as meta.llama3-1-8b-instruct-v1:0 at $0.22 / $0.22 per million (bundled catalogue)
+    priced = build_decision(
+        session,
+        parse_decide_text("support-llama", today=AS_OF),
+        prices=decision_prices(session),
+    )
+    assert priced.inputs.model == "meta.llama3-1-8b-instruct-v1:0"
+    assert priced.inputs.sources["model"].startswith("model-class map")
+    assert priced.bedrock_monthly == pytest.approx(24e6 * HOURS_PER_MONTH / 24 * 0.22 / 1e6)
+    # its bill is for GPUs: no "measured minus list" gap against Bedrock
+    assert priced.inputs.measured_monthly_cost is not None and priced.gap is None
 
 
 # ---- decision records --------------------------------------------------------------------
