@@ -131,11 +131,13 @@ def gather_inputs(
     if instance_type is not None and instance_type not in INSTANCE_TYPES:
         sources["instance_type"] += f" ({instance_type}: GPU memory unknown, not used)"
         instance_type = None
-    gpu_prices, price_sources = {}, {}
-    for name in [instance_type] if instance_type else sorted(INSTANCE_TYPES):
-        gpu_quote = prices.gpu_hour(name)
-        if gpu_quote is not None:
-            gpu_prices[name], price_sources[name] = gpu_quote.per_hour, gpu_quote.source
+    names = [instance_type] if instance_type else sorted(INSTANCE_TYPES)
+    if hasattr(prices, "gpu_hours"):  # one query for all instance types
+        quotes = prices.gpu_hours(names)
+    else:
+        quotes = {name: prices.gpu_hour(name) for name in names}
+    gpu_prices = {name: q.per_hour for name, q in quotes.items() if q is not None}
+    price_sources = {name: q.source for name, q in quotes.items() if q is not None}
     instance_price = given.get("instance_price")
     if instance_price is not None:
         sources["instance_price"] = "what-if"

@@ -117,6 +117,30 @@ class DatabasePrices:
             return None
         return self.fallback.token(model_id) or self.fallback.token(resolve_model_id(model_id)[0])
 
+    def gpu_hours(self, instance_types: list[str]) -> dict[str, GpuPriceQuote]:
+        """Hourly prices of many instance types in one query (same preference as
+        `gpu_hour`), the fallback asked only for those the table lacks."""
+        preferred = [r for r in (self.region, DEFAULT_REGION) if r]
+        rank = {r: i for i, r in enumerate(preferred)}
+        rows = self.session.execute(
+            select(Price.key, Price.amount, Price.source, Price.as_of, Price.region).where(
+                Price.kind == "gpu_hour", Price.key.in_(instance_types)
+            )
+        ).all()
+        best: dict[str, tuple] = {}
+        for key, amount, source, as_of, region in rows:
+            order = (rank.get(region, len(preferred)), region or "")
+            if key not in best or order < best[key][0]:
+                best[key] = (order, GpuPriceQuote(float(amount), f"{source}, {as_of}, {region}"))
+        quotes = {key: quote for key, (_order, quote) in best.items()}
+        if self.fallback is not None:
+            for name in instance_types:
+                if name not in quotes:
+                    found = self.fallback.gpu_hour(name)
+                    if found is not None:
+                        quotes[name] = found
+        return quotes
+
     def gpu_hour(self, instance_type: str) -> GpuPriceQuote | None:
         preferred = [r for r in (self.region, DEFAULT_REGION) if r]
         order = case(
