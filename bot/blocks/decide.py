@@ -170,7 +170,9 @@ def _fields(decision: Decision) -> list[str]:
             f"*Break-even*\n{fmt_tokens(decision.break_even_tokens)} tokens a month; you are {where}"
         )
     elif decision.self_hosted_infra_monthly is not None:
-        fields.append("*Break-even*\nnever: a full GPU costs more per token than Bedrock")
+        fields.append(
+            "*Break-even*\nnever: a full instance costs more than the tokens it carries cost on Bedrock"
+        )
     fields.append(
         f"*Volume*\n{fmt_tokens(inputs.monthly_tokens)} tokens a month, "
         f"{inputs.input_share:.0%} input"

@@ -602,7 +602,7 @@ def _criteria(
         volume_holds = False
         volume_evidence = (
             f"{fmt_tokens(tokens)} tokens a month; self-hosting never breaks even at these "
-            "prices (a full GPU costs more per token than Bedrock)"
+            "prices (a full instance costs more than the tokens it carries cost on Bedrock)"
         )
     else:
         volume_holds = tokens >= break_even and predictable
