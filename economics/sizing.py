@@ -148,6 +148,7 @@ class ModelClass:
     basis: str
     source: str
     source_date: str
+    bedrock_model_id: str = ""
 
 
 @cache
@@ -180,6 +181,7 @@ def load_model_classes() -> tuple[ModelClass, ...]:
             row["basis"],
             row["source"],
             row["source_date"],
+            row.get("bedrock_model_id") or "",
         )
         for row in _rows("model_classes.csv")
     )
@@ -199,12 +201,12 @@ def open_model_in_text(text: str | None) -> OpenModel | None:
     """The open model a sentence names ("Llama 3.1 70B on 2x g6e.12xlarge" -> llama-3.1-70b)."""
     if not text:
         return None
-    lowered = _normal(text)
-    lowered = re.sub(r"llama-?(\d)", r"llama-\1", lowered)
+    raw = _normal(text)
+    lowered = raw + " " + re.sub(r"llama-?(\d)", r"llama-\1", raw)
     found = None
     for model in load_open_models().values():
         for name in (model.name, *model.aliases):
-            named = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", lowered)
+            named = re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![\w.])", lowered)
             if named and (found is None or len(name) > len(found[1])):
                 found = (model, name)
     return found[0] if found else None
@@ -219,6 +221,14 @@ def open_model_for(bedrock_model_id: str) -> tuple[OpenModel, ModelClass] | None
             model = load_open_models().get(row.open_model)
             if model is not None:
                 return model, row
+    return None
+
+
+def bedrock_model_serving(open_model: str) -> str | None:
+    """The Bedrock model id that serves the same open weights, if Bedrock has it."""
+    for row in load_model_classes():
+        if row.open_model == open_model and row.bedrock_model_id:
+            return row.bedrock_model_id
     return None
 
 
@@ -667,6 +677,7 @@ __all__ = [
     "Sizing",
     "ThroughputEstimate",
     "ThroughputUnavailable",
+    "bedrock_model_serving",
     "bedrock_tiers",
     "class_range",
     "cost_per_mtok",

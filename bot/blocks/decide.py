@@ -118,7 +118,7 @@ def _bedrock_field(decision: Decision) -> str:
         text += f" ({inputs.bedrock_tier} tier)"
     else:
         text += " at list prices"
-    if measured is not None:
+    if measured is not None and inputs.platform in (None, "bedrock"):
         text += f"; billed {_money(measured, currency)}"
     return text
 
@@ -130,6 +130,9 @@ def _self_hosted_field(decision: Decision) -> str:
     if plan is not None:
         model = f" · {escape(plan.open_model)} ({plan.open_model_params_b:g}B, {plan.precision})"
     people = _money(decision.self_hosted_people_monthly, currency)
+    measured = decision.inputs.measured_monthly_cost
+    if measured is not None and decision.inputs.platform in ("self_hosted", "sagemaker"):
+        model += f"; billed today {_money(measured, currency)}"
     if decision.self_hosted_infra_monthly is not None:
         fleet = f"{decision.instances}× {escape(decision.inputs.instance_type or '?')}"
         buy = "" if plan is None or plan.purchase == "on_demand" else f", {plan.purchase}"
@@ -167,7 +170,9 @@ def _fields(decision: Decision) -> list[str]:
             f"*Break-even*\n{fmt_tokens(decision.break_even_tokens)} tokens a month; you are {where}"
         )
     elif decision.self_hosted_infra_monthly is not None:
-        fields.append("*Break-even*\nnever: a full GPU costs more per token than Bedrock")
+        fields.append(
+            "*Break-even*\nnever: a full instance costs more than the tokens it carries cost on Bedrock"
+        )
     fields.append(
         f"*Volume*\n{fmt_tokens(inputs.monthly_tokens)} tokens a month, "
         f"{inputs.input_share:.0%} input"

@@ -253,9 +253,11 @@ class Decision:
 
     @property
     def gap(self) -> float | None:
-        """Measured bill minus the list-price estimate."""
+        """Measured Bedrock bill minus the list-price estimate (None unless on Bedrock today)."""
         if self.inputs.measured_monthly_cost is None or self.bedrock_list_monthly is None:
             return None
+        if self.inputs.platform not in (None, "bedrock"):
+            return None  # the bill is for GPUs, not Bedrock
         return self.inputs.measured_monthly_cost - self.bedrock_list_monthly
 
 
@@ -600,7 +602,7 @@ def _criteria(
         volume_holds = False
         volume_evidence = (
             f"{fmt_tokens(tokens)} tokens a month; self-hosting never breaks even at these "
-            "prices (a full GPU costs more per token than Bedrock)"
+            "prices (a full instance costs more than the tokens it carries cost on Bedrock)"
         )
     else:
         volume_holds = tokens >= break_even and predictable

@@ -22,11 +22,17 @@ from llmgov.commands.decide.parse import (
     WINDOW_DAYS,
     DecideRequest,
 )
-from llmgov.commands.decide.prices import PriceSource, is_custom_model, resolve_model_id
+from llmgov.commands.decide.prices import (
+    PriceSource,
+    bedrock_model_in_text,
+    is_custom_model,
+    resolve_model_id,
+)
 from llmgov.economics.sizing import (
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_OVERHEAD,
     INSTANCE_TYPES,
+    bedrock_model_serving,
     bedrock_tiers,
     find_open_model,
     open_model_for,
@@ -68,7 +74,13 @@ def gather_inputs(
 
     tokens = pick("tokens_per_month", (measured.monthly_tokens, window), default=0.0)
     input_share = pick("input_share", (measured.input_share, window), default=DEFAULT_INPUT_SHARE)
-    model = pick("model", (measured.model, window))
+    exit_text = workload.exit_strategy if workload else None
+    model = pick(
+        "model",
+        (measured.model, window),
+        (bedrock_model_in_text(exit_text), "registry exit strategy"),
+        (_bedrock_twin(given, gpu, exit_text), "model-class map: Bedrock serves the same weights"),
+    )
     resolved, resolved_note = resolve_model_id(model) if model else (None, None)
     if resolved_note:
         sources["model"] = f"{sources['model']}; {resolved_note}"
@@ -93,7 +105,6 @@ def gather_inputs(
         (workload.status == WorkloadStatus.EXPERIMENT.value if workload else None, "registry"),
         default=False,
     )
-    exit_text = workload.exit_strategy if workload else None
     if "exit_strategy" in given:
         exit_text = "(what-if: an exit strategy exists)" if given["exit_strategy"] else None
         sources["exit_strategy"] = "what-if"
@@ -120,11 +131,13 @@ def gather_inputs(
     if instance_type is not None and instance_type not in INSTANCE_TYPES:
         sources["instance_type"] += f" ({instance_type}: GPU memory unknown, not used)"
         instance_type = None
-    gpu_prices, price_sources = {}, {}
-    for name in [instance_type] if instance_type else sorted(INSTANCE_TYPES):
-        gpu_quote = prices.gpu_hour(name)
-        if gpu_quote is not None:
-            gpu_prices[name], price_sources[name] = gpu_quote.per_hour, gpu_quote.source
+    names = [instance_type] if instance_type else sorted(INSTANCE_TYPES)
+    if hasattr(prices, "gpu_hours"):  # one query for all instance types
+        quotes = prices.gpu_hours(names)
+    else:
+        quotes = {name: prices.gpu_hour(name) for name in names}
+    gpu_prices = {name: q.per_hour for name, q in quotes.items() if q is not None}
+    price_sources = {name: q.source for name, q in quotes.items() if q is not None}
     instance_price = given.get("instance_price")
     if instance_price is not None:
         sources["instance_price"] = "what-if"
@@ -252,6 +265,14 @@ def _open_model(
     sources["open_model"] = "default"
     why = f"no open model is mapped to `{bedrock_model}`" if bedrock_model else "no Bedrock model"
     return DEFAULT_OPEN_MODEL, f"default: {why}; give `open_model=` to choose"
+
+
+def _bedrock_twin(given: dict[str, Any], gpu: dict[str, Any], exit_text: str | None) -> str | None:
+    """For a workload with no Bedrock model: the Bedrock model serving the open model it runs
+    (given, registered or named in its exit strategy), to price the Bedrock side."""
+    named = given.get("open_model") or gpu.get("model")
+    model = find_open_model(str(named)) if named else open_model_in_text(exit_text)
+    return bedrock_model_serving(model.name) if model else None
 
 
 def hourly_shape(measured: Measured) -> np.ndarray | None:

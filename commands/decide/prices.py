@@ -58,6 +58,19 @@ def resolve_model_id(model_id: str) -> tuple[str, str | None]:
     return model_id, None
 
 
+BEDROCK_ID = re.compile(
+    r"(?<![\w.-])((?:(?:us|eu|apac|global)\.)?(?:anthropic|meta|mistral|amazon|openai|cohere|ai21|"
+    r"deepseek|qwen|writer)\.[a-z0-9.-]+-v\d+(?::\d+)?|openai\.gpt-oss-\d+b-\d+:\d+)"
+)
+
+
+def bedrock_model_in_text(text: str | None) -> str | None:
+    """A Bedrock model id written in free text ("Bedrock meta.llama3-1-8b-instruct-v1:0 is a
+    drop-in" -> that id), or None."""
+    match = BEDROCK_ID.search(text or "")
+    return match.group(1) if match else None
+
+
 def is_custom_model(model_id: str | None) -> bool:
     """A custom (fine-tuned, imported) or provisioned model: Bedrock serves it only with
     Provisioned Throughput."""
@@ -104,6 +117,30 @@ class DatabasePrices:
             return None
         return self.fallback.token(model_id) or self.fallback.token(resolve_model_id(model_id)[0])
 
+    def gpu_hours(self, instance_types: list[str]) -> dict[str, GpuPriceQuote]:
+        """Hourly prices of many instance types in one query (same preference as
+        `gpu_hour`), the fallback asked only for those the table lacks."""
+        preferred = [r for r in (self.region, DEFAULT_REGION) if r]
+        rank = {r: i for i, r in enumerate(preferred)}
+        rows = self.session.execute(
+            select(Price.key, Price.amount, Price.source, Price.as_of, Price.region).where(
+                Price.kind == "gpu_hour", Price.key.in_(instance_types)
+            )
+        ).all()
+        best: dict[str, tuple] = {}
+        for key, amount, source, as_of, region in rows:
+            order = (rank.get(region, len(preferred)), region or "")
+            if key not in best or order < best[key][0]:
+                best[key] = (order, GpuPriceQuote(float(amount), f"{source}, {as_of}, {region}"))
+        quotes = {key: quote for key, (_order, quote) in best.items()}
+        if self.fallback is not None:
+            for name in instance_types:
+                if name not in quotes:
+                    found = self.fallback.gpu_hour(name)
+                    if found is not None:
+                        quotes[name] = found
+        return quotes
+
     def gpu_hour(self, instance_type: str) -> GpuPriceQuote | None:
         preferred = [r for r in (self.region, DEFAULT_REGION) if r]
         order = case(
@@ -125,6 +162,7 @@ __all__ = [
     "GpuPriceQuote",
     "PriceSource",
     "TokenPriceQuote",
+    "bedrock_model_in_text",
     "is_custom_model",
     "resolve_model_id",
 ]

@@ -3,6 +3,7 @@ framework's recommendation in each situation, and decision records."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from llmgov.bot.blocks.decide import decide_message
 from llmgov.bot.listeners.views.decide_modal import validate_form
+from llmgov.bot.prices import decision_prices
 from llmgov.commands.decide import (
     DecideRequest,
     HelpRequest,
@@ -26,7 +29,7 @@ from llmgov.governance.decisions import recent_decisions, record_decision
 from llmgov.models.errors import BadInput
 from llmgov.models.facts import GpuFact
 from llmgov.models.governance import DecisionRecord
-from llmgov.models.registry import AuditEvent
+from llmgov.models.registry import AuditEvent, OrganisationProfile
 from tests.commands.world import (
     AS_OF,
     BILLED_THROUGH,
@@ -506,6 +509,31 @@ def test_a_self_hosted_fleet_is_measured_from_its_gpu_metrics(session, world):
     assert "121 days of data" in speed.evidence and "new" not in speed.evidence
     # self-hosted today: "AWS runs the model" is said only of a move to Bedrock
     assert "AWS runs the model" not in decision.ownership["control"]
+    # no Bedrock model measured: the exit strategy names Llama 3.1 8B, which Bedrock serves
+    # as meta.llama3-1-8b-instruct-v1:0 at $0.22 / $0.22 per million (bundled catalogue)
+    priced = build_decision(
+        session,
+        parse_decide_text("support-llama", today=AS_OF),
+        prices=decision_prices(session),
+    )
+    assert priced.inputs.model == "meta.llama3-1-8b-instruct-v1:0"
+    assert priced.inputs.sources["model"].startswith("model-class map")
+    assert priced.bedrock_monthly == pytest.approx(24e6 * HOURS_PER_MONTH / 24 * 0.22 / 1e6)
+    # its bill is for GPUs: no "measured minus list" gap against Bedrock
+    assert priced.inputs.measured_monthly_cost is not None and priced.gap is None
+
+
+def test_money_is_in_the_currency_of_the_prices(session, world):
+    profile = session.get(OrganisationProfile, 1)
+    profile.currency = "EUR"
+    session.flush()
+    decision = decide(session, WHAT_IF)
+    # USD prices are never printed with a euro sign
+    assert decision.currency == "USD" and "€" not in decision.summary
+    assert "$43,184" in decision.summary
+    assert any("organisation reports in EUR (no conversion applied)" in n for n in decision.notes)
+    text = json.dumps(decide_message(decision).to_dict(), ensure_ascii=False)
+    assert "€" not in text and "$120,000" in text
 
 
 # ---- decision records --------------------------------------------------------------------

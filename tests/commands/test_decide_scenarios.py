@@ -210,24 +210,30 @@ def test_an_inference_profile_is_priced_as_its_model(session):
 
 
 def test_insufficient_data_when_costs_are_unknown(session):
-    # volume given, no Bedrock price and no way to know one
-    unknown = decide(
-        session, "tokens_per_month=2B open_model=llama-3.1-70b instance_type=g6e.12xlarge"
-    )
-    data = decision_to_json(unknown)
+    # a volume alone: no Bedrock model, no price
+    nothing = decision_to_json(decide(session, "tokens_per_month=2B"))
+    assert nothing["recommendation"] == "insufficient_data"
+    assert [m["what"] for m in nothing["missing"]] == ["Bedrock price"]
+    assert "price_input=" in nothing["missing"][0]["how"]
+    assert "Not enough data" in nothing["summary"]
+    # 200B tokens of Llama 3.1 70B on L40S (g6e.12xlarge): Bedrock serves the same weights
+    # (meta.llama3-1-70b at $0.72: $144,000), but there is no 70B-class figure on L40S, and
+    # the smallest fleet (10.49264 x 730 x 1.1 + $22,500 = $30,926) is below Bedrock, so it
+    # cannot settle the answer either
+    text = "tokens_per_month=200B open_model=llama-3.1-70b instance_type=g6e.12xlarge"
+    data = decision_to_json(decide(session, text))
     assert data["recommendation"] == "insufficient_data"
+    assert data["monthly_cost"]["bedrock"] == pytest.approx(144000)
+    assert data["inputs"]["model"] == "meta.llama3-1-70b-instruct-v1:0"
     missing = {m["what"]: m["how"] for m in data["missing"]}
-    # no Bedrock price; no 70B-class figure on L40S (g6e): both named with how to give them
-    assert set(missing) == {"Bedrock price", "self-hosted throughput or price"}
-    assert "price_input=" in missing["Bedrock price"]
-    assert "throughput_per_instance=" in missing["self-hosted throughput or price"]
+    assert set(missing) == {"self-hosted throughput or price"}
     assert "No published throughput for large models" in missing["self-hosted throughput or price"]
-    assert data["monthly_cost"]["bedrock"] is None and data["monthly_cost"]["self_hosted"] is None
-    assert "Not enough data" in data["summary"]
-    # giving the throughput measured on your own stack answers it
-    answered = decide(
-        session,
-        "tokens_per_month=2B open_model=llama-3.1-70b instance_type=g6e.12xlarge "
-        "throughput_per_instance=800 price_input=0.72 price_output=0.72",
+    assert "throughput_per_instance=" in missing["self-hosted throughput or price"]
+    assert data["monthly_cost"]["self_hosted"] is None
+    assert data["monthly_cost"]["self_hosted_at_least"] == pytest.approx(
+        10.49264 * HOURS * 1.1 + 22500, abs=0.01
     )
+    # the throughput measured on your own stack answers it
+    answered = decide(session, text + " throughput_per_instance=800")
     assert answered.recommendation in ("bedrock", "self_hosted", "hybrid")
+    assert answered.self_hosted_infra_monthly is not None
