@@ -75,9 +75,7 @@ def test_dry_run_shows_the_post_and_writes_nothing(session_factory, world, findi
     assert [c["action"] for c in run.changes] == ["new"]
     [message] = run.messages
     assert (message.method, message.channel) == ("chat.postMessage", "C0SEARCH1")
-    assert (
-        "search spendˍanomaly warning" in message.preview()
-    )  # finding text is escaped (`_` look-alike)
+    assert "search spend_anomaly warning" in message.preview()  # snake_case stays as typed
     assert counts(session_factory) == (0, 0)
 
 
