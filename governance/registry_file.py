@@ -616,6 +616,17 @@ def _json_mapping(value: Any) -> dict[str, Any]:
     return _json_value(value)
 
 
+def _breaker(value: Any) -> dict[str, Any]:
+    """A `breaker:` entry; its principals are checked by the breaker's own rule (one place)."""
+    from llmgov.guardrails.policy import principal_problems  # imports nothing of ours
+
+    checked = _json_mapping(value)
+    problems = principal_problems(checked)
+    if problems:
+        raise _Invalid("; ".join(problems))
+    return checked
+
+
 # -- sections ----------------------------------------------------------------------------
 
 
@@ -831,7 +842,7 @@ def _read_workload(workload: _Mapping) -> WorkloadSpec:
         upstream_requests=get("upstream_requests", _json_mapping),
         gpu=_read_gpu(workload),
         thresholds=_check_thresholds(workload, "thresholds"),
-        breaker=get("breaker", _json_mapping),
+        breaker=get("breaker", _breaker),
         discovered_from=get("discovered_from", _text(500)),
         match=_read_rules(workload),
     )

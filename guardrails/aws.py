@@ -137,8 +137,35 @@ def describe_undo(action: dict[str, Any]) -> str:
     return f"delete the SSM parameter `{action['parameter']}`"
 
 
+def check_accounts(actions: list[dict[str, Any]], clients: ClientFactory) -> None:
+    """Refuse (BreakerActionError) unless the credentials used for each action's account
+    belong to that account (`sts:GetCallerIdentity`). Without this, an account missing from
+    `sources.aws.accounts` would be reached with the bot's own credentials, and the deny would
+    land on a same-named role in the bot's account."""
+    seen: set[str] = set()
+    for action in actions:
+        account = action.get("account")
+        if not account or account in seen:
+            continue
+        seen.add(account)
+        what = f"check which AWS account the bot's credentials for account {account} reach"
+        sts = _client(clients, "sts", action, what)
+        identity = _call(what, sts.get_caller_identity)
+        actual = (identity or {}).get("Account")
+        if actual != account:
+            raise BreakerActionError(
+                f"Refused to {describe(action)}: the credentials the bot has for account "
+                f"{account} belong to account {actual} ({(identity or {}).get('Arn')}). "
+                f"Add account {account} under `sources.aws.accounts` in the registry, with a "
+                "`role_arn` the bot can assume there, then try again. Nothing was changed."
+            )
+
+
 def apply_all(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[str, Any]]:
-    """Apply every action; on a failure undo the ones applied, then raise. Returns them applied."""
+    """Apply every action; on a failure undo the ones applied, then raise. Returns them applied.
+
+    Nothing is written unless every action's account is the one the credentials reach."""
+    check_accounts(plan, clients)
     applied: list[dict[str, Any]] = []
     for action in plan:
         try:
@@ -160,6 +187,12 @@ def undo_all(
 ) -> list[str]:
     """Undo actions in reverse order. Returns what could not be undone (when not raising)."""
     failures: list[str] = []
+    try:
+        check_accounts(applied, clients)
+    except BreakerActionError as error:
+        if raise_on_error:
+            raise
+        return [f"{describe_undo(action)} ({error})" for action in applied]
     for action in reversed(applied):
         try:
             _undo(action, clients)
@@ -293,6 +326,7 @@ __all__ = [
     "BreakerActionError",
     "ClientFactory",
     "apply_all",
+    "check_accounts",
     "deny_document",
     "describe",
     "describe_undo",

@@ -48,7 +48,7 @@ DEFAULT_SSM_OFF_VALUE = "off"
 # arn:aws:iam::111122223333:role/path/name, :user/name, or the STS form CUR reports
 # (line_item_iam_principal): arn:aws:sts::111122223333:assumed-role/name/session
 PRINCIPAL_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):(?:iam::(?P<account>\d{12}):(?P<kind>role|user)/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,128})"
+    r"^arn:(?P<partition>aws[a-z-]*):(?:iam::(?P<account>\d{12}):(?P<kind>role|user)/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,128})"
     r"|sts::(?P<sts_account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]{1,64})/[\w+=,.@-]+)$"
 )
 INFERENCE_PROFILE_ARN = re.compile(
@@ -105,8 +105,70 @@ def parse_principal(arn: str) -> Principal:
     if match.group("role"):  # an assumed-role session: the deny goes on the role
         account, name = match.group("sts_account"), match.group("role")
         arn = f"arn:{match.group('partition')}:iam::{account}:role/{name}"
-        return Principal(arn, account, "role", name)
-    return Principal(arn.strip(), match.group("account"), match.group("kind"), match.group("name"))
+        principal = Principal(arn, account, "role", name)
+    else:
+        principal = Principal(
+            arn.strip(), match.group("account"), match.group("kind"), match.group("name")
+        )
+    problem = unusable_principal(principal, match.group("path") or "")
+    if problem:
+        raise BadInput(problem)
+    return principal
+
+
+# Principals AWS will not let the breaker change, and what works instead. One rule, used by
+# the registry import (through parse_policy) and by every trip.
+SSO_RESERVED_PREFIX = "AWSReservedSSO_"
+SERVICE_LINKED_PATH = "aws-service-role/"
+API_KEY_USER_PREFIX = "BedrockAPIKey"
+
+
+def unusable_principal(principal: Principal, path: str = "") -> str | None:
+    """Why the breaker cannot act on `principal` (None: it can)."""
+    if principal.kind == "role" and principal.name.startswith(SSO_RESERVED_PREFIX):
+        return (
+            f"{principal.arn} is an IAM Identity Center (SSO) role: AWS refuses changes to "
+            "AWSReservedSSO_* roles outside Identity Center, so a deny cannot be put on it. "
+            "Instead, a person edits the permission set (add a deny on bedrock:*) or applies "
+            "the break-glass SCP in docs/guardrails.md; or run the workload under a role of "
+            "its own and name that role here"
+        )
+    if principal.kind == "role" and (
+        path.startswith(SERVICE_LINKED_PATH) or principal.name.startswith("AWSServiceRoleFor")
+    ):
+        return (
+            f"{principal.arn} is a service-linked role: AWS does not allow policies to be "
+            "attached to it. Name the role of the workload that calls Bedrock (or the "
+            "service role of its agent, flow or batch job), or use the break-glass SCP in "
+            "docs/guardrails.md"
+        )
+    if principal.kind == "user" and principal.name.startswith(API_KEY_USER_PREFIX):
+        return (
+            f"{principal.arn} is the IAM user behind a Bedrock API key. Deactivate the key "
+            "instead (aws iam update-service-specific-credential --status Inactive, done by a "
+            "person), or apply the break-glass SCP in docs/guardrails.md that denies "
+            "bedrock:CallWithBearerToken; the breaker does not manage API-key users"
+        )
+    return None
+
+
+PRINCIPAL_KEYS = ("principal",)  # the keys of a breaker entry that name IAM principals
+
+
+def principal_problems(raw: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the principals named in a `breaker:` entry (for the registry import,
+    which reports every problem of the file at once)."""
+    problems = []
+    for key in PRINCIPAL_KEYS:
+        values = raw.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            if value is None:
+                continue
+            try:
+                parse_principal(_text(value, key))
+            except BadInput as error:
+                problems.append(f"{key}: {error}")
+    return problems
 
 
 def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> BreakerPolicy | None:
