@@ -36,7 +36,30 @@ from llmgov.guardrails.policy import BreakerPolicy
 from llmgov.models.errors import SourceError
 
 POLICY_NAME_PREFIX = "llmgov-breaker-"
-DENIED_ACTIONS = ("bedrock:InvokeModel*",)
+# Every Bedrock action that runs (and bills) inference, by the caller or on its behalf:
+DENIED_ACTIONS = (
+    "bedrock:InvokeModel*",  # InvokeModel, ...WithResponseStream, Converse(Stream), StartAsyncInvoke
+    "bedrock:CreateModelInvocationJob",  # batch inference
+    "bedrock:InvokeAgent",
+    "bedrock:InvokeInlineAgent",
+    "bedrock:InvokeFlow",
+    "bedrock:RetrieveAndGenerate",  # knowledge-base generation
+    "bedrock:RetrieveAndGenerateStream",
+    "bedrock:Rerank",
+    "bedrock:ApplyGuardrail",
+    "bedrock:CallWithBearerToken",  # Bedrock API keys
+    "bedrock-mantle:CreateInference",  # the OpenAI-compatible endpoint
+    "bedrock-mantle:CallWithBearerToken",
+)
+# Scoped to one application inference profile, only the calls through it can be told apart.
+PROFILE_DENIED_ACTIONS = ("bedrock:InvokeModel*", "bedrock:CreateModelInvocationJob")
+BATCH_ACTIVE_STATUSES = ("Submitted", "Validating", "Scheduled", "InProgress")
+# What a deny cannot stop: it bills by the hour whatever the calls (shown on every card).
+KEEPS_BILLING = (
+    "Provisioned Throughput (billed per model unit per hour until deleted)",
+    "Marketplace model endpoints (SageMaker instances billed per hour until deleted)",
+    "GPU reservations, Capacity Blocks and Savings Plans (billed for the term)",
+)
 
 
 class ClientFactory(Protocol):
@@ -69,14 +92,14 @@ def policy_name(slug: str) -> str:
 
 
 def deny_document(resource: str | None) -> dict[str, Any]:
-    """The deny policy: every Bedrock invocation, or only through one inference profile."""
+    """The deny policy: every Bedrock inference path, or only calls through one profile."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "LlmgovCostCircuitBreaker",
                 "Effect": "Deny",
-                "Action": list(DENIED_ACTIONS),
+                "Action": list(PROFILE_DENIED_ACTIONS if resource else DENIED_ACTIONS),
                 "Resource": resource or "*",
             }
         ],
@@ -84,18 +107,34 @@ def deny_document(resource: str | None) -> dict[str, Any]:
 
 
 def plan_trip(slug: str, policy: BreakerPolicy) -> list[dict[str, Any]]:
-    """The actions Trip takes for this policy, in order (empty: nothing configured)."""
+    """The actions Trip takes for this policy, in order (empty: nothing configured).
+
+    The deny goes on the principal and on each service role the registry names (the roles
+    Bedrock assumes for the workload's agents, flows and batch jobs); then the batch jobs
+    running under those roles are stopped."""
     plan: list[dict[str, Any]] = []
-    if policy.principal is not None:
+    roles = []
+    for principal in ([policy.principal] if policy.principal else []) + list(policy.service_roles):
+        roles.append(principal.arn)
         plan.append(
             {
                 "type": "iam_deny",
-                "account": policy.principal.account,
-                "principal_arn": policy.principal.arn,
-                "principal_kind": policy.principal.kind,
-                "principal_name": policy.principal.name,
+                "account": principal.account,
+                "principal_arn": principal.arn,
+                "principal_kind": principal.kind,
+                "principal_name": principal.name,
                 "policy_name": policy_name(slug),
                 "document": deny_document(policy.inference_profile),
+            }
+        )
+    if policy.principal is not None:
+        plan.append(
+            {
+                "type": "batch_stop",
+                "account": policy.principal.account,
+                "region": policy.region,
+                "role_arns": roles,
+                "stopped": [],  # filled in when applied
             }
         )
     if policy.ssm_parameter is not None:
@@ -116,12 +155,23 @@ def describe(action: dict[str, Any]) -> str:
     """One line saying what the action does, for messages and the audit trail."""
     if action["type"] == "iam_deny":
         resource = action["document"]["Statement"][0]["Resource"]
-        scope = "every model" if resource == "*" else f"the inference profile `{resource}`"
-        return (
-            f"deny `{', '.join(DENIED_ACTIONS)}` on {scope} to {action['principal_kind']} "
-            f"`{action['principal_name']}` in account {action['account']} "
-            f"(inline policy `{action['policy_name']}`)"
+        scope = (
+            "every Bedrock inference path (runtime and Converse, async and batch, agents, "
+            "flows, knowledge bases, rerank, guardrails, bedrock-mantle, API keys)"
+            if resource == "*"
+            else f"model calls and batch jobs through the inference profile `{resource}` "
+            "(other paths stay open)"
         )
+        return (
+            f"deny {scope} to {action['principal_kind']} `{action['principal_name']}` in "
+            f"account {action['account']} (inline policy `{action['policy_name']}`)"
+        )
+    if action["type"] == "batch_stop":
+        roles = ", ".join(f"`{arn.rsplit('/', 1)[-1]}`" for arn in action["role_arns"])
+        stopped = action.get("stopped") or []
+        done = f" ({len(stopped)} stopped)" if stopped else ""
+        failed = f" (could not: {action['error']})" if action.get("error") else ""
+        return f"stop the running Bedrock batch jobs of {roles}{done}{failed}"
     where = f" in {action['region']}" if action.get("region") else ""
     return f"set the SSM parameter `{action['parameter']}`{where} to `{action['value']}`"
 
@@ -132,6 +182,8 @@ def describe_undo(action: dict[str, Any]) -> str:
             f"remove the inline policy `{action['policy_name']}` from "
             f"{action['principal_kind']} `{action['principal_name']}` in account {action['account']}"
         )
+    if action["type"] == "batch_stop":
+        return "leave the stopped batch jobs stopped (submit them again if they are still needed)"
     if _restores_previous(action):
         return f"set the SSM parameter `{action['parameter']}` back to `{action['previous']}`"
     return f"delete the SSM parameter `{action['parameter']}`"
@@ -220,6 +272,8 @@ def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
         )
         return dict(action)
 
+    if action["type"] == "batch_stop":
+        return _stop_batch_jobs(action, clients)
     ssm = _client(clients, "ssm", action, describe(action))
     previous = _current_ssm_value(ssm, action)
     _call(
@@ -248,6 +302,8 @@ def _undo(action: dict[str, Any], clients: ClientFactory) -> None:
             PolicyName=action["policy_name"],
         )
         return
+    if action["type"] == "batch_stop":
+        return  # a stopped job cannot be resumed
     ssm = _client(clients, "ssm", action, what)
     if _restores_previous(action):
         _call(
@@ -260,6 +316,35 @@ def _undo(action: dict[str, Any], clients: ClientFactory) -> None:
         )
     else:
         _call(what, ssm.delete_parameter, ignore=("ParameterNotFound",), Name=action["parameter"])
+
+
+def _stop_batch_jobs(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
+    """Stop the workload's active batch inference jobs. A failure here does not undo the
+    deny (that would let new spend in to save the old): it is recorded and shown."""
+    what = describe(action)
+    roles = set(action["role_arns"])
+    stopped: list[str] = []
+    try:
+        bedrock = _client(clients, "bedrock", action, what)
+        for status in BATCH_ACTIVE_STATUSES:
+            token = None
+            while True:
+                page = _call(
+                    what,
+                    bedrock.list_model_invocation_jobs,
+                    statusEquals=status,
+                    **({"nextToken": token} if token else {}),
+                )
+                for job in page.get("invocationJobSummaries", []):
+                    if job.get("roleArn") in roles:
+                        _call(what, bedrock.stop_model_invocation_job, jobIdentifier=job["jobArn"])
+                        stopped.append(job["jobArn"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+    except BreakerActionError as error:
+        return {**action, "stopped": stopped, "error": str(error)}
+    return {**action, "stopped": stopped}
 
 
 def _restores_previous(action: dict[str, Any]) -> bool:
@@ -323,6 +408,7 @@ def _explain(what: str, error: Exception) -> str:
 
 __all__ = [
     "DENIED_ACTIONS",
+    "KEEPS_BILLING",
     "BreakerActionError",
     "ClientFactory",
     "apply_all",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from llmgov.governance.ownership import get_workload
 from llmgov.guardrails.actions import breaker_policy
-from llmgov.guardrails.aws import describe, describe_undo, plan_trip
+from llmgov.guardrails.aws import KEEPS_BILLING, describe, describe_undo, plan_trip
 from llmgov.guardrails.state import Status, load_state
 from llmgov.models.registry import Person, Workload
 
@@ -43,6 +43,7 @@ class BreakerCard:
     tripped_dry_run: bool  # the trip in force was a dry run
     firing_id: str | None
     suggested_budget: Decimal | None  # for the Raise budget modal
+    keeps_billing: tuple[str, ...] = KEEPS_BILLING  # what no trip stops
 
 
 def breaker_card(workload: Workload, now: datetime) -> BreakerCard:

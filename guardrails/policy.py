@@ -39,6 +39,7 @@ POLICY_KEYS = frozenset(
         "ssm_off_value",
         "region",
         "account",
+        "service_roles",
     }
 )
 DEFAULT_PROJECTED_OVER_BUDGET_PCT = 150.0
@@ -85,6 +86,8 @@ class BreakerPolicy:
     ssm_off_value: str = DEFAULT_SSM_OFF_VALUE
     region: str | None = None
     account: str | None = None  # for the SSM parameter; IAM uses the principal's account
+    # the roles Bedrock assumes for the workload's agents, flows and batch jobs
+    service_roles: tuple[Principal, ...] = ()
 
     @property
     def dry_run(self) -> bool:
@@ -152,7 +155,10 @@ def unusable_principal(principal: Principal, path: str = "") -> str | None:
     return None
 
 
-PRINCIPAL_KEYS = ("principal",)  # the keys of a breaker entry that name IAM principals
+PRINCIPAL_KEYS = (
+    "principal",
+    "service_roles",
+)  # the keys of a breaker entry that name IAM principals
 
 
 def principal_problems(raw: Mapping[str, Any]) -> list[str]:
@@ -216,6 +222,13 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
                 "attached to the IAM role or user that calls Bedrock through it"
             )
 
+    service_roles = _service_roles(settings.get("service_roles"), f"{where}.service_roles")
+    if service_roles and principal is None:
+        raise BadInput(
+            f"{where}.service_roles needs {where}.principal: the role or user that calls "
+            "Bedrock (the service roles are denied with it)"
+        )
+
     parameter = settings.get("ssm_parameter")
     if parameter is not None:
         parameter = _text(parameter, f"{where}.ssm_parameter")
@@ -248,6 +261,7 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
         ssm_off_value=off_value,
         region=region,
         account=account,
+        service_roles=service_roles,
     )
     if policy.enabled and not policy.has_target:
         raise BadInput(
@@ -255,6 +269,26 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
             f"(Bedrock) or {where}.ssm_parameter (self-hosted), {EXAMPLE}"
         )
     return policy
+
+
+def _service_roles(value: Any, where: str) -> tuple[Principal, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadInput(
+            f"{where} must be a list of IAM role ARNs, like "
+            '["arn:aws:iam::111122223333:role/service-role/AmazonBedrockExecutionRoleForAgents_x"]'
+        )
+    roles = []
+    for index, item in enumerate(value):
+        try:
+            role = parse_principal(_text(item, f"{where}[{index}]"))
+        except BadInput as error:
+            raise BadInput(f"{where}[{index}]: {error}") from None
+        if role.kind != "role":
+            raise BadInput(f"{where}[{index}]: {role.arn} is a user; service roles are roles")
+        roles.append(role)
+    return tuple(roles)
 
 
 def _text(value: Any, where: str) -> str:

@@ -157,6 +157,8 @@ def _notes(card: BreakerCard) -> list[str]:
             "Dry run: this breaker is not enabled in the registry, so Trip records what it "
             "would do and changes nothing in AWS. Set `breaker: {enabled: true}` to arm it."
         )
+    if card.keeps_billing:
+        notes.append("Trip does not stop what bills by the hour: " + "; ".join(card.keeps_billing))
     notes.append(WHO_MAY_ACT)
     return notes
 
@@ -191,7 +193,8 @@ def _buttons(card: BreakerCard) -> list[ButtonElement]:
                 (
                     "Dry run: nothing will change in AWS; what it would do is recorded."
                     if not card.enabled
-                    else f"This will {_joined(card.plan, mrkdwn=False)}. Calls will fail until Reset."
+                    else f"This will {_joined(card.plan, mrkdwn=False)}. New calls fail until Reset; "
+                    "hourly-billed capacity keeps billing (see the card)."
                 ),
                 "Trip",
             ),

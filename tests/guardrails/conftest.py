@@ -100,9 +100,56 @@ def build_registry(
     return Breakers()
 
 
+BATCH_JOBS: list[dict[str, Any]] = []  # Bedrock batch inference jobs, as AWS lists them
+
+
+def _list_model_invocation_jobs(self) -> str:
+    status = self._get_param("statusEquals")
+    jobs = [job for job in BATCH_JOBS if status in (None, job["status"])]
+    return json.dumps({"invocationJobSummaries": jobs}, default=str)
+
+
+def _stop_model_invocation_job(self) -> str:
+    identifier = self._get_param("jobIdentifier")
+    for job in BATCH_JOBS:
+        if identifier in (job["jobArn"], job["jobArn"].rsplit("/", 1)[-1]):
+            job["status"] = "Stopping"
+            return json.dumps({})
+    headers = {"x-amzn-ErrorType": "ResourceNotFoundException", "status": 404}
+    return 404, headers, json.dumps({"message": f"{identifier} not found"})
+
+
+def batch_job(name: str, role_arn: str, status: str = "InProgress") -> dict[str, Any]:
+    """Add a batch inference job to the fake Bedrock (moto has no invocation jobs)."""
+    job = {
+        "jobArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{name}",
+        "jobName": name,
+        "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+        "roleArn": role_arn,
+        "status": status,
+        "submitTime": "2026-03-17T09:00:00Z",
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://in/"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/"}},
+    }
+    BATCH_JOBS.append(job)
+    return job
+
+
 @pytest.fixture
 def aws(monkeypatch) -> Iterator[None]:
-    """Fresh, empty moto IAM/SSM for each test; no real credentials, no network."""
+    """Fresh, empty moto IAM/SSM for each test; no real credentials, no network.
+
+    moto 5 has no Bedrock batch inference jobs: the two calls the breaker makes are added to
+    moto's Bedrock handler here, over the in-process list BATCH_JOBS."""
+    from moto.bedrock.responses import BedrockResponse
+
+    BATCH_JOBS.clear()
+    monkeypatch.setattr(
+        BedrockResponse, "list_model_invocation_jobs", _list_model_invocation_jobs, raising=False
+    )
+    monkeypatch.setattr(
+        BedrockResponse, "stop_model_invocation_job", _stop_model_invocation_job, raising=False
+    )
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_SSM"):
         monkeypatch.delenv(name, raising=False)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from llmgov.governance import audit
 from llmgov.guardrails import actions
 from llmgov.guardrails.actions import Result
+from llmgov.guardrails.aws import DENIED_ACTIONS, PROFILE_DENIED_ACTIONS
 from llmgov.models.base import transaction
 from llmgov.models.registry import Workload
 from tests.guardrails.conftest import (
@@ -68,7 +69,7 @@ def test_trip_attaches_a_deny_on_bedrock_invocation_and_reset_removes_it(
     assert inline_policies() == [POLICY]
     (statement,) = role_policy()["Statement"]
     assert statement["Effect"] == "Deny"
-    assert statement["Action"] == ["bedrock:InvokeModel*"]
+    assert statement["Action"] == list(DENIED_ACTIONS)
     assert statement["Resource"] == "*"
     assert breaker_of(session, BEDROCK)["state"]["status"] == "tripped"
     (event,) = audit_events(session, "breaker.trip")
@@ -95,7 +96,7 @@ def test_the_deny_can_be_scoped_to_the_application_inference_profile(session, se
     assert trip(session_factory).result is Result.APPLIED
     (statement,) = role_policy()["Statement"]
     assert statement["Resource"] == PROFILE_ARN
-    assert statement["Action"] == ["bedrock:InvokeModel*"]
+    assert statement["Action"] == list(PROFILE_DENIED_ACTIONS)
 
 
 def test_an_iam_user_principal_gets_a_user_policy(session, session_factory, aws):
@@ -208,7 +209,7 @@ def test_dry_run_changes_nothing_in_aws_and_records_what_it_would_do(session, se
     (event,) = audit_events(session, "breaker.trip")
     assert event.after["dry_run"] is True
     assert event.after["applied"][0]["document"]["Statement"][0]["Effect"] == "Deny"
-    assert "deny `bedrock:InvokeModel*`" in event.reason
+    assert "deny every Bedrock inference path" in event.reason
     assert breaker_of(session, BEDROCK)["state"]["status"] == "tripped"
 
     assert trip(session_factory, SELF_HOSTED).result is Result.DRY_RUN
@@ -364,6 +365,7 @@ def test_every_call_the_breaker_makes_is_allowed_by_the_documented_policy(
     ]
     assert called == {
         "sts:GetCallerIdentity",  # needs no permission: AWS always allows it
+        "bedrock:ListModelInvocationJobs",
         "iam:PutRolePolicy",
         "iam:DeleteRolePolicy",
         "ssm:GetParameter",
