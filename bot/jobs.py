@@ -264,6 +264,11 @@ def flush_outbox_job(ctx: JobContext, now: datetime) -> dict:
     return report.as_dict()
 
 
+def breaker_reconcile_job(ctx: JobContext, now: datetime) -> Any:
+    reconcile = _function("llmgov.guardrails.reconcile", "reconcile")
+    return reconcile(ctx.session_factory, now, repair=not ctx.dry_run).to_json()
+
+
 def _summary(result: Any) -> Any:
     """Something loggable from whatever a governance function returned."""
     if result is None or isinstance(result, int | float | str | bool | dict):
@@ -305,6 +310,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "flush_outbox": JobSpec(
         flush_outbox_job, ttl=timedelta(minutes=2), min_interval=None, quiet=True
+    ),
+    "breaker_reconcile": JobSpec(
+        breaker_reconcile_job, ttl=timedelta(minutes=10), min_interval=timedelta(minutes=5)
     ),
 }
 

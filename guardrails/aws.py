@@ -184,9 +184,14 @@ def describe_undo(action: dict[str, Any]) -> str:
         )
     if action["type"] == "batch_stop":
         return "leave the stopped batch jobs stopped (submit them again if they are still needed)"
-    if _restores_previous(action):
-        return f"set the SSM parameter `{action['parameter']}` back to `{action['previous']}`"
-    return f"delete the SSM parameter `{action['parameter']}`"
+    if action.get("previous") is not None:
+        return (
+            f"set the SSM parameter `{action['parameter']}` back to `{action['previous']}` "
+            "(if it still holds the breaker's value)"
+        )
+    return (
+        f"delete the SSM parameter `{action['parameter']}` (if it still holds the breaker's value)"
+    )
 
 
 def check_accounts(actions: list[dict[str, Any]], clients: ClientFactory) -> None:
@@ -213,13 +218,52 @@ def check_accounts(actions: list[dict[str, Any]], clients: ClientFactory) -> Non
             )
 
 
-def apply_all(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[str, Any]]:
+def prepare(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[str, Any]]:
+    """Read what each action would change, before anything is written: the account behind
+    the credentials, a same-named policy that is not the breaker's (refused: never
+    overwritten), and each SSM switch's current value (kept, for Reset and the reconciler).
+    Returns the plan with the original values filled in."""
+    check_accounts(plan, clients)
+    prepared = []
+    for action in plan:
+        if action["type"] == "iam_deny":
+            found = _read_inline_policy(action, clients, describe(action))
+            if found is not None and not _same_document(found, action["document"]):
+                raise BreakerActionError(
+                    f"Refused to {describe(action)}: {action['principal_kind']} "
+                    f"`{action['principal_name']}` already has an inline policy named "
+                    f"`{action['policy_name']}` that the breaker did not write. Nothing was "
+                    "changed; rename or remove that policy (after checking who wrote it), then "
+                    "try again."
+                )
+            prepared.append(dict(action))
+        elif action["type"] == "ssm_switch":
+            ssm = _client(clients, "ssm", action, describe(action))
+            previous = _current_ssm_value(ssm, action)
+            prepared.append({**action, "previous": previous, "prepared": True})
+        else:
+            prepared.append(dict(action))
+    return prepared
+
+
+AfterEach = Callable[[int, dict[str, Any]], None]
+
+
+def apply_all(
+    plan: list[dict[str, Any]],
+    clients: ClientFactory,
+    *,
+    applied: list[dict[str, Any]] | None = None,
+    after_each: AfterEach | None = None,
+) -> list[dict[str, Any]]:
     """Apply every action; on a failure undo the ones applied, then raise. Returns them applied.
 
-    Nothing is written unless every action's account is the one the credentials reach."""
+    Nothing is written unless every action's account is the one the credentials reach.
+    `applied` (when given) is filled as actions succeed, so a caller interrupted by anything
+    (a signal, a bug) still knows what to undo."""
     check_accounts(plan, clients)
-    applied: list[dict[str, Any]] = []
-    for action in plan:
+    applied = [] if applied is None else applied
+    for index, action in enumerate(plan):
         try:
             applied.append(_apply(action, clients))
         except BreakerActionError as error:
@@ -231,13 +275,21 @@ def apply_all(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[s
                     + "."
                 ) from error
             raise
+        if after_each is not None:
+            after_each(index, applied[-1])
     return applied
 
 
 def undo_all(
-    applied: list[dict[str, Any]], clients: ClientFactory, *, raise_on_error: bool = True
+    applied: list[dict[str, Any]],
+    clients: ClientFactory,
+    *,
+    raise_on_error: bool = True,
+    after_each: AfterEach | None = None,
 ) -> list[str]:
-    """Undo actions in reverse order. Returns what could not be undone (when not raising)."""
+    """Undo actions in reverse order, each only where AWS still holds exactly what the
+    breaker wrote. Returns what could not be undone (when not raising) and what was left
+    alone because someone changed it."""
     failures: list[str] = []
     try:
         check_accounts(applied, clients)
@@ -245,14 +297,35 @@ def undo_all(
         if raise_on_error:
             raise
         return [f"{describe_undo(action)} ({error})" for action in applied]
-    for action in reversed(applied):
+    for index, action in enumerate(reversed(applied)):
         try:
-            _undo(action, clients)
-        except BreakerActionError:
+            note = _undo(action, clients)
+        except BreakerActionError as error:
             if raise_on_error:
                 raise
-            failures.append(describe_undo(action))
+            failures.append(f"{describe_undo(action)} ({error})")
+            continue
+        if note:
+            failures.append(note)
+        if after_each is not None:
+            after_each(index, action)
     return failures
+
+
+def in_force(action: dict[str, Any], clients: ClientFactory) -> bool | None:
+    """Whether AWS holds exactly what `action` writes (None: something else is there)."""
+    if action["type"] == "iam_deny":
+        found = _read_inline_policy(action, clients, describe(action))
+        if found is None:
+            return False
+        return True if _same_document(found, action["document"]) else None
+    if action["type"] == "ssm_switch":
+        ssm = _client(clients, "ssm", action, describe(action))
+        current = _current_ssm_value(ssm, action)
+        if current == action["value"]:
+            return True
+        return False if current == action.get("previous") else None
+    return False  # stopping batch jobs leaves nothing in force
 
 
 # ---- one action ------------------------------------------------------------------------
@@ -260,11 +333,20 @@ def undo_all(
 
 def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
     if action["type"] == "iam_deny":
-        iam = _client(clients, "iam", action, describe(action))
+        what = describe(action)
+        iam = _client(clients, "iam", action, what)
+        found = _read_inline_policy(action, clients, what)
+        if found is not None:
+            if _same_document(found, action["document"]):
+                return dict(action)  # already in force (an interrupted trip): nothing to write
+            raise BreakerActionError(
+                f"Refused to {what}: a different policy with that name appeared on "
+                f"`{action['principal_name']}` meanwhile. It was left as it is."
+            )
         kind, name = action["principal_kind"], action["principal_name"]
         put: Callable[..., Any] = iam.put_role_policy if kind == "role" else iam.put_user_policy
         _call(
-            describe(action),
+            what,
             put,
             **{"RoleName" if kind == "role" else "UserName": name},
             PolicyName=action["policy_name"],
@@ -275,7 +357,13 @@ def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
     if action["type"] == "batch_stop":
         return _stop_batch_jobs(action, clients)
     ssm = _client(clients, "ssm", action, describe(action))
-    previous = _current_ssm_value(ssm, action)
+    current = _current_ssm_value(ssm, action)
+    previous = action.get("previous") if action.get("prepared") else current
+    if current != previous and current != action["value"]:
+        raise BreakerActionError(
+            f"Refused to {describe(action)}: it changed from `{previous}` to `{current}` since "
+            "the trip began; nothing was written. Try again."
+        )
     _call(
         describe(action),
         ssm.put_parameter,
@@ -288,34 +376,79 @@ def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
     return {**action, "previous": previous}
 
 
-def _undo(action: dict[str, Any], clients: ClientFactory) -> None:
+def _undo(action: dict[str, Any], clients: ClientFactory) -> str | None:
+    """Undo one action; a note when it was left alone because it is no longer ours."""
     what = describe_undo(action)
     if action["type"] == "iam_deny":
         iam = _client(clients, "iam", action, what)
+        found = _read_inline_policy(action, clients, what)
+        if found is None:
+            return None  # already removed by hand: the goal is reached
+        if not _same_document(found, action["document"]):
+            raise BreakerActionError(
+                f"Refused to {what}: it was changed after the breaker wrote it (someone edited "
+                "it), and the breaker removes only exactly what it wrote. Review the policy, "
+                "remove it by hand if it should go, then Reset again."
+            )
         kind, name = action["principal_kind"], action["principal_name"]
         delete = iam.delete_role_policy if kind == "role" else iam.delete_user_policy
         _call(
             what,
             delete,
-            ignore=("NoSuchEntity",),  # already removed by hand: the goal is reached
+            ignore=("NoSuchEntity",),
             **{"RoleName" if kind == "role" else "UserName": name},
             PolicyName=action["policy_name"],
         )
-        return
+        return None
     if action["type"] == "batch_stop":
-        return  # a stopped job cannot be resumed
+        return None  # a stopped job cannot be resumed
     ssm = _client(clients, "ssm", action, what)
-    if _restores_previous(action):
-        _call(
-            what,
-            ssm.put_parameter,
-            Name=action["parameter"],
-            Value=action["previous"],
-            Type="String",
-            Overwrite=True,
+    current = _current_ssm_value(ssm, action)
+    if current != action["value"]:
+        if current == action.get("previous"):
+            return None  # already back as it was
+        return (
+            f"left the SSM parameter `{action['parameter']}` as it is: it is now "
+            f"`{current}`, not the breaker's `{action['value']}`, so someone else changed it"
         )
+    if action.get("previous") is not None:
+        if action["previous"] != current:
+            _call(
+                what,
+                ssm.put_parameter,
+                Name=action["parameter"],
+                Value=action["previous"],
+                Type="String",
+                Overwrite=True,
+            )
     else:
         _call(what, ssm.delete_parameter, ignore=("ParameterNotFound",), Name=action["parameter"])
+    return None
+
+
+def _read_inline_policy(action: dict[str, Any], clients: ClientFactory, what: str) -> Any:
+    iam = _client(clients, "iam", action, what)
+    kind, name = action["principal_kind"], action["principal_name"]
+    get = iam.get_role_policy if kind == "role" else iam.get_user_policy
+    found = _call(
+        what,
+        get,
+        ignore=("NoSuchEntity",),
+        **{"RoleName" if kind == "role" else "UserName": name},
+        PolicyName=action["policy_name"],
+    )
+    if found is None:
+        return None
+    document = found["PolicyDocument"]
+    if isinstance(document, str):  # IAM returns it URL-encoded; boto3 usually decodes it
+        from urllib.parse import unquote
+
+        document = json.loads(unquote(document))
+    return document
+
+
+def _same_document(found: Any, wrote: dict[str, Any]) -> bool:
+    return json.dumps(found, sort_keys=True) == json.dumps(wrote, sort_keys=True)
 
 
 def _stop_batch_jobs(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
@@ -345,13 +478,6 @@ def _stop_batch_jobs(action: dict[str, Any], clients: ClientFactory) -> dict[str
     except BreakerActionError as error:
         return {**action, "stopped": stopped, "error": str(error)}
     return {**action, "stopped": stopped}
-
-
-def _restores_previous(action: dict[str, Any]) -> bool:
-    # A previous value equal to the off value (say, a trip whose DB write was lost and is
-    # being repeated) is no state to go back to: Reset deletes the parameter then.
-    previous = action.get("previous")
-    return previous is not None and previous != action["value"]
 
 
 def _current_ssm_value(ssm: Any, action: dict[str, Any]) -> str | None:
@@ -416,8 +542,10 @@ __all__ = [
     "deny_document",
     "describe",
     "describe_undo",
+    "in_force",
     "plan_trip",
     "policy_name",
+    "prepare",
     "registry_clients",
     "undo_all",
 ]

@@ -52,7 +52,7 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
     if policy is None:
         raise ValueError(f"{workload.slug} has no circuit breaker")
     state = load_state(workload).effective(now)
-    if state.status is Status.TRIPPED:
+    if state.status in (Status.TRIPPED, Status.TRIPPING, Status.RESETTING):
         plan = tuple(describe(action) for action in state.applied)
         undo = tuple(describe_undo(action) for action in state.applied)
     else:

@@ -52,6 +52,8 @@ _HEADERS = {
     Status.TRIPPED: ":octagonal_sign: Cost circuit breaker tripped: {slug}",
     Status.IGNORED: ":zzz: Cost circuit breaker ignored: {slug}",
     Status.ARMED: ":white_check_mark: Cost circuit breaker armed: {slug}",
+    Status.TRIPPING: ":hourglass_flowing_sand: Cost circuit breaker tripping: {slug}",
+    Status.RESETTING: ":hourglass_flowing_sand: Cost circuit breaker resetting: {slug}",
 }
 WHO_MAY_ACT = "Only the owner, the backup owner or a governance admin can use these buttons."
 
@@ -81,7 +83,9 @@ def breaker_message(card: BreakerCard, *, audience: str | None = None) -> Messag
     )
     blocks.append(_section(_status_text(card)))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=t) for t in _notes(card)]))
-    blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=_buttons(card)))
+    buttons = _buttons(card)
+    if buttons:
+        blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=buttons))
     return Message(text=_fallback(card), blocks=tuple(blocks)).validate()
 
 
@@ -124,6 +128,12 @@ def raise_budget_modal(card: BreakerCard, *, channel: str | None, ts: str | None
 
 def _status_text(card: BreakerCard) -> str:
     by = _actor(card.by)
+    if card.status in (Status.TRIPPING, Status.RESETTING):
+        verb = "trip" if card.status is Status.TRIPPING else "reset"
+        return (
+            f"A {verb} by {by} began {_date(card.since)} and is in progress; this card "
+            "changes when it is done."
+        )
     if card.status is Status.TRIPPED:
         tripped = f"Tripped by {by}, {_date(card.since)}."
         if card.tripped_dry_run:
@@ -164,6 +174,8 @@ def _notes(card: BreakerCard) -> list[str]:
 
 
 def _buttons(card: BreakerCard) -> list[ButtonElement]:
+    if card.status in (Status.TRIPPING, Status.RESETTING):
+        return []
     if card.status is Status.TRIPPED:
         return [
             ButtonElement(

@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = [
     "llmgov.bot.cli.worker",
     "llmgov.bot.cli.cost",
     "llmgov.bot.cli.decide",
+    "llmgov.bot.cli.breaker",
 ]
 
 

@@ -258,7 +258,7 @@ def allow(*actions_: str) -> dict:
 def test_access_denied_by_iam_gives_a_clear_message_and_leaves_state_unchanged(
     session, session_factory, registry
 ):
-    clients = _bot_with(allow("ssm:*"))  # no iam:PutRolePolicy
+    clients = _bot_with(allow("ssm:*", "iam:GetRolePolicy"))  # no iam:PutRolePolicy
     with enable_iam_authentication():
         outcome = trip(session_factory, clients=clients)
 
@@ -276,7 +276,7 @@ def test_access_denied_by_iam_gives_a_clear_message_and_leaves_state_unchanged(
 
 def test_access_denied_on_reset_keeps_the_breaker_tripped(session, session_factory, registry):
     trip(session_factory)
-    clients = _bot_with(allow("iam:PutRolePolicy"))  # may trip, may not remove
+    clients = _bot_with(allow("iam:GetRolePolicy", "iam:PutRolePolicy"))  # may not remove
     with enable_iam_authentication():
         outcome = reset(session_factory, clients=clients)
     assert outcome.result is Result.FAILED
@@ -295,7 +295,9 @@ def test_a_trip_is_all_or_nothing_across_iam_and_ssm(session, session_factory, a
             "region": REGION,
         },
     )
-    clients = _bot_with(allow("iam:PutRolePolicy", "iam:DeleteRolePolicy"))  # SSM denied
+    clients = _bot_with(
+        allow("iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "ssm:GetParameter")
+    )  # SSM writes denied
     with enable_iam_authentication():
         outcome = trip(session_factory, clients=clients)
     assert outcome.result is Result.FAILED
@@ -366,6 +368,7 @@ def test_every_call_the_breaker_makes_is_allowed_by_the_documented_policy(
     assert called == {
         "sts:GetCallerIdentity",  # needs no permission: AWS always allows it
         "bedrock:ListModelInvocationJobs",
+        "iam:GetRolePolicy",
         "iam:PutRolePolicy",
         "iam:DeleteRolePolicy",
         "ssm:GetParameter",

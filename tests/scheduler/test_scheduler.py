@@ -22,6 +22,7 @@ EXPECTED = {
     "gap_review": 6 * 3600,
     "refresh_owners": 2 * 3600,
     "flush_outbox": 30,
+    "breaker_reconcile": 10 * 60,
 }
 
 
@@ -48,6 +49,7 @@ def test_jobs_ids_triggers_and_options(session_factory, monkeypatch):
     assert fields(jobs["digest"].trigger) == {"minute": "0"}  # hourly: owners' own time zones
     assert fields(jobs["gap_review"].trigger) == {"day_of_week": "mon", "hour": "9", "minute": "0"}
     assert fields(jobs["refresh_owners"].trigger) == {"hour": "5", "minute": "30"}
+    assert fields(jobs["breaker_reconcile"].trigger) == {"minute": "*/15"}
     flush = jobs["flush_outbox"].trigger
     assert isinstance(flush, IntervalTrigger) and flush.interval.total_seconds() == 5
     for job in jobs.values():
