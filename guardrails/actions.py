@@ -331,21 +331,18 @@ def _dry_run_trip(
     plan: list[dict],
     now: datetime,
 ) -> Outcome:
-    """Record what Trip would do; change nothing in AWS and keep the breaker as it was."""
+    """Record what Trip would do, change nothing in AWS, and keep the breaker watching: it
+    is armed again (with the "would trip" noted), so the next check that still finds the
+    overrun sends a new card. A dry run never silences the breaker."""
     done = "; ".join(describe(action) for action in plan)
-    after = replace(
-        before,
-        status=Status.TRIPPED,
-        since=now,
-        by=actor,
-        dry_run=True,
-        applied=tuple(plan),
-    )
-    _change(session, actor, "trip", workload, before, after, done)
+    would = {"at": now.isoformat(), "by": actor, "plan": [describe(a) for a in plan]}
+    after = BreakerState(status=Status.ARMED, since=now, by=actor, would_trip=would)
+    _change(session, actor, "trip", workload, before, after, f"dry run: would {done}")
     return Outcome(
         Result.DRY_RUN,
         f"Dry run: the breaker of {workload.slug} is not enabled in the registry, so "
-        f"nothing was changed in AWS. Trip would {done}.",
+        f"nothing was changed in AWS. Trip would {done}. The breaker keeps watching: "
+        "another card comes if the next check still finds the overrun.",
         workload.slug,
         after,
     )

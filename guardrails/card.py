@@ -44,6 +44,7 @@ class BreakerCard:
     firing_id: str | None
     suggested_budget: Decimal | None  # for the Raise budget modal
     keeps_billing: tuple[str, ...] = KEEPS_BILLING  # what no trip stops
+    would_trip: str | None = None  # the last dry-run Trip: who and when, for the card
 
 
 def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
@@ -77,6 +78,7 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
         tripped_dry_run=state.status is Status.TRIPPED and state.dry_run,
         firing_id=state.firing_id,
         suggested_budget=_suggested_budget(workload.budget_monthly, state.triggers),
+        would_trip=_would_trip(state.would_trip),
     )
 
 
@@ -84,6 +86,12 @@ def load_card(session_factory: sessionmaker[Session], slug: str, now: datetime) 
     """The card of workload `slug` as stored now (BadInput when unknown)."""
     with session_factory() as session:
         return breaker_card(get_workload(session, slug), now)
+
+
+def _would_trip(record: dict | None) -> str | None:
+    if not record:
+        return None
+    return f"<@{record.get('by')}> pressed Trip at {str(record.get('at', ''))[:16]} UTC (dry run)"
 
 
 def _ref(person: Person | None) -> PersonRef | None:

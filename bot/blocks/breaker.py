@@ -162,6 +162,10 @@ def _no_target_text() -> str:
 
 def _notes(card: BreakerCard) -> list[str]:
     notes = []
+    if card.would_trip:
+        notes.append(
+            f"{card.would_trip}: nothing was changed in AWS, and the breaker kept watching."
+        )
     if not card.enabled:
         notes.append(
             "Dry run: this breaker is not enabled in the registry, so Trip records what it "
