@@ -53,6 +53,7 @@ DENIED_ACTIONS = (
 )
 # Scoped to one application inference profile, only the calls through it can be told apart.
 PROFILE_DENIED_ACTIONS = ("bedrock:InvokeModel*", "bedrock:CreateModelInvocationJob")
+IAM_TYPES = ("iam_attach", "iam_deny")  # managed (default) and inline (legacy) denies
 BATCH_ACTIVE_STATUSES = ("Submitted", "Validating", "Scheduled", "InProgress")
 # What a deny cannot stop: it bills by the hour whatever the calls (shown on every card).
 KEEPS_BILLING = (
@@ -91,6 +92,15 @@ def policy_name(slug: str) -> str:
     return f"{POLICY_NAME_PREFIX}{slug}"[:128]
 
 
+# Managed deny policies live under this IAM path, so the bot's attach permission can be
+# limited to them with an `iam:PolicyARN` condition (docs/iam-breaker-policy.json).
+POLICY_PATH = "/llmgov-breaker/"
+
+
+def managed_policy_arn(partition: str, account: str, slug: str) -> str:
+    return f"arn:{partition}:iam::{account}:policy{POLICY_PATH}{policy_name(slug)}"
+
+
 def deny_document(resource: str | None) -> dict[str, Any]:
     """The deny policy: every Bedrock inference path, or only calls through one profile."""
     return {
@@ -116,17 +126,19 @@ def plan_trip(slug: str, policy: BreakerPolicy) -> list[dict[str, Any]]:
     roles = []
     for principal in ([policy.principal] if policy.principal else []) + list(policy.service_roles):
         roles.append(principal.arn)
-        plan.append(
-            {
-                "type": "iam_deny",
-                "account": principal.account,
-                "principal_arn": principal.arn,
-                "principal_kind": principal.kind,
-                "principal_name": principal.name,
-                "policy_name": policy_name(slug),
-                "document": deny_document(policy.inference_profile),
-            }
-        )
+        action = {
+            "type": "iam_attach" if policy.mechanism == "managed" else "iam_deny",
+            "account": principal.account,
+            "principal_arn": principal.arn,
+            "principal_kind": principal.kind,
+            "principal_name": principal.name,
+            "policy_name": policy_name(slug),
+            "document": deny_document(policy.inference_profile),
+        }
+        if policy.mechanism == "managed":
+            partition = principal.arn.split(":")[1]
+            action["policy_arn"] = managed_policy_arn(partition, principal.account, slug)
+        plan.append(action)
     if policy.principal is not None:
         plan.append(
             {
@@ -153,7 +165,7 @@ def plan_trip(slug: str, policy: BreakerPolicy) -> list[dict[str, Any]]:
 
 def describe(action: dict[str, Any]) -> str:
     """One line saying what the action does, for messages and the audit trail."""
-    if action["type"] == "iam_deny":
+    if action["type"] in IAM_TYPES:
         resource = action["document"]["Statement"][0]["Resource"]
         scope = (
             "every Bedrock inference path (runtime and Converse, async and batch, agents, "
@@ -162,9 +174,10 @@ def describe(action: dict[str, Any]) -> str:
             else f"model calls and batch jobs through the inference profile `{resource}` "
             "(other paths stay open)"
         )
+        how = "managed policy" if action["type"] == "iam_attach" else "inline policy"
         return (
             f"deny {scope} to {action['principal_kind']} `{action['principal_name']}` in "
-            f"account {action['account']} (inline policy `{action['policy_name']}`)"
+            f"account {action['account']} ({how} `{action['policy_name']}`)"
         )
     if action["type"] == "batch_stop":
         roles = ", ".join(f"`{arn.rsplit('/', 1)[-1]}`" for arn in action["role_arns"])
@@ -177,6 +190,16 @@ def describe(action: dict[str, Any]) -> str:
 
 
 def describe_undo(action: dict[str, Any]) -> str:
+    if action["type"] == "iam_attach":
+        if action.get("preexisting"):
+            return (
+                f"leave the managed policy `{action['policy_name']}` attached to "
+                f"`{action['principal_name']}` (it was attached before the trip)"
+            )
+        return (
+            f"detach the managed policy `{action['policy_name']}` from "
+            f"{action['principal_kind']} `{action['principal_name']}` in account {action['account']}"
+        )
     if action["type"] == "iam_deny":
         return (
             f"remove the inline policy `{action['policy_name']}` from "
@@ -237,6 +260,10 @@ def prepare(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[str
                     "try again."
                 )
             prepared.append(dict(action))
+        elif action["type"] == "iam_attach":
+            _check_managed_policy(action, clients)
+            attached = _attached(action, clients, describe(action))
+            prepared.append({**action, "preexisting": attached})
         elif action["type"] == "ssm_switch":
             ssm = _client(clients, "ssm", action, describe(action))
             previous = _current_ssm_value(ssm, action)
@@ -314,6 +341,8 @@ def undo_all(
 
 def in_force(action: dict[str, Any], clients: ClientFactory) -> bool | None:
     """Whether AWS holds exactly what `action` writes (None: something else is there)."""
+    if action["type"] == "iam_attach":
+        return _attached(action, clients, describe(action))
     if action["type"] == "iam_deny":
         found = _read_inline_policy(action, clients, describe(action))
         if found is None:
@@ -332,6 +361,18 @@ def in_force(action: dict[str, Any], clients: ClientFactory) -> bool | None:
 
 
 def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
+    if action["type"] == "iam_attach":
+        what = describe(action)
+        iam = _client(clients, "iam", action, what)
+        kind, name = action["principal_kind"], action["principal_name"]
+        attach = iam.attach_role_policy if kind == "role" else iam.attach_user_policy
+        _call(
+            what,
+            attach,
+            **{"RoleName" if kind == "role" else "UserName": name},
+            PolicyArn=action["policy_arn"],
+        )
+        return dict(action)
     if action["type"] == "iam_deny":
         what = describe(action)
         iam = _client(clients, "iam", action, what)
@@ -379,6 +420,20 @@ def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
 def _undo(action: dict[str, Any], clients: ClientFactory) -> str | None:
     """Undo one action; a note when it was left alone because it is no longer ours."""
     what = describe_undo(action)
+    if action["type"] == "iam_attach":
+        if action.get("preexisting"):
+            return None  # attached before the trip, by someone else: not ours to detach
+        iam = _client(clients, "iam", action, what)
+        kind, name = action["principal_kind"], action["principal_name"]
+        detach = iam.detach_role_policy if kind == "role" else iam.detach_user_policy
+        _call(
+            what,
+            detach,
+            ignore=("NoSuchEntity",),  # already detached: the goal is reached
+            **{"RoleName" if kind == "role" else "UserName": name},
+            PolicyArn=action["policy_arn"],
+        )
+        return None
     if action["type"] == "iam_deny":
         iam = _client(clients, "iam", action, what)
         found = _read_inline_policy(action, clients, what)
@@ -426,6 +481,67 @@ def _undo(action: dict[str, Any], clients: ClientFactory) -> str | None:
     return None
 
 
+def _check_managed_policy(action: dict[str, Any], clients: ClientFactory) -> None:
+    """The managed deny policy exists and says exactly what the breaker denies."""
+    what = describe(action)
+    document = managed_policy_document(action, clients, what)
+    if document is None:
+        raise BreakerActionError(
+            f"Could not {what}: the managed policy `{action['policy_arn']}` does not exist. "
+            "Run `llmgov breaker setup` (with credentials that may create IAM policies in "
+            f"account {action['account']}), then try again. Nothing was changed."
+        )
+    if not _same_document(document, action["document"]):
+        raise BreakerActionError(
+            f"Refused to {what}: the managed policy `{action['policy_arn']}` no longer says "
+            "what the breaker expects (it was edited, or the registry changed). Review it and "
+            "run `llmgov breaker setup --update`, then try again. Nothing was changed."
+        )
+
+
+def managed_policy_document(action: dict[str, Any], clients: ClientFactory, what: str) -> Any:
+    """The default version's document of the action's managed policy (None: no policy)."""
+    iam = _client(clients, "iam", action, what)
+    found = _call(what, iam.get_policy, ignore=("NoSuchEntity",), PolicyArn=action["policy_arn"])
+    if found is None:
+        return None
+    version = _call(
+        what,
+        iam.get_policy_version,
+        PolicyArn=action["policy_arn"],
+        VersionId=found["Policy"]["DefaultVersionId"],
+    )
+    return _decoded(version["PolicyVersion"]["Document"])
+
+
+def _attached(action: dict[str, Any], clients: ClientFactory, what: str) -> bool:
+    iam = _client(clients, "iam", action, what)
+    kind, name = action["principal_kind"], action["principal_name"]
+    method = iam.list_attached_role_policies if kind == "role" else iam.list_attached_user_policies
+    marker = None
+    while True:
+        page = _call(
+            what,
+            method,
+            **{"RoleName" if kind == "role" else "UserName": name},
+            PathPrefix=POLICY_PATH,
+            **({"Marker": marker} if marker else {}),
+        )
+        if any(p["PolicyArn"] == action["policy_arn"] for p in page.get("AttachedPolicies", [])):
+            return True
+        if not page.get("IsTruncated"):
+            return False
+        marker = page.get("Marker")
+
+
+def _decoded(document: Any) -> Any:
+    if isinstance(document, str):  # IAM returns documents URL-encoded; boto3 usually decodes
+        from urllib.parse import unquote
+
+        return json.loads(unquote(document))
+    return document
+
+
 def _read_inline_policy(action: dict[str, Any], clients: ClientFactory, what: str) -> Any:
     iam = _client(clients, "iam", action, what)
     kind, name = action["principal_kind"], action["principal_name"]
@@ -439,12 +555,7 @@ def _read_inline_policy(action: dict[str, Any], clients: ClientFactory, what: st
     )
     if found is None:
         return None
-    document = found["PolicyDocument"]
-    if isinstance(document, str):  # IAM returns it URL-encoded; boto3 usually decodes it
-        from urllib.parse import unquote
-
-        document = json.loads(unquote(document))
-    return document
+    return _decoded(found["PolicyDocument"])
 
 
 def _same_document(found: Any, wrote: dict[str, Any]) -> bool:
@@ -543,6 +654,8 @@ __all__ = [
     "describe",
     "describe_undo",
     "in_force",
+    "managed_policy_arn",
+    "managed_policy_document",
     "plan_trip",
     "policy_name",
     "prepare",

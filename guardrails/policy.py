@@ -40,8 +40,10 @@ POLICY_KEYS = frozenset(
         "region",
         "account",
         "service_roles",
+        "mechanism",
     }
 )
+MECHANISMS = ("managed", "inline")  # managed: attach a pre-created policy (default)
 DEFAULT_PROJECTED_OVER_BUDGET_PCT = 150.0
 DEFAULT_RETRY_STORM_MINUTES = 30.0
 DEFAULT_SSM_OFF_VALUE = "off"
@@ -88,6 +90,9 @@ class BreakerPolicy:
     account: str | None = None  # for the SSM parameter; IAM uses the principal's account
     # the roles Bedrock assumes for the workload's agents, flows and batch jobs
     service_roles: tuple[Principal, ...] = ()
+    # "managed": attach the customer-managed deny policy `llmgov breaker setup` created;
+    # "inline": write an inline policy (legacy; needs iam:PutRolePolicy, see docs/guardrails.md)
+    mechanism: str = "managed"
 
     @property
     def dry_run(self) -> bool:
@@ -229,6 +234,12 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
             "Bedrock (the service roles are denied with it)"
         )
 
+    mechanism = settings.get("mechanism", "managed")
+    if mechanism not in MECHANISMS:
+        raise BadInput(
+            f"{where}.mechanism must be one of {', '.join(MECHANISMS)}, not {mechanism!r}"
+        )
+
     parameter = settings.get("ssm_parameter")
     if parameter is not None:
         parameter = _text(parameter, f"{where}.ssm_parameter")
@@ -262,6 +273,7 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
         region=region,
         account=account,
         service_roles=service_roles,
+        mechanism=mechanism,
     )
     if policy.enabled and not policy.has_target:
         raise BadInput(

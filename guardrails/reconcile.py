@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from llmgov.governance import audit
 from llmgov.guardrails.actions import INTENT_TIMEOUT, SYSTEM, breaker_policy, lock_workload
 from llmgov.guardrails.aws import (
+    IAM_TYPES,
     BreakerActionError,
     ClientFactory,
     describe,
@@ -147,7 +148,12 @@ def _one(
                         f"{describe(action)}. Someone undid it by hand; Reset or Trip again",
                     )
                 )
-            elif not expected and held and action["type"] == "iam_deny":
+            elif (
+                not expected
+                and held
+                and action["type"] in IAM_TYPES
+                and not action.get("preexisting")
+            ):
                 difference = Difference(
                     slug, "orphan", f"not tripped, yet in force: {describe(action)}"
                 )

@@ -1,4 +1,6 @@
-"""`llmgov breaker reconcile`: compare the circuit breakers' changes in AWS with their stored
+"""`llmgov breaker setup`: create each workload's managed deny policy (a person runs it).
+
+`llmgov breaker reconcile`: compare the circuit breakers' changes in AWS with their stored
 state; report each difference and (unless --report-only) repair what is safe to repair.
 
 Exit status: 0 when nothing differs or everything found was repaired, 1 when a difference
@@ -28,6 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_format(reconcile)
     reconcile.set_defaults(handler=_reconcile)
 
+    setup = commands.add_parser(
+        "setup",
+        help="create each workload's managed deny policy (run with IAM-admin credentials)",
+    )
+    setup.add_argument("--update", action="store_true", help="replace policies that differ")
+    setup.add_argument("--dry-run", action="store_true", help="say what it would do")
+    setup.set_defaults(handler=_setup)
+
 
 def _session_factory():
     return make_session_factory(migrated_engine(Settings.from_env().database_url))
@@ -45,3 +55,14 @@ def _reconcile(args: argparse.Namespace) -> int:
             mark = "repaired" if difference.repaired else "TO DO"
             print(f"[{mark}] {difference.slug} {difference.kind}: {difference.detail}")
     return 0 if all(difference.repaired for difference in report.differences) else 1
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from llmgov.guardrails.setup import setup_policies
+
+    lines = setup_policies(_session_factory(), update=args.update, dry_run=args.dry_run)
+    if not lines:
+        print("No breaker uses the managed mechanism with a principal; nothing to set up.")
+    for line in lines:
+        print(line.render())
+    return 1 if any(line.result in ("failed", "differs") for line in lines) else 0

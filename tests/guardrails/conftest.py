@@ -49,7 +49,13 @@ def build_registry(
     bedrock_breaker: dict[str, Any] | None = None,
     self_hosted_breaker: dict[str, Any] | None = None,
 ) -> Breakers:
-    """One team; a Bedrock workload (owner + backup) and a self-hosted one, each with a breaker."""
+    """One team; a Bedrock workload (owner + backup) and a self-hosted one, each with a breaker.
+
+    The Bedrock breaker uses the legacy inline mechanism unless `bedrock_breaker` names a
+    `mechanism`: most tests read the deny back as an inline policy. The managed default is
+    tested in test_managed.py and end to end in test_end_to_end.py."""
+    if bedrock_breaker is not None and bedrock_breaker.get("principal"):
+        bedrock_breaker = {"mechanism": "inline", **bedrock_breaker}
     team = Team(slug="search", name="Search")
     people = {
         sid: Person(slack_id=sid, name=name)
@@ -74,7 +80,7 @@ def build_registry(
                 backup_owner=people[BACKUP],
                 budget_monthly=Decimal("4000"),
                 breaker=(
-                    {"enabled": True, "principal": ROLE_ARN}
+                    {"enabled": True, "principal": ROLE_ARN, "mechanism": "inline"}
                     if bedrock_breaker is None
                     else bedrock_breaker
                 ),
@@ -179,6 +185,11 @@ def aws(monkeypatch) -> Iterator[None]:
 @pytest.fixture
 def registry(session, aws) -> Breakers:
     return build_registry(session)
+
+
+def attached_policies(role: str = ROLE) -> list[str]:
+    found = boto3.client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return [policy["PolicyArn"] for policy in found]
 
 
 def inline_policies(role: str = ROLE) -> list[str]:

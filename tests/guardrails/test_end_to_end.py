@@ -18,9 +18,9 @@ from slack_sdk import WebClient
 from llmgov.bot.cli import main
 from llmgov.bot.jobs import JobContext, check_job, flush_outbox_job
 from llmgov.bot.settings import Settings
-from llmgov.guardrails.aws import policy_name
+from llmgov.guardrails.aws import managed_policy_arn
 from tests.governance.conftest import Registry
-from tests.guardrails.conftest import OWNER, ROLE_ARN, breaker_of, inline_policies
+from tests.guardrails.conftest import ACCOUNT, OWNER, ROLE_ARN, attached_policies, breaker_of
 from tests.guardrails.test_listeners import click
 from tests.slack.conftest import settings, slack_server  # noqa: F401 - fixtures used below
 
@@ -51,6 +51,8 @@ def _world(session, slack_mock) -> None:
     registry.costs(workload, date(2026, 11, 1), [60] * 10)
     session.commit()
     slack_mock.add_user(OWNER, real_name="Olivia Owner")
+    # the default mechanism: a person creates the managed deny policy once
+    assert main(["breaker", "setup"]) == 0
 
 
 def _card_buttons(slack_mock) -> list[str]:
@@ -73,7 +75,7 @@ def _click_trip_and_see_the_deny(slack_server, slack_mock, session) -> None:  # 
     payload["response_url"] = slack_server.response_url
     assert slack_server.interaction(payload).status == 200
     slack_mock.wait_for("response_url", 2)
-    assert policy_name(SLUG) in inline_policies()
+    assert attached_policies() == [managed_policy_arn("aws", ACCOUNT, SLUG)]
     assert breaker_of(session, SLUG)["state"]["status"] == "tripped"
 
 
@@ -88,13 +90,14 @@ def test_llmgov_check_posts_the_card_and_trip_writes_the_deny(
     _world(session, slack_mock)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_API_URL", slack_mock.url)
+    capsys.readouterr()
     assert main(["check", "--as-of", AS_OF.isoformat()]) == 0
     out = capsys.readouterr().out
     assert f"breaker:{SLUG}:" in out  # the card is listed among the messages sent
 
     assert breaker_of(session, SLUG)["state"]["status"] == "fired"
     assert "breaker_trip" in _card_buttons(slack_mock)
-    assert inline_policies() == []  # firing asks; only the click acts
+    assert attached_policies() == []  # firing asks; only the click acts
 
     _click_trip_and_see_the_deny(slack_server, slack_mock, session)
 
@@ -122,6 +125,7 @@ def test_a_dry_run_check_shows_the_card_it_would_send_and_writes_nothing(
     session, aws, slack_mock, capsys
 ):
     _world(session, slack_mock)
+    capsys.readouterr()
     assert main(["check", "--dry-run", "--as-of", AS_OF.isoformat()]) == 0
     out = capsys.readouterr().out
     assert f"--- chat.postMessage to {OWNER} (breaker:{SLUG}:" in out

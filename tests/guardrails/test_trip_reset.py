@@ -326,18 +326,39 @@ def test_no_credentials_is_explained(session, session_factory, registry, monkeyp
     assert "state" not in breaker_of(session, BEDROCK)
 
 
+CALLS = {
+    "managed": {
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListAttachedRolePolicies",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+    },
+    "inline": {"iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"},
+}
+DOCUMENTS = {
+    "managed": [POLICY_DOCUMENT],
+    "inline": [POLICY_DOCUMENT, POLICY_DOCUMENT.with_name("iam-breaker-policy-inline.json")],
+}
+
+
+@pytest.mark.parametrize("mechanism", ["managed", "inline"])
 def test_every_call_the_breaker_makes_is_allowed_by_the_documented_policy(
-    session, session_factory, aws
+    session, session_factory, aws, mechanism
 ):
-    """docs/iam-breaker-policy.json grants each IAM/SSM action trip and reset use."""
+    """docs/iam-breaker-policy.json (plus the legacy inline add-on in inline mode) grants
+    each AWS action trip and reset use."""
+    from llmgov.guardrails.setup import setup_policies
+
     build_registry(
         session,
-        bedrock_breaker={"enabled": True, "principal": ROLE_ARN},
+        bedrock_breaker={"enabled": True, "principal": ROLE_ARN, "mechanism": mechanism},
     )
     with transaction(session_factory) as adding:
         workload = adding.scalar(select(Workload).where(Workload.slug == SELF_HOSTED))
         workload.breaker = {"enabled": True, "ssm_parameter": PARAMETER}
     boto3.client("ssm", region_name=REGION).put_parameter(Name=PARAMETER, Value="on", Type="String")
+    setup_policies(session_factory)  # a person's step, with a person's permissions
     called: set[str] = set()
 
     def recording(service, *, account, region):
@@ -352,24 +373,27 @@ def test_every_call_the_breaker_makes_is_allowed_by_the_documented_policy(
     for slug in (BEDROCK, SELF_HOSTED):
         assert trip(session_factory, slug, clients=recording).ok
         assert reset(session_factory, slug, clients=recording).ok
-    document = json.loads(POLICY_DOCUMENT.read_text())
-    allowed = [
+    allowed = {
         action
-        for statement in document["Statement"]
+        for path in DOCUMENTS[mechanism]
+        for statement in json.loads(path.read_text())["Statement"]
         if statement["Effect"] == "Allow"
         for action in statement["Action"]
-    ]
+    }
     assert called == {
         "sts:GetCallerIdentity",  # needs no permission: AWS always allows it
         "bedrock:ListModelInvocationJobs",
-        "iam:GetRolePolicy",
-        "iam:PutRolePolicy",
-        "iam:DeleteRolePolicy",
         "ssm:GetParameter",
         "ssm:PutParameter",
+        *CALLS[mechanism],
     }
-    assert called - {"sts:GetCallerIdentity"} <= set(allowed)
-    assert {"iam:PutUserPolicy", "iam:DeleteUserPolicy", "ssm:DeleteParameter"} <= set(allowed)
+    assert called - {"sts:GetCallerIdentity"} <= allowed
+    assert {"bedrock:StopModelInvocationJob", "ssm:DeleteParameter"} <= allowed
+    if mechanism == "inline":
+        assert {"iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:GetUserPolicy"} <= allowed
+    else:
+        assert {"iam:AttachUserPolicy", "iam:DetachUserPolicy"} <= allowed
+        assert not {"iam:PutRolePolicy", "iam:PutUserPolicy"} & allowed
 
 
 # ---- concurrency -------------------------------------------------------------------------
