@@ -1141,6 +1141,7 @@ class ImportPlan:
     changes: list[Change] = field(default_factory=list)
     untouched_workloads: list[str] = field(default_factory=list)  # in the database, not in the file
     audit_events: int = 0
+    notes: list[str] = field(default_factory=list)  # warnings that do not stop the import
 
     @property
     def created(self) -> list[Change]:
@@ -1169,6 +1170,7 @@ class ImportPlan:
                 f"{len(self.untouched_workloads)} workload(s) in the database are not in the file "
                 f"and were left as they are (import never deletes): {shown}"
             )
+        lines.extend(f"Note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -1391,6 +1393,11 @@ class _Importer:
         self._people()
         self._workloads()
         in_file = {workload.slug for workload in self.registry.workloads}
+        from llmgov.guardrails.policy import shared_principal_notes  # imports nothing of ours
+
+        self.plan.notes += shared_principal_notes(
+            (spec.slug, spec.breaker) for spec in self.registry.workloads
+        )
         self.plan.untouched_workloads = sorted(
             slug for slug in self.session.scalars(select(Workload.slug)) if slug not in in_file
         )

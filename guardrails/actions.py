@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmgov.governance import audit
@@ -39,6 +40,7 @@ from llmgov.guardrails.policy import (
     Trigger,
     evaluate,
     parse_policy,
+    principal_arns,
 )
 from llmgov.guardrails.state import (
     IN_PROGRESS,
@@ -89,6 +91,7 @@ class Outcome:
     message: str  # one line for the person who clicked
     slug: str
     state: BreakerState | None = None
+    also: tuple[str, ...] = ()  # other workloads whose state changed with it (shared roles)
 
     @property
     def ok(self) -> bool:
@@ -205,6 +208,12 @@ def trip(
                 applied=tuple(applied),
             )
             done = "; ".join(describe(action) for action in applied)
+            also = _mark_shared(session, workload, actor, stopped_by=workload.slug)
+            if also:
+                done += (
+                    f". This also stops {', '.join(also)}, which share(s) the denied "
+                    "role or user; their cards say so"
+                )
             _change(session, actor, "trip", workload, before, after, done)
             slug = workload.slug
         finished = True
@@ -223,6 +232,7 @@ def trip(
         f"Tripped the breaker of {slug}. In force: {done}.",
         slug,
         after,
+        also=tuple(also),
     )
 
 
@@ -289,13 +299,55 @@ def reset(
         done = "; ".join(describe_undo(action) for action in applied) or "nothing to undo"
         if notes:
             done += ". Left alone: " + "; ".join(notes)
+        also = _mark_shared(session, workload, actor, stopped_by=None)
         _change(session, actor, "reset", workload, before, after, done)
     return Outcome(
         Result.APPLIED,
         f"Reset the breaker of {slug}, so spend is no longer blocked. Undone in AWS: {done}.",
         slug,
         after,
+        also=tuple(also),
     )
+
+
+def _mark_shared(
+    session: Session, workload: Workload, actor: str, *, stopped_by: str | None
+) -> list[str]:
+    """Workloads whose breakers name a principal this one's trip denies: mark them stopped
+    by it (`stopped_by`), or unmark them on reset. Returns their slugs."""
+    policy = breaker_policy(workload)
+    denied = principal_arns(policy) if policy else set()
+    if not denied:
+        return []
+    changed = []
+    others = session.scalars(
+        select(Workload).where(Workload.slug != workload.slug, Workload.breaker.is_not(None))
+    )
+    for other in others:
+        try:
+            other_policy = breaker_policy(other)
+        except BadInput:
+            continue
+        if other_policy is None or not denied & principal_arns(other_policy):
+            continue
+        state = load_state(other)
+        if stopped_by is None and state.stopped_by != workload.slug:
+            continue
+        store_state(other, replace(state, stopped_by=stopped_by))
+        audit.record(
+            session,
+            actor=actor,
+            action="breaker.shared_stop" if stopped_by else "breaker.shared_release",
+            entity="workload",
+            entity_key=other.slug,
+            reason=(
+                f"the trip of {workload.slug} denies a role or user {other.slug} uses"
+                if stopped_by
+                else f"the reset of {workload.slug} lifted the deny on a shared role or user"
+            ),
+        )
+        changed.append(other.slug)
+    return sorted(changed)
 
 
 def _busy(slug: str, state: BreakerState) -> Outcome | None:

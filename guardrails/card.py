@@ -45,6 +45,7 @@ class BreakerCard:
     suggested_budget: Decimal | None  # for the Raise budget modal
     keeps_billing: tuple[str, ...] = KEEPS_BILLING  # what no trip stops
     would_trip: str | None = None  # the last dry-run Trip: who and when, for the card
+    stopped_by: str | None = None  # the workload whose trip stops this one too (shared role)
 
 
 def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
@@ -79,6 +80,7 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
         firing_id=state.firing_id,
         suggested_budget=_suggested_budget(workload.budget_monthly, state.triggers),
         would_trip=_would_trip(state.would_trip),
+        stopped_by=state.stopped_by,
     )
 
 

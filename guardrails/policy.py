@@ -182,6 +182,38 @@ def principal_problems(raw: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def principal_arns(policy: BreakerPolicy) -> set[str]:
+    """The IAM principals a trip of this policy denies."""
+    found = {policy.principal.arn} if policy.principal else set()
+    return found | {role.arn for role in policy.service_roles}
+
+
+def shared_principals(
+    entries: Iterable[tuple[str, Mapping[str, Any] | None]],
+) -> dict[str, list[str]]:
+    """Principal ARN -> the workloads (slugs, sorted) whose breakers deny it, for those
+    named by more than one: a trip of any of them stops them all."""
+    users: dict[str, set[str]] = {}
+    for slug, raw in entries:
+        try:
+            policy = parse_policy(raw)
+        except BadInput:
+            continue
+        if policy is None:
+            continue
+        for arn in principal_arns(policy):
+            users.setdefault(arn, set()).add(slug)
+    return {arn: sorted(slugs) for arn, slugs in sorted(users.items()) if len(slugs) > 1}
+
+
+def shared_principal_notes(entries: Iterable[tuple[str, Mapping[str, Any] | None]]) -> list[str]:
+    return [
+        f"the breakers of {', '.join(slugs)} all deny {arn}: tripping any of them stops "
+        "them all (the card says so). Give each workload a role of its own to stop one alone."
+        for arn, slugs in shared_principals(entries).items()
+    ]
+
+
 def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> BreakerPolicy | None:
     """The policy in `raw` (a workload's `breaker` dict), or None when no breaker is configured.
 
@@ -445,6 +477,9 @@ __all__ = [
     "evaluate",
     "parse_policy",
     "parse_principal",
+    "principal_arns",
     "projected_pct_of_budget",
+    "shared_principal_notes",
+    "shared_principals",
     "storm_minutes",
 ]

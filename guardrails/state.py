@@ -46,6 +46,8 @@ class BreakerState:
     applied: tuple[dict[str, Any], ...] = ()  # what Trip did (or would do), for Reset
     previous: dict[str, Any] | None = None  # an intent's state to go back to (to_json form)
     would_trip: dict[str, Any] | None = None  # the last dry-run trip: at, by, plan
+    # the workload whose trip denied a principal this one shares (its spend is stopped too)
+    stopped_by: str | None = None
 
     def effective(self, now: datetime) -> BreakerState:
         """The state as of `now`: an ignore that has expired is armed again."""
@@ -65,6 +67,7 @@ class BreakerState:
             "applied": list(self.applied),
             **({"previous": self.previous} if self.previous else {}),
             **({"would_trip": self.would_trip} if self.would_trip else {}),
+            **({"stopped_by": self.stopped_by} if self.stopped_by else {}),
         }
 
     @classmethod
@@ -86,6 +89,7 @@ class BreakerState:
             applied=tuple(data.get("applied") or ()),
             previous=data.get("previous") or None,
             would_trip=data.get("would_trip") or None,
+            stopped_by=data.get("stopped_by") or None,
         )
 
 

@@ -162,6 +162,11 @@ def _no_target_text() -> str:
 
 def _notes(card: BreakerCard) -> list[str]:
     notes = []
+    if card.stopped_by:
+        notes.append(
+            f"Spend is stopped anyway: the breaker of *{escape(card.stopped_by)}* was tripped "
+            "on a role or user this workload shares. Resetting that breaker lets it through."
+        )
     if card.would_trip:
         notes.append(
             f"{card.would_trip}: nothing was changed in AWS, and the breaker kept watching."

@@ -82,6 +82,8 @@ def handle_decision(
         return None
     if outcome.result in (Result.APPLIED, Result.DRY_RUN):
         _show_new_card(respond, deps, outcome.slug, now)
+        for other in outcome.also:  # workloads sharing the denied role: their cards too
+            refresh_breaker_copies(deps.session_factory, other, now)
     _tell(respond, outcome.message)
     return outcome
 
