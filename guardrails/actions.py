@@ -64,6 +64,7 @@ BREAKER_RULE = Action.SET_BUDGET
 AUDIT_ACTIONS = {
     "trip": "breaker.trip",
     "reset": "breaker.reset",
+    "request_reset": "breaker.reset_request",
     "ignore": "breaker.ignore",
     "fire": "breaker.fire",
     "rearm": "breaker.rearm",
@@ -72,6 +73,7 @@ AUDIT_ACTIONS = {
 VERBS = {
     "trip": "trip the circuit breaker of",
     "reset": "reset the circuit breaker of",
+    "request_reset": "ask to reset the circuit breaker of",
     "ignore": "ignore the circuit breaker of",
     "raise_budget": "raise the budget of",
 }
@@ -169,7 +171,7 @@ def trip(
             )
         if policy.dry_run:
             return _dry_run_trip(session, actor, workload, before, plan, now)
-        clients = clients or registry_clients(session)
+        clients = clients or registry_clients(session, actor)
         try:
             plan = prepare(plan, clients)
         except BreakerActionError as error:
@@ -236,6 +238,93 @@ def trip(
     )
 
 
+MIN_REASON = 5  # characters: "ok" is no reason
+
+
+def request_reset(
+    session_factory: sessionmaker[Session],
+    slug: str,
+    *,
+    actor: str,
+    admins: Collection[str],
+    now: datetime,
+    reason: str,
+) -> Outcome:
+    """Ask for a reset, with a reason; a governance admin other than the one asking (and
+    other than an admin who tripped it) approves it, which runs `reset`. Two people, always."""
+    reason = " ".join(str(reason or "").split())
+    if len(reason) < MIN_REASON:
+        raise BadInput(
+            "Say why the breaker should be reset (what changed, or why the spend is "
+            "expected); an admin reads it before approving."
+        )
+    with transaction(session_factory) as session:
+        workload = lock_workload(session, slug)
+        require_policy(workload)
+        refused = _authorise(session, actor, "request_reset", workload, admins)
+        if refused:
+            return refused
+        before = load_state(workload).effective(now)
+        if before.status is not Status.TRIPPED:
+            return Outcome(
+                Result.UNCHANGED,
+                f"The breaker of {workload.slug} is not tripped ({before.status}); "
+                "there is nothing to reset.",
+                workload.slug,
+                before,
+            )
+        request = {"by": actor, "reason": reason[:500], "at": now.isoformat()}
+        after = replace(before, reset_request=request)
+        store_state(workload, after)
+        audit.record(
+            session,
+            actor=actor,
+            action=AUDIT_ACTIONS["request_reset"],
+            entity="workload",
+            entity_key=workload.slug,
+            before=before.to_json(),
+            after=after.to_json(),
+            reason=reason[:500],
+        )
+        return Outcome(
+            Result.APPLIED,
+            f"Asked to reset the breaker of {workload.slug}. A governance admin other than "
+            "you approves it from the card (Approve reset).",
+            workload.slug,
+            after,
+        )
+
+
+def _approval_refusal(
+    session: Session, actor: str, workload: Workload, state: BreakerState, admins: Collection[str]
+) -> Outcome | None:
+    """None when `actor` may approve the pending reset (two people: never the one asking,
+    never an admin resetting their own trip); otherwise the refusal, audited."""
+    request = state.reset_request
+    if request is None:
+        reason = (
+            f"Resetting the breaker of {workload.slug} needs a reason and an admin's "
+            "approval: press Reset and say why; a governance admin then approves it."
+        )
+    elif actor not in admins:
+        reason = f"Only a governance admin can approve the reset of {workload.slug}."
+    elif actor == request.get("by"):
+        reason = "You asked for this reset; another governance admin approves it."
+    elif actor == state.by:
+        reason = "You tripped this breaker; another governance admin approves its reset."
+    else:
+        return None
+    audit.refusal(
+        session,
+        actor=actor,
+        action=AUDIT_ACTIONS["reset"],
+        entity="workload",
+        entity_key=workload.slug,
+        reason=reason,
+    )
+    return Outcome(Result.REFUSED, reason, workload.slug)
+
+
 def reset(
     session_factory: sessionmaker[Session],
     slug: str,
@@ -269,6 +358,16 @@ def reset(
                 workload.slug,
                 before,
             )
+        if not before.dry_run:
+            refused = _approval_refusal(session, actor, workload, before, admins)
+            if refused:
+                return refused
+        approval = (
+            f" (asked by {_who(before.reset_request.get('by'))}: "
+            f"\u201c{before.reset_request.get('reason')}\u201d; approved by {_who(actor)})"
+            if before.reset_request
+            else ""
+        )
         applied = list(before.applied)
         slug = workload.slug
         if before.dry_run:  # a dry-run trip from before dry runs stopped tripping
@@ -280,7 +379,7 @@ def reset(
                 slug,
                 after,
             )
-        clients = clients or registry_clients(session)
+        clients = clients or registry_clients(session, actor)
         intent = replace(before, status=Status.RESETTING, since=now, by=actor)
         store_state(workload, replace(intent, previous=before.to_json()))
     CHECKPOINT("reset:intent")
@@ -299,6 +398,7 @@ def reset(
         done = "; ".join(describe_undo(action) for action in applied) or "nothing to undo"
         if notes:
             done += ". Left alone: " + "; ".join(notes)
+        done += approval
         also = _mark_shared(session, workload, actor, stopped_by=None)
         _change(session, actor, "reset", workload, before, after, done)
     return Outcome(
@@ -452,6 +552,22 @@ def raise_budget(
     with transaction(session_factory) as session:
         workload = lock_workload(session, slug)
         current = workload.budget_monthly
+        tripped = load_state(workload).effective(now)
+        if tripped.status is Status.TRIPPED and actor not in admins:
+            reason = (
+                f"The breaker of {workload.slug} is tripped: while it is, only a governance "
+                "admin raises the budget. Ask for a Reset with your reason on the card; an "
+                "admin approves it."
+            )
+            audit.refusal(
+                session,
+                actor=actor,
+                action=AUDIT_ACTIONS["raise_budget"],
+                entity="workload",
+                entity_key=workload.slug,
+                reason=reason,
+            )
+            return Outcome(Result.REFUSED, reason, workload.slug)
         allowed = authorise(actor, Action.SET_BUDGET, workload, admins)
         if allowed and current is not None and amount <= current:
             raise BadInput(
@@ -625,6 +741,7 @@ __all__ = [
     "may_act",
     "observe",
     "raise_budget",
+    "request_reset",
     "require_policy",
     "reset",
     "trip",

@@ -17,9 +17,11 @@ when one fails, the ones already applied are undone.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.orm import Session
 
@@ -69,12 +71,42 @@ class ClientFactory(Protocol):
     def __call__(self, service: str, *, account: str | None, region: str | None) -> Any: ...
 
 
-def registry_clients(session: Session) -> ClientFactory:
+class _ActorClients(AwsClients):
+    """AwsClients whose assumed-role sessions carry the Slack user who acted, as the role
+    session name and the SourceIdentity, so CloudTrail shows who tripped or reset."""
+
+    def __init__(self, settings: Any, actor: str) -> None:
+        super().__init__(settings)
+        self.actor = re.sub(r"[^\w+=,.@-]", "-", actor)[:40] or "unknown"
+
+    def session(self, account: AwsAccount) -> Any:
+        if account.role_arn is None or account in self._sessions:
+            return super().session(account)
+        sts = self.base_session().client("sts", region_name=self._sts_region(), config=self.config)
+        arguments: dict[str, Any] = {
+            "RoleArn": account.role_arn,
+            "RoleSessionName": f"llmgov-breaker-{self.actor}"[:64],
+            "SourceIdentity": self.actor,  # the role's trust policy must allow sts:SetSourceIdentity
+            "DurationSeconds": 900,
+        }
+        if account.external_id:
+            arguments["ExternalId"] = account.external_id
+        credentials = sts.assume_role(**arguments)["Credentials"]
+        self._sessions[account] = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return self._sessions[account]
+
+
+def registry_clients(session: Session, actor: str | None = None) -> ClientFactory:
     """Clients as the collectors make them: the registry's `sources.aws` accounts, assuming
     each account's `role_arn` (an account not listed there uses the current credentials).
+    With `actor` (a Slack user id), the assumed-role session is named after them.
     boto3 honours AWS_ENDPOINT_URL, so a moto server can stand in for AWS."""
     settings = load_aws_settings(session) or parse_aws_settings({})
-    clients = AwsClients(settings)
+    clients = _ActorClients(settings, actor) if actor else AwsClients(settings)
     accounts = {account.id: account for account in settings.accounts if account.id}
 
     def factory(service: str, *, account: str | None, region: str | None) -> Any:

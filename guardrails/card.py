@@ -46,6 +46,7 @@ class BreakerCard:
     keeps_billing: tuple[str, ...] = KEEPS_BILLING  # what no trip stops
     would_trip: str | None = None  # the last dry-run Trip: who and when, for the card
     stopped_by: str | None = None  # the workload whose trip stops this one too (shared role)
+    reset_request: dict | None = None  # a reset asked for: by, reason, at
 
 
 def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
@@ -81,6 +82,7 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
         suggested_budget=_suggested_budget(workload.budget_monthly, state.triggers),
         would_trip=_would_trip(state.would_trip),
         stopped_by=state.stopped_by,
+        reset_request=state.reset_request,
     )
 
 

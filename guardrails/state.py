@@ -48,6 +48,8 @@ class BreakerState:
     would_trip: dict[str, Any] | None = None  # the last dry-run trip: at, by, plan
     # the workload whose trip denied a principal this one shares (its spend is stopped too)
     stopped_by: str | None = None
+    # a reset asked for, waiting for an admin's approval: {"by", "reason", "at"}
+    reset_request: dict[str, Any] | None = None
 
     def effective(self, now: datetime) -> BreakerState:
         """The state as of `now`: an ignore that has expired is armed again."""
@@ -68,6 +70,7 @@ class BreakerState:
             **({"previous": self.previous} if self.previous else {}),
             **({"would_trip": self.would_trip} if self.would_trip else {}),
             **({"stopped_by": self.stopped_by} if self.stopped_by else {}),
+            **({"reset_request": self.reset_request} if self.reset_request else {}),
         }
 
     @classmethod
@@ -90,6 +93,7 @@ class BreakerState:
             previous=data.get("previous") or None,
             would_trip=data.get("would_trip") or None,
             stopped_by=data.get("stopped_by") or None,
+            reset_request=data.get("reset_request") or None,
         )
 
 

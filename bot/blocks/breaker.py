@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
     InputBlock,
     MarkdownTextObject,
     NumberInputElement,
+    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
 )
@@ -41,7 +42,11 @@ from llmgov.guardrails.state import Status
 TRIP = "breaker_trip"
 RAISE_BUDGET = "breaker_raise_budget"
 IGNORE = "breaker_ignore"
-RESET = "breaker_reset"
+RESET = "breaker_reset"  # opens the reason modal: asks for a reset
+APPROVE_RESET = "breaker_approve_reset"  # an admin approves the pending reset
+RESET_CALLBACK_ID = "breaker_reset_request_submit"
+REASON_BLOCK_ID = "reason"
+REASON_ACTION_ID = "reason"
 ACTIONS_BLOCK_ID = "breaker_actions"
 RAISE_BUDGET_CALLBACK_ID = "breaker_raise_budget_submit"
 BUDGET_BLOCK_ID = "budget"
@@ -55,7 +60,10 @@ _HEADERS = {
     Status.TRIPPING: ":hourglass_flowing_sand: Cost circuit breaker tripping: {slug}",
     Status.RESETTING: ":hourglass_flowing_sand: Cost circuit breaker resetting: {slug}",
 }
-WHO_MAY_ACT = "Only the owner, the backup owner or a governance admin can use these buttons."
+WHO_MAY_ACT = (
+    "Only the owner, the backup owner or a governance admin can use these buttons. A reset "
+    "needs a reason and a second person: a governance admin approves it."
+)
 
 
 def breaker_message(card: BreakerCard, *, audience: str | None = None) -> Message:
@@ -87,6 +95,32 @@ def breaker_message(card: BreakerCard, *, audience: str | None = None) -> Messag
     if buttons:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=buttons))
     return Message(text=_fallback(card), blocks=tuple(blocks)).validate()
+
+
+def reset_request_modal(card: BreakerCard, *, channel: str | None, ts: str | None) -> View:
+    """The modal behind Reset: the reason an admin reads before approving."""
+    metadata = json.dumps({"slug": card.slug, "channel": channel, "ts": ts})
+    return View(
+        type="modal",
+        callback_id=RESET_CALLBACK_ID,
+        private_metadata=metadata,
+        title=PlainTextObject(text="Ask to reset"),
+        submit=PlainTextObject(text="Ask"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            _section(
+                f"*{escape(card.slug)}*: a reset lets spend through again. A governance admin "
+                "other than you approves it, after reading why."
+            ),
+            InputBlock(
+                block_id=REASON_BLOCK_ID,
+                label=PlainTextObject(text="Why reset it?"),
+                element=PlainTextInputElement(
+                    action_id=REASON_ACTION_ID, multiline=True, min_length=5, max_length=500
+                ),
+            ),
+        ],
+    )
 
 
 def raise_budget_modal(card: BreakerCard, *, channel: str | None, ts: str | None) -> View:
@@ -141,7 +175,14 @@ def _status_text(card: BreakerCard) -> str:
                 f"{tripped} *Dry run*: nothing was changed in AWS; it would "
                 f"{_joined(card.plan)}.\n*Reset* arms the breaker again."
             )
-        return f"{tripped} In force: {_joined(card.plan)}.\n*Reset* will {_joined(card.undo)}."
+        text = f"{tripped} In force: {_joined(card.plan)}.\n*Reset* will {_joined(card.undo)}."
+        if card.reset_request:
+            text += (
+                f"\n*Reset asked* by {_actor(card.reset_request.get('by'))}: "
+                f"\u201c{escape(str(card.reset_request.get('reason', '')))}\u201d. "
+                "A governance admin other than them approves it."
+            )
+        return text
     trip = f"*Trip* will {_joined(card.plan)}." if card.plan else _no_target_text()
     if card.status is Status.IGNORED:
         return f"Ignored by {by} until {_date(card.ignored_until)}. {trip}"
@@ -186,23 +227,21 @@ def _buttons(card: BreakerCard) -> list[ButtonElement]:
     if card.status in (Status.TRIPPING, Status.RESETTING):
         return []
     if card.status is Status.TRIPPED:
-        return [
-            ButtonElement(
-                text="Reset",
-                action_id=RESET,
-                value=card.slug,
-                style="primary",
-                confirm=_confirm(
-                    "Reset the breaker?",
-                    (
-                        "The trip was a dry run: nothing changes in AWS."
-                        if card.tripped_dry_run
-                        else f"This will {_joined(card.undo, mrkdwn=False)}. Spend can resume."
+        if card.reset_request:
+            return [
+                ButtonElement(
+                    text="Approve reset",
+                    action_id=APPROVE_RESET,
+                    value=card.slug,
+                    style="primary",
+                    confirm=_confirm(
+                        "Approve the reset?",
+                        f"This will {_joined(card.undo, mrkdwn=False)}. Spend can resume.",
+                        "Approve",
                     ),
-                    "Reset",
-                ),
-            )
-        ]
+                )
+            ]
+        return [ButtonElement(text="Reset", action_id=RESET, value=card.slug, style="primary")]
     buttons = [
         ButtonElement(
             text="Trip",
@@ -278,13 +317,18 @@ def _date(moment: datetime | None) -> str:
 
 __all__ = [
     "ACTIONS_BLOCK_ID",
+    "APPROVE_RESET",
     "BUDGET_ACTION_ID",
     "BUDGET_BLOCK_ID",
     "IGNORE",
     "RAISE_BUDGET",
     "RAISE_BUDGET_CALLBACK_ID",
+    "REASON_ACTION_ID",
+    "REASON_BLOCK_ID",
     "RESET",
+    "RESET_CALLBACK_ID",
     "TRIP",
     "breaker_message",
     "raise_budget_modal",
+    "reset_request_modal",
 ]

@@ -250,3 +250,19 @@ def retry_storm(slug: str = BEDROCK, minutes: float = 45.0) -> Finding:
         message=f"{slug}: invocations at 5x baseline with 40% throttled",
         details={"duration_minutes": minutes},
     )
+
+
+def approved_reset(session_factory, slug: str = BEDROCK, *, now=NOW, clients=None, **_):
+    """Reset as the two-person rule wants it: the owner asks, with a reason; an admin approves.
+
+    When the breaker is not tripped, the request is answered "unchanged" and so is this."""
+    from llmgov.guardrails import actions
+
+    asked = actions.request_reset(
+        session_factory, slug, actor=OWNER, admins=ADMINS, now=now, reason="spend explained"
+    )
+    if asked.result.value != "applied":
+        return asked
+    return actions.reset(
+        session_factory, slug, actor=ADMIN, admins=ADMINS, now=now, clients=clients
+    )

@@ -29,7 +29,7 @@ def main() -> int:
     actions.CHECKPOINT = checkpoint
     session_factory = make_session_factory(make_engine(os.environ["DATABASE_URL"]))
     run = actions.trip if verb == "trip" else actions.reset
-    outcome = run(session_factory, slug, actor=actor, admins=(), now=NOW)
+    outcome = run(session_factory, slug, actor=actor, admins=(actor,), now=NOW)
     print(outcome.result.value, outcome.message)
     return 0
 

@@ -26,6 +26,7 @@ from llmgov.guardrails import actions
 from llmgov.guardrails.reconcile import reconcile
 from tests.guardrails import conftest as support
 from tests.guardrails.conftest import (
+    ADMIN,
     BEDROCK,
     NOW,
     OWNER,
@@ -113,14 +114,22 @@ def world(moto_server, session, database_url, monkeypatch) -> dict[str, str]:
 
 
 def _child(env: dict[str, str], verb: str, step: str) -> int:
+    actor = OWNER if verb == "trip" else ADMIN  # the owner asked; an admin approves the reset
     done = subprocess.run(
-        [sys.executable, str(CHILD), verb, BEDROCK, OWNER, step],
+        [sys.executable, str(CHILD), verb, BEDROCK, actor, step],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     return done.returncode
+
+
+def _ask_for_reset(session_factory) -> None:
+    asked = actions.request_reset(
+        session_factory, BEDROCK, actor=OWNER, admins=(), now=NOW, reason="spend explained"
+    )
+    assert asked.ok, asked.message
 
 
 def _consistent(session) -> str:
@@ -152,6 +161,7 @@ def test_sigkill_during_a_reset_then_reconcile(world, session, session_factory, 
     outcome = actions.trip(session_factory, BEDROCK, actor=OWNER, admins=(), now=NOW)
     assert outcome.ok, outcome.message
     assert _consistent(session) == "tripped"
+    _ask_for_reset(session_factory)
 
     assert _child(world, "reset", step) == -9
     report = reconcile(session_factory, LATER)
@@ -160,8 +170,9 @@ def test_sigkill_during_a_reset_then_reconcile(world, session, session_factory, 
     assert reconcile(session_factory, LATER).differences == []
 
 
-def test_an_unkilled_child_trips_and_resets(world, session):
+def test_an_unkilled_child_trips_and_resets(world, session, session_factory):
     assert _child(world, "trip", "never") == 0
     assert _consistent(session) == "tripped"
+    _ask_for_reset(session_factory)
     assert _child(world, "reset", "never") == 0
     assert _consistent(session) == "armed"

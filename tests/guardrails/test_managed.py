@@ -24,6 +24,7 @@ from tests.guardrails.conftest import (
     OWNER,
     ROLE,
     ROLE_ARN,
+    approved_reset,
     attached_policies,
     build_registry,
     inline_policies,
@@ -44,7 +45,7 @@ def trip(session_factory):
 
 
 def reset(session_factory):
-    return actions.reset(session_factory, BEDROCK, actor=OWNER, admins=ADMINS, now=NOW)
+    return approved_reset(session_factory)
 
 
 def test_managed_is_the_default_and_inline_is_opt_in():

@@ -22,6 +22,7 @@ from tests.guardrails.conftest import (
     REGION,
     ROLE,
     SELF_HOSTED,
+    approved_reset,
     audit_events,
     breaker_of,
     inline_policies,
@@ -40,7 +41,7 @@ def trip(session_factory, slug=BEDROCK):
 
 
 def reset(session_factory, slug=BEDROCK):
-    return actions.reset(session_factory, slug, actor=OWNER, admins=ADMINS, now=NOW)
+    return approved_reset(session_factory, slug)
 
 
 def status(session, slug=BEDROCK) -> str:

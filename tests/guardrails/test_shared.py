@@ -16,6 +16,7 @@ from tests.guardrails.conftest import (
     NOW,
     OWNER,
     ROLE_ARN,
+    approved_reset,
     audit_events,
     breaker_of,
     build_registry,
@@ -66,6 +67,6 @@ def test_a_trip_on_a_shared_role_names_and_marks_every_workload_it_stops(
     assert f"the breaker of *{BEDROCK}* was tripped" in card
     assert [e.entity_key for e in audit_events(session, "breaker.shared_stop")] == [RERANK]
 
-    outcome = actions.reset(session_factory, BEDROCK, actor=OWNER, admins=ADMINS, now=NOW)
+    outcome = approved_reset(session_factory)
     assert outcome.ok and outcome.also == (RERANK,)
     assert "stopped_by" not in breaker_of(session, RERANK)["state"]

@@ -24,6 +24,7 @@ from tests.guardrails.conftest import (
     OWNER,
     ROLE,
     ROLE_ARN,
+    approved_reset,
     batch_job,
     build_registry,
     inline_policies,
@@ -111,7 +112,7 @@ def test_trip_denies_the_service_roles_too_and_reset_removes_every_deny(
         assert inline_policies(role) == [policy_name(BEDROCK)], role
     assert f"`{AGENT_ROLE}`" in outcome.message
 
-    outcome = actions.reset(session_factory, BEDROCK, actor=OWNER, admins=ADMINS, now=NOW)
+    outcome = approved_reset(session_factory)
     assert outcome.ok, outcome.message
     for role in (ROLE, AGENT_ROLE, BATCH_ROLE):
         assert inline_policies(role) == [], role

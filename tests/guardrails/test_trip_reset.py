@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -31,6 +30,7 @@ from tests.guardrails.conftest import (
     ROLE,
     ROLE_ARN,
     SELF_HOSTED,
+    approved_reset,
     audit_events,
     breaker_of,
     build_registry,
@@ -46,10 +46,8 @@ def trip(session_factory, slug=BEDROCK, actor=OWNER, **options):
     return actions.trip(session_factory, slug, actor=actor, admins=ADMINS, now=NOW, **options)
 
 
-def reset(session_factory, slug=BEDROCK, actor=OWNER, **options):
-    return actions.reset(
-        session_factory, slug, actor=actor, admins=ADMINS, now=NOW + timedelta(hours=1), **options
-    )
+def reset(session_factory, slug=BEDROCK, **options):
+    return approved_reset(session_factory, slug, **options)
 
 
 def role_policy(name: str = POLICY) -> dict:
