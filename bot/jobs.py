@@ -265,8 +265,14 @@ def flush_outbox_job(ctx: JobContext, now: datetime) -> dict:
 
 
 def breaker_reconcile_job(ctx: JobContext, now: datetime) -> Any:
+    """Repair interrupted trips and resets, and confirm trips; cards follow the changes."""
     reconcile = _function("llmgov.guardrails.reconcile", "reconcile")
-    return reconcile(ctx.session_factory, now, repair=not ctx.dry_run).to_json()
+    refresh = _function("llmgov.bot.breaker_notify", "refresh_breaker_copies")
+    report = reconcile(ctx.session_factory, now, repair=not ctx.dry_run)
+    for slug in sorted({d.slug for d in report.differences + report.confirmations}):
+        if not ctx.dry_run:
+            refresh(ctx.session_factory, slug, now)
+    return report.to_json()
 
 
 def _summary(result: Any) -> Any:

@@ -231,7 +231,8 @@ def trip(
     CHECKPOINT("trip:done")
     return Outcome(
         Result.APPLIED,
-        f"Tripped the breaker of {slug}. In force: {done}.",
+        f"Tripped the breaker of {slug}. Applied: {done}. Not confirmed yet: IAM changes take "
+        "effect within minutes; the card says when the deny is confirmed.",
         slug,
         after,
         also=tuple(also),

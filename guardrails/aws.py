@@ -53,6 +53,27 @@ DENIED_ACTIONS = (
     "bedrock-mantle:CreateInference",  # the OpenAI-compatible endpoint
     "bedrock-mantle:CallWithBearerToken",
 )
+# The concrete actions the confirmation checks the deny against (guardrails.confirm).
+PROBED_ACTIONS = (
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
+    "bedrock:CreateModelInvocationJob",
+    "bedrock:InvokeAgent",
+    "bedrock:InvokeInlineAgent",
+    "bedrock:InvokeFlow",
+    "bedrock:RetrieveAndGenerate",
+    "bedrock:RetrieveAndGenerateStream",
+    "bedrock:Rerank",
+    "bedrock:ApplyGuardrail",
+    "bedrock:CallWithBearerToken",
+    "bedrock-mantle:CreateInference",
+    "bedrock-mantle:CallWithBearerToken",
+)
+PROFILE_PROBED_ACTIONS = (
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
+    "bedrock:CreateModelInvocationJob",
+)
 # Scoped to one application inference profile, only the calls through it can be told apart.
 PROFILE_DENIED_ACTIONS = ("bedrock:InvokeModel*", "bedrock:CreateModelInvocationJob")
 IAM_TYPES = ("iam_attach", "iam_deny")  # managed (default) and inline (legacy) denies
@@ -668,6 +689,14 @@ def _explain(what: str, error: Exception) -> str:
         )
     elif code in BAD_CREDENTIALS:
         advice = "The bot's AWS credentials are expired or invalid: refresh them, then try again."
+    elif code in {"LimitExceeded", "LimitExceededException"}:
+        advice = (
+            "This is an IAM limit (inline policies: 2,048 characters per user, 10,240 per "
+            "role; managed policies: 10 attached per role or user by default), so trying "
+            "again will not help. Use the managed mechanism (`mechanism: managed`, the "
+            "default, after `llmgov breaker setup`), or remove policies the principal no "
+            "longer needs."
+        )
     elif code in {"NoSuchEntity", "NoSuchEntityException"}:
         advice = "Check the breaker's `principal` in the registry names an existing role or user."
     else:

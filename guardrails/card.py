@@ -47,6 +47,7 @@ class BreakerCard:
     would_trip: str | None = None  # the last dry-run Trip: who and when, for the card
     stopped_by: str | None = None  # the workload whose trip stops this one too (shared role)
     reset_request: dict | None = None  # a reset asked for: by, reason, at
+    confirmation: dict | None = None  # the check that the deny is in force (guardrails.confirm)
 
 
 def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
@@ -83,6 +84,7 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
         would_trip=_would_trip(state.would_trip),
         stopped_by=state.stopped_by,
         reset_request=state.reset_request,
+        confirmation=state.confirmation,
     )
 
 

@@ -18,7 +18,7 @@ reconciler does not list every role of every account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from llmgov.guardrails.aws import (
     registry_clients,
     undo_all,
 )
+from llmgov.guardrails.confirm import confirmation
 from llmgov.guardrails.state import BreakerState, Status, load_state, restore_state, store_state
 from llmgov.models.base import transaction
 from llmgov.models.errors import BadInput
@@ -65,9 +66,14 @@ class Difference:
 class Report:
     checked: int = 0
     differences: list[Difference] = field(default_factory=list)
+    confirmations: list[Difference] = field(default_factory=list)  # trips checked in IAM
 
     def to_json(self) -> dict[str, Any]:
-        return {"checked": self.checked, "differences": [d.to_json() for d in self.differences]}
+        return {
+            "checked": self.checked,
+            "differences": [d.to_json() for d in self.differences],
+            "confirmations": [d.to_json() for d in self.confirmations],
+        }
 
 
 def reconcile(
@@ -89,7 +95,9 @@ def reconcile(
     for slug in sorted(slugs):
         report.checked += 1
         try:
-            report.differences += _one(session_factory, slug, now, repair, clients)
+            for found in _one(session_factory, slug, now, repair, clients):
+                kept = found.kind in ("confirmed", "unconfirmed")
+                (report.confirmations if kept else report.differences).append(found)
         except BreakerActionError as error:
             report.differences.append(Difference(slug, "error", str(error)))
     return report
@@ -115,6 +123,24 @@ def _one(
             state = load_state(workload)
         if state.status in (Status.TRIPPING, Status.RESETTING):
             return found  # in progress in another process: not ours to judge yet
+        if (
+            state.status is Status.TRIPPED
+            and not state.dry_run
+            and state.since is not None
+            and (state.confirmation or {}).get("result") != "confirmed"
+        ):
+            record = confirmation(list(state.applied), state.since, now, clients)
+            if record is not None and record != state.confirmation:
+                store_state(workload, replace(state, confirmation=record))
+                found.append(
+                    Difference(
+                        slug,
+                        record["result"],
+                        record.get("detail") or "the deny is in force (read back from IAM)",
+                        repaired=record["result"] == "confirmed",
+                    )
+                )
+                state = load_state(workload)
         try:
             policy = breaker_policy(workload)
         except BadInput:

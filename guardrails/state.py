@@ -50,6 +50,8 @@ class BreakerState:
     stopped_by: str | None = None
     # a reset asked for, waiting for an admin's approval: {"by", "reason", "at"}
     reset_request: dict[str, Any] | None = None
+    # the check that the deny is in force (guardrails.confirm): result, at, detail
+    confirmation: dict[str, Any] | None = None
 
     def effective(self, now: datetime) -> BreakerState:
         """The state as of `now`: an ignore that has expired is armed again."""
@@ -71,6 +73,7 @@ class BreakerState:
             **({"would_trip": self.would_trip} if self.would_trip else {}),
             **({"stopped_by": self.stopped_by} if self.stopped_by else {}),
             **({"reset_request": self.reset_request} if self.reset_request else {}),
+            **({"confirmation": self.confirmation} if self.confirmation else {}),
         }
 
     @classmethod
@@ -94,6 +97,7 @@ class BreakerState:
             would_trip=data.get("would_trip") or None,
             stopped_by=data.get("stopped_by") or None,
             reset_request=data.get("reset_request") or None,
+            confirmation=data.get("confirmation") or None,
         )
 
 

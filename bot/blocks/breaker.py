@@ -175,7 +175,10 @@ def _status_text(card: BreakerCard) -> str:
                 f"{tripped} *Dry run*: nothing was changed in AWS; it would "
                 f"{_joined(card.plan)}.\n*Reset* arms the breaker again."
             )
-        text = f"{tripped} In force: {_joined(card.plan)}.\n*Reset* will {_joined(card.undo)}."
+        text = (
+            f"{tripped} Applied: {_joined(card.plan)}.\n{_confirmation_text(card)}\n"
+            f"*Reset* will {_joined(card.undo)}."
+        )
         if card.reset_request:
             text += (
                 f"\n*Reset asked* by {_actor(card.reset_request.get('by'))}: "
@@ -191,6 +194,24 @@ def _status_text(card: BreakerCard) -> str:
     return (
         f"{trip}\n*Raise budget* sets a higher monthly budget; *Ignore 24h* keeps it quiet "
         "for a day."
+    )
+
+
+def _confirmation_text(card: BreakerCard) -> str:
+    record = card.confirmation or {}
+    if record.get("result") == "confirmed":
+        return (
+            "*Confirmed*: the deny was read back from IAM and denies every spending action "
+            f"({escape(str(record.get('at', ''))[:16])} UTC)."
+        )
+    if record.get("result") == "unconfirmed":
+        return (
+            f"*Not confirmed*: {escape(str(record.get('detail', '')))}. Check the principal's "
+            "policies in the IAM console and its calls in CloudTrail."
+        )
+    return (
+        "*Not confirmed yet*: IAM changes take effect within minutes; the breaker reads the "
+        "deny back and confirms it here."
     )
 
 

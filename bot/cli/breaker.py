@@ -108,7 +108,11 @@ def _reconcile(args: argparse.Namespace) -> int:
         for difference in report.differences:
             mark = "repaired" if difference.repaired else "TO DO"
             print(f"[{mark}] {difference.slug} {difference.kind}: {difference.detail}")
-    return 0 if all(difference.repaired for difference in report.differences) else 1
+        for checked in report.confirmations:
+            print(f"[{checked.kind}] {checked.slug}: {checked.detail}")
+    problems = [d for d in report.differences if not d.repaired]
+    problems += [c for c in report.confirmations if c.kind == "unconfirmed"]
+    return 1 if problems else 0
 
 
 def _setup(args: argparse.Namespace) -> int:

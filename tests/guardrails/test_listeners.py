@@ -98,7 +98,7 @@ def test_trip_replaces_the_card_then_tells_the_user(session, deps, registry):
         "response_type": "ephemeral",
         "replace_original": False,
     }
-    assert told["text"].startswith("Tripped the breaker of search-summaries. In force: deny")
+    assert told["text"].startswith("Tripped the breaker of search-summaries. Applied: deny")
     # the other copies (the owner's and the admin's DMs) are queued for an update
     session.expire_all()
     updates = session.scalars(
