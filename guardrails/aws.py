@@ -78,11 +78,12 @@ PROFILE_PROBED_ACTIONS = (
 PROFILE_DENIED_ACTIONS = ("bedrock:InvokeModel*", "bedrock:CreateModelInvocationJob")
 IAM_TYPES = ("iam_attach", "iam_deny")  # managed (default) and inline (legacy) denies
 BATCH_ACTIVE_STATUSES = ("Submitted", "Validating", "Scheduled", "InProgress")
-# What a deny cannot stop: it bills by the hour whatever the calls (shown on every card).
+# What a trip cannot stop: it bills by the hour whatever the calls (shown on every card).
 KEEPS_BILLING = (
     "Provisioned Throughput (billed per model unit per hour until deleted)",
     "Marketplace model endpoints (SageMaker instances billed per hour until deleted)",
-    "GPU reservations, Capacity Blocks and Savings Plans (billed for the term)",
+    "GPU instances not scaled to zero, reservations, Capacity Blocks and Savings Plans "
+    "(an SSM switch stops serving, not the instances)",
 )
 
 
@@ -202,6 +203,16 @@ def plan_trip(slug: str, policy: BreakerPolicy) -> list[dict[str, Any]]:
                 "stopped": [],  # filled in when applied
             }
         )
+    if policy.autoscaling_group is not None:
+        plan.append(
+            {
+                "type": "asg_scale",
+                "account": policy.account,
+                "region": policy.region,
+                "group": policy.autoscaling_group,
+                "previous": None,  # {min, desired, max}, filled in by prepare
+            }
+        )
     if policy.ssm_parameter is not None:
         plan.append(
             {
@@ -239,6 +250,11 @@ def describe(action: dict[str, Any]) -> str:
         failed = f" (could not: {action['error']})" if action.get("error") else ""
         return f"stop the running Bedrock batch jobs of {roles}{done}{failed}"
     where = f" in {action['region']}" if action.get("region") else ""
+    if action["type"] == "asg_scale":
+        return (
+            f"scale the Auto Scaling group `{action['group']}`{where} to zero instances "
+            "(reservations and Savings Plans keep billing)"
+        )
     return f"set the SSM parameter `{action['parameter']}`{where} to `{action['value']}`"
 
 
@@ -260,6 +276,12 @@ def describe_undo(action: dict[str, Any]) -> str:
         )
     if action["type"] == "batch_stop":
         return "leave the stopped batch jobs stopped (submit them again if they are still needed)"
+    if action["type"] == "asg_scale":
+        sizes = action.get("previous") or {}
+        return (
+            f"restore the Auto Scaling group `{action['group']}` to min {sizes.get('min')}, "
+            f"desired {sizes.get('desired')}, max {sizes.get('max')} (if it is still at zero)"
+        )
     if action.get("previous") is not None:
         return (
             f"set the SSM parameter `{action['parameter']}` back to `{action['previous']}` "
@@ -317,6 +339,8 @@ def prepare(plan: list[dict[str, Any]], clients: ClientFactory) -> list[dict[str
             _check_managed_policy(action, clients)
             attached = _attached(action, clients, describe(action))
             prepared.append({**action, "preexisting": attached})
+        elif action["type"] == "asg_scale":
+            prepared.append({**action, "previous": _asg_sizes(action, clients)})
         elif action["type"] == "ssm_switch":
             ssm = _client(clients, "ssm", action, describe(action))
             previous = _current_ssm_value(ssm, action)
@@ -401,6 +425,8 @@ def in_force(action: dict[str, Any], clients: ClientFactory) -> bool | None:
         if found is None:
             return False
         return True if _same_document(found, action["document"]) else None
+    if action["type"] == "asg_scale":
+        return _asg_sizes(action, clients) == ZERO
     if action["type"] == "ssm_switch":
         ssm = _client(clients, "ssm", action, describe(action))
         current = _current_ssm_value(ssm, action)
@@ -450,6 +476,10 @@ def _apply(action: dict[str, Any], clients: ClientFactory) -> dict[str, Any]:
 
     if action["type"] == "batch_stop":
         return _stop_batch_jobs(action, clients)
+    if action["type"] == "asg_scale":
+        previous = action.get("previous") or _asg_sizes(action, clients)
+        _set_asg(action, clients, ZERO, describe(action))
+        return {**action, "previous": previous}
     ssm = _client(clients, "ssm", action, describe(action))
     current = _current_ssm_value(ssm, action)
     previous = action.get("previous") if action.get("prepared") else current
@@ -510,6 +540,18 @@ def _undo(action: dict[str, Any], clients: ClientFactory) -> str | None:
         return None
     if action["type"] == "batch_stop":
         return None  # a stopped job cannot be resumed
+    if action["type"] == "asg_scale":
+        current = _asg_sizes(action, clients)
+        previous = action.get("previous")
+        if current == previous or previous is None:
+            return None
+        if current != ZERO:
+            return (
+                f"left the Auto Scaling group `{action['group']}` as it is: it is now "
+                f"{current}, not the breaker's zero, so someone else changed it"
+            )
+        _set_asg(action, clients, previous, what)
+        return None
     ssm = _client(clients, "ssm", action, what)
     current = _current_ssm_value(ssm, action)
     if current != action["value"]:
@@ -532,6 +574,38 @@ def _undo(action: dict[str, Any], clients: ClientFactory) -> str | None:
     else:
         _call(what, ssm.delete_parameter, ignore=("ParameterNotFound",), Name=action["parameter"])
     return None
+
+
+ZERO = {"min": 0, "desired": 0, "max": 0}
+
+
+def _asg_sizes(action: dict[str, Any], clients: ClientFactory) -> dict[str, int]:
+    what = describe(action)
+    autoscaling = _client(clients, "autoscaling", action, what)
+    found = _call(
+        what, autoscaling.describe_auto_scaling_groups, AutoScalingGroupNames=[action["group"]]
+    )["AutoScalingGroups"]
+    if not found:
+        raise BreakerActionError(
+            f"Could not {what}: there is no Auto Scaling group named `{action['group']}` "
+            "there. Check `autoscaling_group` in the registry. Nothing was changed."
+        )
+    group = found[0]
+    return {"min": group["MinSize"], "desired": group["DesiredCapacity"], "max": group["MaxSize"]}
+
+
+def _set_asg(
+    action: dict[str, Any], clients: ClientFactory, sizes: dict[str, int], what: str
+) -> None:
+    autoscaling = _client(clients, "autoscaling", action, what)
+    _call(
+        what,
+        autoscaling.update_auto_scaling_group,
+        AutoScalingGroupName=action["group"],
+        MinSize=sizes["min"],
+        DesiredCapacity=sizes["desired"],
+        MaxSize=sizes["max"],
+    )
 
 
 def _check_managed_policy(action: dict[str, Any], clients: ClientFactory) -> None:

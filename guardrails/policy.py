@@ -41,6 +41,7 @@ POLICY_KEYS = frozenset(
         "account",
         "service_roles",
         "mechanism",
+        "autoscaling_group",
     }
 )
 MECHANISMS = ("managed", "inline")  # managed: attach a pre-created policy (default)
@@ -93,6 +94,8 @@ class BreakerPolicy:
     # "managed": attach the customer-managed deny policy `llmgov breaker setup` created;
     # "inline": write an inline policy (legacy; needs iam:PutRolePolicy, see docs/guardrails.md)
     mechanism: str = "managed"
+    # self-hosted, opt-in: scale this Auto Scaling group to zero on Trip, restore it on Reset
+    autoscaling_group: str | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -100,7 +103,11 @@ class BreakerPolicy:
 
     @property
     def has_target(self) -> bool:
-        return self.principal is not None or self.ssm_parameter is not None
+        return (
+            self.principal is not None
+            or self.ssm_parameter is not None
+            or self.autoscaling_group is not None
+        )
 
 
 def parse_principal(arn: str) -> Principal:
@@ -281,6 +288,12 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
                 "write it like /llmgov/support-llama/enabled"
             )
 
+    asg = settings.get("autoscaling_group")
+    if asg is not None:
+        asg = _text(asg, f"{where}.autoscaling_group")
+        if len(asg) > 255:
+            raise BadInput(f"{where}.autoscaling_group: {asg[:40]!r}... is longer than 255")
+
     off_value = _text(
         settings.get("ssm_off_value", DEFAULT_SSM_OFF_VALUE), f"{where}.ssm_off_value"
     )
@@ -306,6 +319,7 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
         account=account,
         service_roles=service_roles,
         mechanism=mechanism,
+        autoscaling_group=asg,
     )
     if policy.enabled and not policy.has_target:
         raise BadInput(

@@ -153,7 +153,7 @@ def _one(
         for action in actions:
             if action["type"] == "batch_stop":
                 continue
-            if action["type"] == "ssm_switch" and not expected:
+            if action["type"] in ("ssm_switch", "asg_scale") and not expected:
                 continue  # the application's own value: nothing of the breaker's to find
             held = in_force(action, clients)
             if held is None:

@@ -159,7 +159,7 @@ def test_the_card_says_what_keeps_billing_and_no_longer_claims_every_model(
 ):
     message = breaker_message(load_card(session_factory, BEDROCK, NOW)).to_dict()
     text = json.dumps(message)
-    for billed in ("Provisioned Throughput", "Marketplace", "GPU reservations"):
+    for billed in ("Provisioned Throughput", "Marketplace", "GPU instances", "reservations"):
         assert billed in text
     assert "every model" not in text
     assert "Calls will fail until Reset" not in text
