@@ -29,8 +29,13 @@ from llmgov.governance import audit
 from llmgov.guardrails.actions import INTENT_TIMEOUT, SYSTEM, breaker_policy, lock_workload
 from llmgov.guardrails.aws import (
     IAM_TYPES,
+    POLICY_NAME_PREFIX,
+    POLICY_PATH,
     BreakerActionError,
     ClientFactory,
+    _call,
+    _client,
+    check_accounts,
     describe,
     in_force,
     plan_trip,
@@ -100,7 +105,87 @@ def reconcile(
                 (report.confirmations if kept else report.differences).append(found)
         except BreakerActionError as error:
             report.differences.append(Difference(slug, "error", str(error)))
+    report.differences += _stray_attachments(session_factory, repair, clients)
     return report
+
+
+def _stray_attachments(
+    session_factory: sessionmaker[Session], repair: bool, clients: ClientFactory
+) -> list[Difference]:
+    """Every `/llmgov-breaker/` managed policy in the accounts the breakers name, and where
+    it is attached: an attachment no tripped breaker accounts for (a principal the registry
+    no longer names, a workload removed) is reported, and detached with `repair`."""
+    expected: set[tuple[str, str]] = set()  # (policy arn, principal arn) in force by a trip
+    accounts: dict[str, dict[str, Any]] = {}
+    with session_factory() as session:
+        for workload in session.scalars(select(Workload).where(Workload.breaker.is_not(None))):
+            state = load_state(workload)
+            for action in state.applied:
+                if action.get("account"):
+                    accounts.setdefault(action["account"], action)
+                if (
+                    action["type"] == "iam_attach"
+                    and state.status in (Status.TRIPPED, Status.TRIPPING, Status.RESETTING)
+                ) or action.get("preexisting"):
+                    expected.add((action["policy_arn"], action["principal_arn"]))
+            try:
+                policy = breaker_policy(workload)
+            except BadInput:
+                policy = None
+            for action in plan_trip(workload.slug, policy) if policy else []:
+                if action["type"] == "iam_attach":
+                    accounts.setdefault(action["account"], action)
+                    # the per-workload check (`_one`) judges these ones
+                    expected.add((action["policy_arn"], action["principal_arn"]))
+    found: list[Difference] = []
+    for account, sample in sorted(accounts.items()):
+        what = f"list the breaker's managed policies in account {account}"
+        try:
+            check_accounts([sample], clients)
+            iam = _client(clients, "iam", sample, what)
+            policies = _call(what, iam.list_policies, Scope="Local", PathPrefix=POLICY_PATH)
+            for managed in policies.get("Policies", []):
+                entities = _call(what, iam.list_entities_for_policy, PolicyArn=managed["Arn"])
+                for kind, key in (("role", "PolicyRoles"), ("user", "PolicyUsers")):
+                    for entity in entities.get(key, []):
+                        name = entity["RoleName" if kind == "role" else "UserName"]
+                        principal = f"arn:{managed['Arn'].split(':')[1]}:iam::{account}:{kind}/"
+                        if any(
+                            policy_arn == managed["Arn"]
+                            and arn.startswith(principal)
+                            and arn.rsplit("/", 1)[-1] == name
+                            for policy_arn, arn in expected
+                        ):
+                            continue
+                        slug = managed["PolicyName"].removeprefix(POLICY_NAME_PREFIX)
+                        difference = Difference(
+                            slug,
+                            "orphan",
+                            f"`{managed['PolicyName']}` is attached to {kind} `{name}` in "
+                            f"account {account}, and no tripped breaker accounts for it",
+                        )
+                        if repair:
+                            detach = (
+                                iam.detach_role_policy if kind == "role" else iam.detach_user_policy
+                            )
+                            _call(
+                                what,
+                                detach,
+                                ignore=("NoSuchEntity",),
+                                **{"RoleName" if kind == "role" else "UserName": name},
+                                PolicyArn=managed["Arn"],
+                            )
+                            difference.repaired = True
+                            with transaction(session_factory) as session:
+                                _audit(
+                                    session,
+                                    slug,
+                                    f"detached a stray attachment: {difference.detail}",
+                                )
+                        found.append(difference)
+        except BreakerActionError as error:
+            found.append(Difference("-", "error", str(error)))
+    return found
 
 
 def _one(

@@ -121,3 +121,27 @@ def test_the_bot_policy_grants_attach_only_for_breaker_policies_and_no_inline_wr
             assert statement["Condition"]["ArnLike"]["iam:PolicyARN"] == (
                 "arn:aws:iam::*:policy/llmgov-breaker/*"
             )
+
+
+def test_the_reconciler_finds_a_breaker_policy_attached_where_no_trip_accounts_for_it(
+    session, session_factory, managed
+):
+    from llmgov.guardrails.reconcile import reconcile
+
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="search-summarizer-v1", AssumeRolePolicyDocument="{}")
+    setup_policies(session_factory)
+    assert trip(session_factory).ok  # on the registry's principal: accounted for
+    iam.attach_role_policy(RoleName="search-summarizer-v1", PolicyArn=ARN)  # a leftover
+
+    (stray,) = reconcile(session_factory, NOW, repair=False).differences
+    assert stray.kind == "orphan" and "search-summarizer-v1" in stray.detail
+    assert not stray.repaired
+
+    (stray,) = reconcile(session_factory, NOW).differences
+    assert stray.repaired
+    assert (
+        iam.list_attached_role_policies(RoleName="search-summarizer-v1")["AttachedPolicies"] == []
+    )
+    assert attached_policies() == [ARN]  # the trip's own attachment stays
+    assert reconcile(session_factory, NOW).differences == []
