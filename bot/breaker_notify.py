@@ -48,6 +48,7 @@ class BreakerNotice:
     triggers: tuple[str, ...]
     recipients: tuple[str, ...]  # user ids (DMs) and channel ids
     message: Message
+    posts: tuple[tuple[str, str, dict], ...] = ()  # (outbox key, channel, payload) per copy
 
 
 def notify_breakers(
@@ -152,26 +153,24 @@ def _observe_one(
     state, triggers = fired
     card = breaker_card(workload, now)
     message = breaker_message(card)
-    recipients = []
+    recipients, posts = [], []
     for target, audience in _recipients(workload, settings):
         recipients.append(target)
-        if dry_run:
-            continue
         body = breaker_message(card, audience=audience) if audience else message
-        outbox.enqueue(
-            session,
-            key=f"{_firing_prefix(workload.slug, state.firing_id or '')}{target}",
-            method=outbox.POST,
-            channel=target,
-            payload={**body.to_dict(), "unfurl_links": False},
-            now=now,
-        )
+        key = f"{_firing_prefix(workload.slug, state.firing_id or '')}{target}"
+        payload = {**body.to_dict(), "unfurl_links": False}
+        posts.append((key, target, payload))
+        if not dry_run:
+            outbox.enqueue(
+                session, key=key, method=outbox.POST, channel=target, payload=payload, now=now
+            )
     return BreakerNotice(
         slug=workload.slug,
         firing_id=state.firing_id or "",
         triggers=tuple(trigger.summary for trigger in triggers),
         recipients=tuple(recipients),
         message=message,
+        posts=tuple(posts),
     )
 
 

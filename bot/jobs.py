@@ -292,6 +292,17 @@ def flush_outbox_job(ctx: JobContext, now: datetime) -> dict:
     return report.as_dict()
 
 
+def breaker_reconcile_job(ctx: JobContext, now: datetime) -> Any:
+    """Repair interrupted trips and resets, and confirm trips; cards follow the changes."""
+    reconcile = _function("llmgov.guardrails.reconcile", "reconcile")
+    refresh = _function("llmgov.bot.breaker_notify", "refresh_breaker_copies")
+    report = reconcile(ctx.session_factory, now, repair=not ctx.dry_run)
+    for slug in sorted({d.slug for d in report.differences + report.confirmations}):
+        if not ctx.dry_run:
+            refresh(ctx.session_factory, slug, now)
+    return report.to_json()
+
+
 def _summary(result: Any) -> Any:
     """Something loggable from whatever a governance function returned."""
     if result is None or isinstance(result, int | float | str | bool | dict):
@@ -336,6 +347,9 @@ JOBS: dict[str, JobSpec] = {
     ),
     "early_warning": JobSpec(
         early_warning_job, ttl=timedelta(minutes=4), min_interval=timedelta(seconds=50)
+    ),
+    "breaker_reconcile": JobSpec(
+        breaker_reconcile_job, ttl=timedelta(minutes=10), min_interval=timedelta(minutes=5)
     ),
 }
 

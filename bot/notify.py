@@ -29,6 +29,7 @@ from llmgov.bot.blocks.alerts import alert_message, alert_reply, alert_view
 from llmgov.bot.blocks.common import Message, blocks_to_text
 from llmgov.bot.blocks.digest import digest_chart, digest_message
 from llmgov.bot.blocks.gaps import gap_review_message
+from llmgov.bot.breaker_notify import notify_breakers
 from llmgov.bot.chart_worker import ChartWorker
 from llmgov.bot.settings import Settings
 from llmgov.governance import alerts as alert_lifecycle
@@ -191,6 +192,9 @@ def run_checks(
         except BaseException:
             session.rollback()
             raise
+    # The circuit breakers fire from the same findings (their cards enqueue themselves).
+    for notice in notify_breakers(session_factory, settings, now, findings, dry_run=dry_run):
+        messages += [Outgoing(key, outbox.POST, ch, body) for key, ch, body in notice.posts]
     return CheckRun(
         now=now,
         as_of=as_of or now,

@@ -98,6 +98,12 @@ def job_plan(config: ScheduleConfig) -> list[PlannedJob]:
             30,
             "deliver pending Slack messages",
         ),
+        PlannedJob(
+            "breaker_reconcile",
+            CronTrigger(minute="*/15", timezone=UTC),
+            10 * 60,
+            "compare the circuit breakers' AWS changes with their state; finish interrupted ones",
+        ),
     ]
     if config.early_warning_minutes:
         plan.append(

@@ -697,6 +697,17 @@ def _json_mapping(value: Any) -> dict[str, Any]:
     return _json_value(value)
 
 
+def _breaker(value: Any) -> dict[str, Any]:
+    """A `breaker:` entry; its principals are checked by the breaker's own rule (one place)."""
+    from llmgov.guardrails.policy import principal_problems  # imports nothing of ours
+
+    checked = _json_mapping(value)
+    problems = principal_problems(checked)
+    if problems:
+        raise _Invalid("; ".join(problems))
+    return checked
+
+
 # -- sections ----------------------------------------------------------------------------
 
 
@@ -913,7 +924,7 @@ def _read_workload(workload: _Mapping) -> WorkloadSpec:
         upstream_requests=get("upstream_requests", _json_mapping),
         gpu=_read_gpu(workload),
         thresholds=_check_thresholds(workload, "thresholds"),
-        breaker=get("breaker", _json_mapping),
+        breaker=get("breaker", _breaker),
         discovered_from=get("discovered_from", _text(500)),
         match=_read_rules(workload),
     )
@@ -1212,6 +1223,7 @@ class ImportPlan:
     changes: list[Change] = field(default_factory=list)
     untouched_workloads: list[str] = field(default_factory=list)  # in the database, not in the file
     audit_events: int = 0
+    notes: list[str] = field(default_factory=list)  # warnings that do not stop the import
 
     @property
     def created(self) -> list[Change]:
@@ -1240,6 +1252,7 @@ class ImportPlan:
                 f"{len(self.untouched_workloads)} workload(s) in the database are not in the file "
                 f"and were left as they are (import never deletes): {shown}"
             )
+        lines.extend(f"Note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -1462,6 +1475,11 @@ class _Importer:
         self._people()
         self._workloads()
         in_file = {workload.slug for workload in self.registry.workloads}
+        from llmgov.guardrails.policy import shared_principal_notes  # imports nothing of ours
+
+        self.plan.notes += shared_principal_notes(
+            (spec.slug, spec.breaker) for spec in self.registry.workloads
+        )
         self.plan.untouched_workloads = sorted(
             slug for slug in self.session.scalars(select(Workload.slug)) if slug not in in_file
         )

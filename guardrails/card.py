@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from llmgov.governance.ownership import get_workload
 from llmgov.guardrails.actions import breaker_policy
-from llmgov.guardrails.aws import describe, describe_undo, plan_trip
+from llmgov.guardrails.aws import KEEPS_BILLING, describe, describe_undo, plan_trip
 from llmgov.guardrails.state import Status, load_state
 from llmgov.models.registry import Person, Workload
 
@@ -43,6 +43,11 @@ class BreakerCard:
     tripped_dry_run: bool  # the trip in force was a dry run
     firing_id: str | None
     suggested_budget: Decimal | None  # for the Raise budget modal
+    keeps_billing: tuple[str, ...] = KEEPS_BILLING  # what no trip stops
+    would_trip: str | None = None  # the last dry-run Trip: who and when, for the card
+    stopped_by: str | None = None  # the workload whose trip stops this one too (shared role)
+    reset_request: dict | None = None  # a reset asked for: by, reason, at
+    confirmation: dict | None = None  # the check that the deny is in force (guardrails.confirm)
 
 
 def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
@@ -51,7 +56,7 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
     if policy is None:
         raise ValueError(f"{workload.slug} has no circuit breaker")
     state = load_state(workload).effective(now)
-    if state.status is Status.TRIPPED:
+    if state.status in (Status.TRIPPED, Status.TRIPPING, Status.RESETTING):
         plan = tuple(describe(action) for action in state.applied)
         undo = tuple(describe_undo(action) for action in state.applied)
     else:
@@ -76,6 +81,10 @@ def breaker_card(workload: Workload, now: datetime) -> BreakerCard:
         tripped_dry_run=state.status is Status.TRIPPED and state.dry_run,
         firing_id=state.firing_id,
         suggested_budget=_suggested_budget(workload.budget_monthly, state.triggers),
+        would_trip=_would_trip(state.would_trip),
+        stopped_by=state.stopped_by,
+        reset_request=state.reset_request,
+        confirmation=state.confirmation,
     )
 
 
@@ -83,6 +92,12 @@ def load_card(session_factory: sessionmaker[Session], slug: str, now: datetime) 
     """The card of workload `slug` as stored now (BadInput when unknown)."""
     with session_factory() as session:
         return breaker_card(get_workload(session, slug), now)
+
+
+def _would_trip(record: dict | None) -> str | None:
+    if not record:
+        return None
+    return f"<@{record.get('by')}> pressed Trip at {str(record.get('at', ''))[:16]} UTC (dry run)"
 
 
 def _ref(person: Person | None) -> PersonRef | None:

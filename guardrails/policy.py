@@ -39,8 +39,12 @@ POLICY_KEYS = frozenset(
         "ssm_off_value",
         "region",
         "account",
+        "service_roles",
+        "mechanism",
+        "autoscaling_group",
     }
 )
+MECHANISMS = ("managed", "inline")  # managed: attach a pre-created policy (default)
 DEFAULT_PROJECTED_OVER_BUDGET_PCT = 150.0
 DEFAULT_RETRY_STORM_MINUTES = 30.0
 DEFAULT_SSM_OFF_VALUE = "off"
@@ -48,7 +52,7 @@ DEFAULT_SSM_OFF_VALUE = "off"
 # arn:aws:iam::111122223333:role/path/name, :user/name, or the STS form CUR reports
 # (line_item_iam_principal): arn:aws:sts::111122223333:assumed-role/name/session
 PRINCIPAL_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):(?:iam::(?P<account>\d{12}):(?P<kind>role|user)/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,128})"
+    r"^arn:(?P<partition>aws[a-z-]*):(?:iam::(?P<account>\d{12}):(?P<kind>role|user)/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,128})"
     r"|sts::(?P<sts_account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]{1,64})/[\w+=,.@-]+)$"
 )
 INFERENCE_PROFILE_ARN = re.compile(
@@ -85,6 +89,13 @@ class BreakerPolicy:
     ssm_off_value: str = DEFAULT_SSM_OFF_VALUE
     region: str | None = None
     account: str | None = None  # for the SSM parameter; IAM uses the principal's account
+    # the roles Bedrock assumes for the workload's agents, flows and batch jobs
+    service_roles: tuple[Principal, ...] = ()
+    # "managed": attach the customer-managed deny policy `llmgov breaker setup` created;
+    # "inline": write an inline policy (legacy; needs iam:PutRolePolicy, see docs/guardrails.md)
+    mechanism: str = "managed"
+    # self-hosted, opt-in: scale this Auto Scaling group to zero on Trip, restore it on Reset
+    autoscaling_group: str | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -92,7 +103,11 @@ class BreakerPolicy:
 
     @property
     def has_target(self) -> bool:
-        return self.principal is not None or self.ssm_parameter is not None
+        return (
+            self.principal is not None
+            or self.ssm_parameter is not None
+            or self.autoscaling_group is not None
+        )
 
 
 def parse_principal(arn: str) -> Principal:
@@ -105,8 +120,105 @@ def parse_principal(arn: str) -> Principal:
     if match.group("role"):  # an assumed-role session: the deny goes on the role
         account, name = match.group("sts_account"), match.group("role")
         arn = f"arn:{match.group('partition')}:iam::{account}:role/{name}"
-        return Principal(arn, account, "role", name)
-    return Principal(arn.strip(), match.group("account"), match.group("kind"), match.group("name"))
+        principal = Principal(arn, account, "role", name)
+    else:
+        principal = Principal(
+            arn.strip(), match.group("account"), match.group("kind"), match.group("name")
+        )
+    problem = unusable_principal(principal, match.group("path") or "")
+    if problem:
+        raise BadInput(problem)
+    return principal
+
+
+# Principals AWS will not let the breaker change, and what works instead. One rule, used by
+# the registry import (through parse_policy) and by every trip.
+SSO_RESERVED_PREFIX = "AWSReservedSSO_"
+SERVICE_LINKED_PATH = "aws-service-role/"
+API_KEY_USER_PREFIX = "BedrockAPIKey"
+
+
+def unusable_principal(principal: Principal, path: str = "") -> str | None:
+    """Why the breaker cannot act on `principal` (None: it can)."""
+    if principal.kind == "role" and principal.name.startswith(SSO_RESERVED_PREFIX):
+        return (
+            f"{principal.arn} is an IAM Identity Center (SSO) role: AWS refuses changes to "
+            "AWSReservedSSO_* roles outside Identity Center, so a deny cannot be put on it. "
+            "Instead, a person edits the permission set (add a deny on bedrock:*) or applies "
+            "the break-glass SCP in docs/guardrails.md; or run the workload under a role of "
+            "its own and name that role here"
+        )
+    if principal.kind == "role" and (
+        path.startswith(SERVICE_LINKED_PATH) or principal.name.startswith("AWSServiceRoleFor")
+    ):
+        return (
+            f"{principal.arn} is a service-linked role: AWS does not allow policies to be "
+            "attached to it. Name the role of the workload that calls Bedrock (or the "
+            "service role of its agent, flow or batch job), or use the break-glass SCP in "
+            "docs/guardrails.md"
+        )
+    if principal.kind == "user" and principal.name.startswith(API_KEY_USER_PREFIX):
+        return (
+            f"{principal.arn} is the IAM user behind a Bedrock API key. Deactivate the key "
+            "instead (aws iam update-service-specific-credential --status Inactive, done by a "
+            "person), or apply the break-glass SCP in docs/guardrails.md that denies "
+            "bedrock:CallWithBearerToken; the breaker does not manage API-key users"
+        )
+    return None
+
+
+PRINCIPAL_KEYS = (
+    "principal",
+    "service_roles",
+)  # the keys of a breaker entry that name IAM principals
+
+
+def principal_problems(raw: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the principals named in a `breaker:` entry (for the registry import,
+    which reports every problem of the file at once)."""
+    problems = []
+    for key in PRINCIPAL_KEYS:
+        values = raw.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            if value is None:
+                continue
+            try:
+                parse_principal(_text(value, key))
+            except BadInput as error:
+                problems.append(f"{key}: {error}")
+    return problems
+
+
+def principal_arns(policy: BreakerPolicy) -> set[str]:
+    """The IAM principals a trip of this policy denies."""
+    found = {policy.principal.arn} if policy.principal else set()
+    return found | {role.arn for role in policy.service_roles}
+
+
+def shared_principals(
+    entries: Iterable[tuple[str, Mapping[str, Any] | None]],
+) -> dict[str, list[str]]:
+    """Principal ARN -> the workloads (slugs, sorted) whose breakers deny it, for those
+    named by more than one: a trip of any of them stops them all."""
+    users: dict[str, set[str]] = {}
+    for slug, raw in entries:
+        try:
+            policy = parse_policy(raw)
+        except BadInput:
+            continue
+        if policy is None:
+            continue
+        for arn in principal_arns(policy):
+            users.setdefault(arn, set()).add(slug)
+    return {arn: sorted(slugs) for arn, slugs in sorted(users.items()) if len(slugs) > 1}
+
+
+def shared_principal_notes(entries: Iterable[tuple[str, Mapping[str, Any] | None]]) -> list[str]:
+    return [
+        f"the breakers of {', '.join(slugs)} all deny {arn}: tripping any of them stops "
+        "them all (the card says so). Give each workload a role of its own to stop one alone."
+        for arn, slugs in shared_principals(entries).items()
+    ]
 
 
 def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> BreakerPolicy | None:
@@ -154,6 +266,19 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
                 "attached to the IAM role or user that calls Bedrock through it"
             )
 
+    service_roles = _service_roles(settings.get("service_roles"), f"{where}.service_roles")
+    if service_roles and principal is None:
+        raise BadInput(
+            f"{where}.service_roles needs {where}.principal: the role or user that calls "
+            "Bedrock (the service roles are denied with it)"
+        )
+
+    mechanism = settings.get("mechanism", "managed")
+    if mechanism not in MECHANISMS:
+        raise BadInput(
+            f"{where}.mechanism must be one of {', '.join(MECHANISMS)}, not {mechanism!r}"
+        )
+
     parameter = settings.get("ssm_parameter")
     if parameter is not None:
         parameter = _text(parameter, f"{where}.ssm_parameter")
@@ -162,6 +287,12 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
                 f"{where}.ssm_parameter: {parameter!r} is not an SSM parameter name; "
                 "write it like /llmgov/support-llama/enabled"
             )
+
+    asg = settings.get("autoscaling_group")
+    if asg is not None:
+        asg = _text(asg, f"{where}.autoscaling_group")
+        if len(asg) > 255:
+            raise BadInput(f"{where}.autoscaling_group: {asg[:40]!r}... is longer than 255")
 
     off_value = _text(
         settings.get("ssm_off_value", DEFAULT_SSM_OFF_VALUE), f"{where}.ssm_off_value"
@@ -186,6 +317,9 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
         ssm_off_value=off_value,
         region=region,
         account=account,
+        service_roles=service_roles,
+        mechanism=mechanism,
+        autoscaling_group=asg,
     )
     if policy.enabled and not policy.has_target:
         raise BadInput(
@@ -193,6 +327,26 @@ def parse_policy(raw: Mapping[str, Any] | None, *, where: str = "breaker") -> Br
             f"(Bedrock) or {where}.ssm_parameter (self-hosted), {EXAMPLE}"
         )
     return policy
+
+
+def _service_roles(value: Any, where: str) -> tuple[Principal, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadInput(
+            f"{where} must be a list of IAM role ARNs, like "
+            '["arn:aws:iam::111122223333:role/service-role/AmazonBedrockExecutionRoleForAgents_x"]'
+        )
+    roles = []
+    for index, item in enumerate(value):
+        try:
+            role = parse_principal(_text(item, f"{where}[{index}]"))
+        except BadInput as error:
+            raise BadInput(f"{where}[{index}]: {error}") from None
+        if role.kind != "role":
+            raise BadInput(f"{where}[{index}]: {role.arn} is a user; service roles are roles")
+        roles.append(role)
+    return tuple(roles)
 
 
 def _text(value: Any, where: str) -> str:
@@ -337,6 +491,9 @@ __all__ = [
     "evaluate",
     "parse_policy",
     "parse_principal",
+    "principal_arns",
     "projected_pct_of_budget",
+    "shared_principal_notes",
+    "shared_principals",
     "storm_minutes",
 ]

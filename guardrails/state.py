@@ -24,6 +24,14 @@ class Status(enum.StrEnum):
     FIRED = "fired"  # fired, awaiting the owner's decision
     TRIPPED = "tripped"
     IGNORED = "ignored"  # until `ignored_until`
+    # Intents, committed before AWS is touched, with the plan and the state to go back to:
+    # a process that dies between AWS and the database leaves one of these, and the
+    # reconciler (guardrails.reconcile) finishes the job from it.
+    TRIPPING = "tripping"
+    RESETTING = "resetting"
+
+
+IN_PROGRESS = (Status.TRIPPING, Status.RESETTING)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,14 @@ class BreakerState:
     ignored_until: datetime | None = None
     dry_run: bool = False  # the trip was a dry run: nothing was done in AWS
     applied: tuple[dict[str, Any], ...] = ()  # what Trip did (or would do), for Reset
+    previous: dict[str, Any] | None = None  # an intent's state to go back to (to_json form)
+    would_trip: dict[str, Any] | None = None  # the last dry-run trip: at, by, plan
+    # the workload whose trip denied a principal this one shares (its spend is stopped too)
+    stopped_by: str | None = None
+    # a reset asked for, waiting for an admin's approval: {"by", "reason", "at"}
+    reset_request: dict[str, Any] | None = None
+    # the check that the deny is in force (guardrails.confirm): result, at, detail
+    confirmation: dict[str, Any] | None = None
 
     def effective(self, now: datetime) -> BreakerState:
         """The state as of `now`: an ignore that has expired is armed again."""
@@ -53,6 +69,11 @@ class BreakerState:
             "ignored_until": _iso(self.ignored_until),
             "dry_run": self.dry_run,
             "applied": list(self.applied),
+            **({"previous": self.previous} if self.previous else {}),
+            **({"would_trip": self.would_trip} if self.would_trip else {}),
+            **({"stopped_by": self.stopped_by} if self.stopped_by else {}),
+            **({"reset_request": self.reset_request} if self.reset_request else {}),
+            **({"confirmation": self.confirmation} if self.confirmation else {}),
         }
 
     @classmethod
@@ -72,6 +93,11 @@ class BreakerState:
             ignored_until=_parse(data.get("ignored_until")),
             dry_run=bool(data.get("dry_run", False)),
             applied=tuple(data.get("applied") or ()),
+            previous=data.get("previous") or None,
+            would_trip=data.get("would_trip") or None,
+            stopped_by=data.get("stopped_by") or None,
+            reset_request=data.get("reset_request") or None,
+            confirmation=data.get("confirmation") or None,
         )
 
 
@@ -89,6 +115,12 @@ def store_state(workload: Workload, state: BreakerState) -> None:
     workload.breaker = {**(workload.breaker or {}), STATE_KEY: state.to_json()}
 
 
+def restore_state(workload: Workload, stored: dict[str, Any] | None) -> None:
+    """Write back a state exactly as it was stored (None: no state at all)."""
+    breaker = {key: value for key, value in (workload.breaker or {}).items() if key != STATE_KEY}
+    workload.breaker = {**breaker, **({STATE_KEY: stored} if stored is not None else {})}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -97,4 +129,12 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-__all__ = ["BreakerState", "Status", "load_state", "state_of", "store_state"]
+__all__ = [
+    "IN_PROGRESS",
+    "BreakerState",
+    "Status",
+    "load_state",
+    "restore_state",
+    "state_of",
+    "store_state",
+]

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
     InputBlock,
     MarkdownTextObject,
     NumberInputElement,
+    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
 )
@@ -42,7 +43,11 @@ from llmgov.guardrails.state import Status
 TRIP = "breaker_trip"
 RAISE_BUDGET = "breaker_raise_budget"
 IGNORE = "breaker_ignore"
-RESET = "breaker_reset"
+RESET = "breaker_reset"  # opens the reason modal: asks for a reset
+APPROVE_RESET = "breaker_approve_reset"  # an admin approves the pending reset
+RESET_CALLBACK_ID = "breaker_reset_request_submit"
+REASON_BLOCK_ID = "reason"
+REASON_ACTION_ID = "reason"
 ACTIONS_BLOCK_ID = "breaker_actions"
 RAISE_BUDGET_CALLBACK_ID = "breaker_raise_budget_submit"
 BUDGET_BLOCK_ID = "budget"
@@ -53,8 +58,13 @@ _HEADERS = {
     Status.TRIPPED: ":octagonal_sign: Cost circuit breaker tripped: {slug}",
     Status.IGNORED: ":zzz: Cost circuit breaker ignored: {slug}",
     Status.ARMED: ":white_check_mark: Cost circuit breaker armed: {slug}",
+    Status.TRIPPING: ":hourglass_flowing_sand: Cost circuit breaker tripping: {slug}",
+    Status.RESETTING: ":hourglass_flowing_sand: Cost circuit breaker resetting: {slug}",
 }
-WHO_MAY_ACT = "Only the owner, the backup owner or a governance admin can use these buttons."
+WHO_MAY_ACT = (
+    "Only the owner, the backup owner or a governance admin can use these buttons. A reset "
+    "needs a reason and a second person: a governance admin approves it."
+)
 
 
 def breaker_message(card: BreakerCard, *, audience: str | None = None) -> Message:
@@ -82,8 +92,36 @@ def breaker_message(card: BreakerCard, *, audience: str | None = None) -> Messag
     )
     blocks.append(_section(_status_text(card)))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=t) for t in _notes(card)]))
-    blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=_buttons(card)))
+    buttons = _buttons(card)
+    if buttons:
+        blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=buttons))
     return Message(text=_fallback(card), blocks=tuple(blocks)).validate()
+
+
+def reset_request_modal(card: BreakerCard, *, channel: str | None, ts: str | None) -> View:
+    """The modal behind Reset: the reason an admin reads before approving."""
+    metadata = json.dumps({"slug": card.slug, "channel": channel, "ts": ts})
+    return View(
+        type="modal",
+        callback_id=RESET_CALLBACK_ID,
+        private_metadata=metadata,
+        title=PlainTextObject(text="Ask to reset"),
+        submit=PlainTextObject(text="Ask"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            _section(
+                f"*{escape(card.slug)}*: a reset lets spend through again. A governance admin "
+                "other than you approves it, after reading why."
+            ),
+            InputBlock(
+                block_id=REASON_BLOCK_ID,
+                label=PlainTextObject(text="Why reset it?"),
+                element=PlainTextInputElement(
+                    action_id=REASON_ACTION_ID, multiline=True, min_length=5, max_length=500
+                ),
+            ),
+        ],
+    )
 
 
 def raise_budget_modal(card: BreakerCard, *, channel: str | None, ts: str | None) -> View:
@@ -125,6 +163,12 @@ def raise_budget_modal(card: BreakerCard, *, channel: str | None, ts: str | None
 
 def _status_text(card: BreakerCard) -> str:
     by = _actor(card.by)
+    if card.status in (Status.TRIPPING, Status.RESETTING):
+        verb = "trip" if card.status is Status.TRIPPING else "reset"
+        return (
+            f"A {verb} by {by} began {_date(card.since)} and is in progress; this card "
+            "changes when it is done."
+        )
     if card.status is Status.TRIPPED:
         tripped = f"Tripped by {by}, {_date(card.since)}."
         if card.tripped_dry_run:
@@ -132,7 +176,17 @@ def _status_text(card: BreakerCard) -> str:
                 f"{tripped} *Dry run*: nothing was changed in AWS; it would "
                 f"{_joined(card.plan)}.\n*Reset* arms the breaker again."
             )
-        return f"{tripped} In force: {_joined(card.plan)}.\n*Reset* will {_joined(card.undo)}."
+        text = (
+            f"{tripped} Applied: {_joined(card.plan)}.\n{_confirmation_text(card)}\n"
+            f"*Reset* will {_joined(card.undo)}."
+        )
+        if card.reset_request:
+            text += (
+                f"\n*Reset asked* by {_actor(card.reset_request.get('by'))}: "
+                f"\u201c{escape(str(card.reset_request.get('reason', '')))}\u201d. "
+                "A governance admin other than them approves it."
+            )
+        return text
     trip = f"*Trip* will {_joined(card.plan)}." if card.plan else _no_target_text()
     if card.status is Status.IGNORED:
         return f"Ignored by {by} until {_date(card.ignored_until)}. {trip}"
@@ -141,6 +195,24 @@ def _status_text(card: BreakerCard) -> str:
     return (
         f"{trip}\n*Raise budget* sets a higher monthly budget; *Ignore 24h* keeps it quiet "
         "for a day."
+    )
+
+
+def _confirmation_text(card: BreakerCard) -> str:
+    record = card.confirmation or {}
+    if record.get("result") == "confirmed":
+        return (
+            "*Confirmed*: the deny was read back from IAM and denies every spending action "
+            f"({escape(str(record.get('at', ''))[:16])} UTC)."
+        )
+    if record.get("result") == "unconfirmed":
+        return (
+            f"*Not confirmed*: {escape(str(record.get('detail', '')))}. Check the principal's "
+            "policies in the IAM console and its calls in CloudTrail."
+        )
+    return (
+        "*Not confirmed yet*: IAM changes take effect within minutes; the breaker reads the "
+        "deny back and confirms it here."
     )
 
 
@@ -153,34 +225,45 @@ def _no_target_text() -> str:
 
 def _notes(card: BreakerCard) -> list[str]:
     notes = []
+    if card.stopped_by:
+        notes.append(
+            f"Spend is stopped anyway: the breaker of *{escape(card.stopped_by)}* was tripped "
+            "on a role or user this workload shares. Resetting that breaker lets it through."
+        )
+    if card.would_trip:
+        notes.append(
+            f"{card.would_trip}: nothing was changed in AWS, and the breaker kept watching."
+        )
     if not card.enabled:
         notes.append(
             "Dry run: this breaker is not enabled in the registry, so Trip records what it "
             "would do and changes nothing in AWS. Set `breaker: {enabled: true}` to arm it."
         )
+    if card.keeps_billing:
+        notes.append("Trip does not stop what bills by the hour: " + "; ".join(card.keeps_billing))
     notes.append(WHO_MAY_ACT)
     return notes
 
 
 def _buttons(card: BreakerCard) -> list[ButtonElement]:
+    if card.status in (Status.TRIPPING, Status.RESETTING):
+        return []
     if card.status is Status.TRIPPED:
-        return [
-            ButtonElement(
-                text="Reset",
-                action_id=RESET,
-                value=card.slug,
-                style="primary",
-                confirm=_confirm(
-                    "Reset the breaker?",
-                    (
-                        "The trip was a dry run: nothing changes in AWS."
-                        if card.tripped_dry_run
-                        else f"This will {_joined(card.undo, mrkdwn=False)}. Spend can resume."
+        if card.reset_request:
+            return [
+                ButtonElement(
+                    text="Approve reset",
+                    action_id=APPROVE_RESET,
+                    value=card.slug,
+                    style="primary",
+                    confirm=_confirm(
+                        "Approve the reset?",
+                        f"This will {_joined(card.undo, mrkdwn=False)}. Spend can resume.",
+                        "Approve",
                     ),
-                    "Reset",
-                ),
-            )
-        ]
+                )
+            ]
+        return [ButtonElement(text="Reset", action_id=RESET, value=card.slug, style="primary")]
     buttons = [
         ButtonElement(
             text="Trip",
@@ -192,7 +275,8 @@ def _buttons(card: BreakerCard) -> list[ButtonElement]:
                 (
                     "Dry run: nothing will change in AWS; what it would do is recorded."
                     if not card.enabled
-                    else f"This will {_joined(card.plan, mrkdwn=False)}. Calls will fail until Reset."
+                    else f"This will {_joined(card.plan, mrkdwn=False)}. New calls fail until Reset; "
+                    "hourly-billed capacity keeps billing (see the card)."
                 ),
                 "Trip",
             ),
@@ -257,13 +341,18 @@ def _date(moment: datetime | None) -> str:
 
 __all__ = [
     "ACTIONS_BLOCK_ID",
+    "APPROVE_RESET",
     "BUDGET_ACTION_ID",
     "BUDGET_BLOCK_ID",
     "IGNORE",
     "RAISE_BUDGET",
     "RAISE_BUDGET_CALLBACK_ID",
+    "REASON_ACTION_ID",
+    "REASON_BLOCK_ID",
     "RESET",
+    "RESET_CALLBACK_ID",
     "TRIP",
     "breaker_message",
     "raise_budget_modal",
+    "reset_request_modal",
 ]

@@ -58,6 +58,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "llmgov.bot.cli.decide",
         "Bedrock, self-hosted or hybrid, with the break-even (as /llm-decide)",
     ),
+    "breaker": (
+        "llmgov.bot.cli.breaker",
+        "the cost circuit breaker's maintenance: set up, reconcile with AWS",
+    ),
+    "audit": ("llmgov.bot.cli.breaker", "the audit trail (export as JSON lines)"),
     "outbox": (
         "llmgov.bot.cli.outbox",
         "messages Slack refused: list them, and replay them once the cause is fixed",

@@ -49,7 +49,13 @@ def build_registry(
     bedrock_breaker: dict[str, Any] | None = None,
     self_hosted_breaker: dict[str, Any] | None = None,
 ) -> Breakers:
-    """One team; a Bedrock workload (owner + backup) and a self-hosted one, each with a breaker."""
+    """One team; a Bedrock workload (owner + backup) and a self-hosted one, each with a breaker.
+
+    The Bedrock breaker uses the legacy inline mechanism unless `bedrock_breaker` names a
+    `mechanism`: most tests read the deny back as an inline policy. The managed default is
+    tested in test_managed.py and end to end in test_end_to_end.py."""
+    if bedrock_breaker is not None and bedrock_breaker.get("principal"):
+        bedrock_breaker = {"mechanism": "inline", **bedrock_breaker}
     team = Team(slug="search", name="Search")
     people = {
         sid: Person(slack_id=sid, name=name)
@@ -74,7 +80,7 @@ def build_registry(
                 backup_owner=people[BACKUP],
                 budget_monthly=Decimal("4000"),
                 breaker=(
-                    {"enabled": True, "principal": ROLE_ARN}
+                    {"enabled": True, "principal": ROLE_ARN, "mechanism": "inline"}
                     if bedrock_breaker is None
                     else bedrock_breaker
                 ),
@@ -100,9 +106,56 @@ def build_registry(
     return Breakers()
 
 
+BATCH_JOBS: list[dict[str, Any]] = []  # Bedrock batch inference jobs, as AWS lists them
+
+
+def _list_model_invocation_jobs(self) -> str:
+    status = self._get_param("statusEquals")
+    jobs = [job for job in BATCH_JOBS if status in (None, job["status"])]
+    return json.dumps({"invocationJobSummaries": jobs}, default=str)
+
+
+def _stop_model_invocation_job(self) -> str:
+    identifier = self._get_param("jobIdentifier")
+    for job in BATCH_JOBS:
+        if identifier in (job["jobArn"], job["jobArn"].rsplit("/", 1)[-1]):
+            job["status"] = "Stopping"
+            return json.dumps({})
+    headers = {"x-amzn-ErrorType": "ResourceNotFoundException", "status": 404}
+    return 404, headers, json.dumps({"message": f"{identifier} not found"})
+
+
+def batch_job(name: str, role_arn: str, status: str = "InProgress") -> dict[str, Any]:
+    """Add a batch inference job to the fake Bedrock (moto has no invocation jobs)."""
+    job = {
+        "jobArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{name}",
+        "jobName": name,
+        "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+        "roleArn": role_arn,
+        "status": status,
+        "submitTime": "2026-03-17T09:00:00Z",
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://in/"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/"}},
+    }
+    BATCH_JOBS.append(job)
+    return job
+
+
 @pytest.fixture
 def aws(monkeypatch) -> Iterator[None]:
-    """Fresh, empty moto IAM/SSM for each test; no real credentials, no network."""
+    """Fresh, empty moto IAM/SSM for each test; no real credentials, no network.
+
+    moto 5 has no Bedrock batch inference jobs: the two calls the breaker makes are added to
+    moto's Bedrock handler here, over the in-process list BATCH_JOBS."""
+    from moto.bedrock.responses import BedrockResponse
+
+    BATCH_JOBS.clear()
+    monkeypatch.setattr(
+        BedrockResponse, "list_model_invocation_jobs", _list_model_invocation_jobs, raising=False
+    )
+    monkeypatch.setattr(
+        BedrockResponse, "stop_model_invocation_job", _stop_model_invocation_job, raising=False
+    )
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_SSM"):
         monkeypatch.delenv(name, raising=False)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -132,6 +185,11 @@ def aws(monkeypatch) -> Iterator[None]:
 @pytest.fixture
 def registry(session, aws) -> Breakers:
     return build_registry(session)
+
+
+def attached_policies(role: str = ROLE) -> list[str]:
+    found = boto3.client("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return [policy["PolicyArn"] for policy in found]
 
 
 def inline_policies(role: str = ROLE) -> list[str]:
@@ -191,4 +249,20 @@ def retry_storm(slug: str = BEDROCK, minutes: float = 45.0) -> Finding:
         currency="USD",
         message=f"{slug}: invocations at 5x baseline with 40% throttled",
         details={"duration_minutes": minutes},
+    )
+
+
+def approved_reset(session_factory, slug: str = BEDROCK, *, now=NOW, clients=None, **_):
+    """Reset as the two-person rule wants it: the owner asks, with a reason; an admin approves.
+
+    When the breaker is not tripped, the request is answered "unchanged" and so is this."""
+    from llmgov.guardrails import actions
+
+    asked = actions.request_reset(
+        session_factory, slug, actor=OWNER, admins=ADMINS, now=now, reason="spend explained"
+    )
+    if asked.result.value != "applied":
+        return asked
+    return actions.reset(
+        session_factory, slug, actor=ADMIN, admins=ADMINS, now=now, clients=clients
     )

@@ -36,7 +36,8 @@ LATER = NOW + timedelta(minutes=5)
 # action → (the audit action of a refusal, the status the breaker is in beforehand)
 ACTIONS = {
     "trip": ("breaker.trip", "armed"),
-    "reset": ("breaker.reset", "tripped"),
+    # a reset is asked for by one person and approved by an admin (test_two_person.py)
+    "request_reset": ("breaker.reset_request", "tripped"),
     "ignore": ("breaker.ignore", "armed"),
     "raise_budget": ("budget.set", "armed"),
 }
@@ -46,6 +47,8 @@ def act(action: str, session_factory, actor: str):
     options = {"actor": actor, "admins": ADMINS, "now": LATER}
     if action == "raise_budget":
         return actions.raise_budget(session_factory, BEDROCK, Decimal("7500"), **options)
+    if action == "request_reset":
+        return actions.request_reset(session_factory, BEDROCK, reason="spend explained", **options)
     return getattr(actions, action)(session_factory, BEDROCK, **options)
 
 
@@ -67,14 +70,15 @@ def test_breaker_actions_by_role(action, role, session, session_factory, registr
     budget = session.scalar(select(Workload.budget_monthly).where(Workload.slug == BEDROCK))
     if role in ALLOWED:
         assert outcome.result is Result.APPLIED, outcome.message
-        expected_status = {"trip": "tripped", "reset": "armed", "ignore": "ignored"}
+        expected_status = {"trip": "tripped", "ignore": "ignored"}
+        if action == "request_reset":
+            assert state["status"] == "tripped"
+            assert state["reset_request"]["by"] == ROLES[role]
         if action in expected_status:
             assert state["status"] == expected_status[action]
             assert state["by"] == ROLES[role]
         if action == "trip":
             assert inline_policies() == [f"llmgov-breaker-{BEDROCK}"]
-        if action == "reset":
-            assert inline_policies() == []
         if action == "raise_budget":
             assert budget == Decimal("7500")
         (event,) = audit_events(session, audit_action)[-1:]

@@ -18,8 +18,9 @@ from llmgov.guardrails.state import Status
 
 GOLDEN = Path(__file__).parent / "golden"
 PLAN = (
-    "deny `bedrock:InvokeModel*` on every model to role `search-summarizer` in account "
-    "123456789012 (inline policy `llmgov-breaker-search-summaries`)"
+    "deny every Bedrock inference path (runtime and Converse, async and batch, agents, flows, "
+    "knowledge bases, rerank, guardrails, bedrock-mantle, API keys) to role `search-summarizer` "
+    "in account 123456789012 (inline policy `llmgov-breaker-search-summaries`)"
 )
 UNDO = (
     "remove the inline policy `llmgov-breaker-search-summaries` from role "

@@ -23,6 +23,7 @@ from llmgov.bot.listeners.actions.breaker_actions import (
 )
 from llmgov.bot.listeners.deps import AppDeps
 from llmgov.bot.settings import Settings
+from llmgov.guardrails import actions
 from llmgov.guardrails.actions import Result
 from llmgov.models.errors import BadInput
 from llmgov.models.governance import OutboxMessage
@@ -97,7 +98,7 @@ def test_trip_replaces_the_card_then_tells_the_user(session, deps, registry):
         "response_type": "ephemeral",
         "replace_original": False,
     }
-    assert told["text"].startswith("Tripped the breaker of search-summaries. In force: deny")
+    assert told["text"].startswith("Tripped the breaker of search-summaries. Applied: deny")
     # the other copies (the owner's and the admin's DMs) are queued for an update
     session.expire_all()
     updates = session.scalars(
@@ -128,8 +129,11 @@ def test_an_unknown_workload_is_a_clear_ephemeral_answer(deps, registry):
     assert "There is no workload called `nope`" in told["text"]
 
 
-def test_reset_by_an_admin_after_an_owner_tripped(session, deps, registry):
+def test_reset_by_an_admin_after_an_owner_tripped(session, session_factory, deps, registry):
     handle_decision("trip", click("breaker_trip", OWNER), MagicMock(), deps, None, now=NOW)
+    actions.request_reset(
+        session_factory, BEDROCK, actor=OWNER, admins=ADMINS, now=NOW, reason="spend explained"
+    )
     respond = MagicMock()
     outcome = handle_decision("reset", click("breaker_reset", ADMIN), respond, deps, None, now=NOW)
     assert outcome.result is Result.APPLIED

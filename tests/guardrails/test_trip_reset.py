@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from llmgov.governance import audit
 from llmgov.guardrails import actions
 from llmgov.guardrails.actions import Result
+from llmgov.guardrails.aws import DENIED_ACTIONS, PROFILE_DENIED_ACTIONS
 from llmgov.models.base import transaction
 from llmgov.models.registry import Workload
 from tests.guardrails.conftest import (
@@ -30,6 +30,7 @@ from tests.guardrails.conftest import (
     ROLE,
     ROLE_ARN,
     SELF_HOSTED,
+    approved_reset,
     audit_events,
     breaker_of,
     build_registry,
@@ -45,10 +46,8 @@ def trip(session_factory, slug=BEDROCK, actor=OWNER, **options):
     return actions.trip(session_factory, slug, actor=actor, admins=ADMINS, now=NOW, **options)
 
 
-def reset(session_factory, slug=BEDROCK, actor=OWNER, **options):
-    return actions.reset(
-        session_factory, slug, actor=actor, admins=ADMINS, now=NOW + timedelta(hours=1), **options
-    )
+def reset(session_factory, slug=BEDROCK, **options):
+    return approved_reset(session_factory, slug, **options)
 
 
 def role_policy(name: str = POLICY) -> dict:
@@ -68,7 +67,7 @@ def test_trip_attaches_a_deny_on_bedrock_invocation_and_reset_removes_it(
     assert inline_policies() == [POLICY]
     (statement,) = role_policy()["Statement"]
     assert statement["Effect"] == "Deny"
-    assert statement["Action"] == ["bedrock:InvokeModel*"]
+    assert statement["Action"] == list(DENIED_ACTIONS)
     assert statement["Resource"] == "*"
     assert breaker_of(session, BEDROCK)["state"]["status"] == "tripped"
     (event,) = audit_events(session, "breaker.trip")
@@ -95,7 +94,7 @@ def test_the_deny_can_be_scoped_to_the_application_inference_profile(session, se
     assert trip(session_factory).result is Result.APPLIED
     (statement,) = role_policy()["Statement"]
     assert statement["Resource"] == PROFILE_ARN
-    assert statement["Action"] == ["bedrock:InvokeModel*"]
+    assert statement["Action"] == list(PROFILE_DENIED_ACTIONS)
 
 
 def test_an_iam_user_principal_gets_a_user_policy(session, session_factory, aws):
@@ -206,24 +205,18 @@ def test_dry_run_changes_nothing_in_aws_and_records_what_it_would_do(session, se
     assert f"role `{ROLE}`" in outcome.message
     assert inline_policies() == []
     (event,) = audit_events(session, "breaker.trip")
-    assert event.after["dry_run"] is True
-    assert event.after["applied"][0]["document"]["Statement"][0]["Effect"] == "Deny"
-    assert "deny `bedrock:InvokeModel*`" in event.reason
-    assert breaker_of(session, BEDROCK)["state"]["status"] == "tripped"
+    assert event.reason.startswith("dry run: would deny every Bedrock inference path")
+    assert event.after["would_trip"]["by"] == OWNER
+    # finding 9: a dry run does not trip; the breaker stays armed and keeps watching
+    assert breaker_of(session, BEDROCK)["state"]["status"] == "armed"
 
     assert trip(session_factory, SELF_HOSTED).result is Result.DRY_RUN
     assert parameter_value() is None
 
-    # Reset of a dry-run trip touches nothing either, even after the breaker is enabled.
-    boto3.client("iam").put_role_policy(
-        RoleName=ROLE, PolicyName=POLICY, PolicyDocument=json.dumps(allow("s3:GetObject"))
-    )
-    with transaction(session_factory) as enabling:
-        workload = enabling.scalar(select(Workload).where(Workload.slug == BEDROCK))
-        workload.breaker = {**workload.breaker, "enabled": True}
+    # Nothing is tripped, so there is nothing to reset, in AWS or elsewhere.
     outcome = reset(session_factory)
-    assert outcome.result is Result.DRY_RUN
-    assert inline_policies() == [POLICY]  # not ours to remove: the trip did not put it there
+    assert outcome.result is Result.UNCHANGED
+    assert inline_policies() == []
 
 
 # ---- AWS faults --------------------------------------------------------------------------
@@ -257,7 +250,7 @@ def allow(*actions_: str) -> dict:
 def test_access_denied_by_iam_gives_a_clear_message_and_leaves_state_unchanged(
     session, session_factory, registry
 ):
-    clients = _bot_with(allow("ssm:*"))  # no iam:PutRolePolicy
+    clients = _bot_with(allow("ssm:*", "iam:GetRolePolicy"))  # no iam:PutRolePolicy
     with enable_iam_authentication():
         outcome = trip(session_factory, clients=clients)
 
@@ -275,7 +268,7 @@ def test_access_denied_by_iam_gives_a_clear_message_and_leaves_state_unchanged(
 
 def test_access_denied_on_reset_keeps_the_breaker_tripped(session, session_factory, registry):
     trip(session_factory)
-    clients = _bot_with(allow("iam:PutRolePolicy"))  # may trip, may not remove
+    clients = _bot_with(allow("iam:GetRolePolicy", "iam:PutRolePolicy"))  # may not remove
     with enable_iam_authentication():
         outcome = reset(session_factory, clients=clients)
     assert outcome.result is Result.FAILED
@@ -294,7 +287,9 @@ def test_a_trip_is_all_or_nothing_across_iam_and_ssm(session, session_factory, a
             "region": REGION,
         },
     )
-    clients = _bot_with(allow("iam:PutRolePolicy", "iam:DeleteRolePolicy"))  # SSM denied
+    clients = _bot_with(
+        allow("iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "ssm:GetParameter")
+    )  # SSM writes denied
     with enable_iam_authentication():
         outcome = trip(session_factory, clients=clients)
     assert outcome.result is Result.FAILED
@@ -329,18 +324,39 @@ def test_no_credentials_is_explained(session, session_factory, registry, monkeyp
     assert "state" not in breaker_of(session, BEDROCK)
 
 
+CALLS = {
+    "managed": {
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListAttachedRolePolicies",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+    },
+    "inline": {"iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"},
+}
+DOCUMENTS = {
+    "managed": [POLICY_DOCUMENT],
+    "inline": [POLICY_DOCUMENT, POLICY_DOCUMENT.with_name("iam-breaker-policy-inline.json")],
+}
+
+
+@pytest.mark.parametrize("mechanism", ["managed", "inline"])
 def test_every_call_the_breaker_makes_is_allowed_by_the_documented_policy(
-    session, session_factory, aws
+    session, session_factory, aws, mechanism
 ):
-    """docs/iam-breaker-policy.json grants each IAM/SSM action trip and reset use."""
+    """docs/iam-breaker-policy.json (plus the legacy inline add-on in inline mode) grants
+    each AWS action trip and reset use."""
+    from llmgov.guardrails.setup import setup_policies
+
     build_registry(
         session,
-        bedrock_breaker={"enabled": True, "principal": ROLE_ARN},
+        bedrock_breaker={"enabled": True, "principal": ROLE_ARN, "mechanism": mechanism},
     )
     with transaction(session_factory) as adding:
         workload = adding.scalar(select(Workload).where(Workload.slug == SELF_HOSTED))
         workload.breaker = {"enabled": True, "ssm_parameter": PARAMETER}
     boto3.client("ssm", region_name=REGION).put_parameter(Name=PARAMETER, Value="on", Type="String")
+    setup_policies(session_factory)  # a person's step, with a person's permissions
     called: set[str] = set()
 
     def recording(service, *, account, region):
@@ -355,21 +371,27 @@ def test_every_call_the_breaker_makes_is_allowed_by_the_documented_policy(
     for slug in (BEDROCK, SELF_HOSTED):
         assert trip(session_factory, slug, clients=recording).ok
         assert reset(session_factory, slug, clients=recording).ok
-    document = json.loads(POLICY_DOCUMENT.read_text())
-    allowed = [
+    allowed = {
         action
-        for statement in document["Statement"]
+        for path in DOCUMENTS[mechanism]
+        for statement in json.loads(path.read_text())["Statement"]
         if statement["Effect"] == "Allow"
         for action in statement["Action"]
-    ]
+    }
     assert called == {
-        "iam:PutRolePolicy",
-        "iam:DeleteRolePolicy",
+        "sts:GetCallerIdentity",  # needs no permission: AWS always allows it
+        "bedrock:ListModelInvocationJobs",
         "ssm:GetParameter",
         "ssm:PutParameter",
+        *CALLS[mechanism],
     }
-    assert called <= set(allowed)
-    assert {"iam:PutUserPolicy", "iam:DeleteUserPolicy", "ssm:DeleteParameter"} <= set(allowed)
+    assert called - {"sts:GetCallerIdentity"} <= allowed
+    assert {"bedrock:StopModelInvocationJob", "ssm:DeleteParameter"} <= allowed
+    if mechanism == "inline":
+        assert {"iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:GetUserPolicy"} <= allowed
+    else:
+        assert {"iam:AttachUserPolicy", "iam:DetachUserPolicy"} <= allowed
+        assert not {"iam:PutRolePolicy", "iam:PutUserPolicy"} & allowed
 
 
 # ---- concurrency -------------------------------------------------------------------------

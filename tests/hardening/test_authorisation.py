@@ -10,7 +10,8 @@ table; governance/permissions.py and docs/guardrails.md are where they live):
 - claim: anyone, when the workload has no active owner; nobody when it has one (the owner's
   own claim is a no-op; an admin reassigns instead);
 - assign, set the backup owner, set the budget (command or Raise budget), breaker Trip,
-  Reset, Ignore: the owner, the backup owner or an admin;
+  asking for a Reset (with a reason), Ignore: the owner, the backup owner or an admin;
+- approving a breaker Reset: an admin other than the one who asked (docs/guardrails.md);
 - retire: an admin;
 - an alert's Acknowledge and Snooze: the owner, the backup owner, the team (a member who owns
   another workload of the same team) or an admin; an alert of no workload: an admin;
@@ -33,14 +34,23 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from llmgov.bot.blocks.breaker import BUDGET_ACTION_ID, BUDGET_BLOCK_ID, IGNORE, RESET, TRIP
+from llmgov.bot.blocks.breaker import (
+    APPROVE_RESET,
+    BUDGET_ACTION_ID,
+    BUDGET_BLOCK_ID,
+    IGNORE,
+    REASON_ACTION_ID,
+    REASON_BLOCK_ID,
+    TRIP,
+)
 from llmgov.bot.blocks.decide import RECORD_ACTION
 from llmgov.bot.blocks.owner import CLAIM_ACTION_ID, register_modal
 from llmgov.bot.listeners.actions.alert_actions import handle_alert_ack, handle_alert_snooze
 from llmgov.bot.listeners.actions.breaker_actions import (
+    breaker_approve_reset_action,
     breaker_ignore_action,
     breaker_raise_budget_submission,
-    breaker_reset_action,
+    breaker_reset_request_submission,
     breaker_trip_action,
 )
 from llmgov.bot.listeners.actions.decision_actions import record_decision_action
@@ -51,7 +61,7 @@ from llmgov.bot.slack_client import make_client
 from llmgov.commands import owner
 from llmgov.governance.registry_file import import_registry, parse_registry
 from llmgov.guardrails import actions as breaker
-from llmgov.guardrails.state import load_state
+from llmgov.guardrails.state import BreakerState, Status, load_state, store_state
 from llmgov.models.base import transaction
 from llmgov.models.governance import Alert, DecisionRecord
 from llmgov.models.registry import AttributionRule, AuditEvent, Workload
@@ -163,16 +173,43 @@ def register(ctx: Ctx, actor: str) -> None:
     ctx.respond(text=json.dumps(answer.get("errors")) if answer else "✅ registered")
 
 
+def ask_for_reset(ctx: Ctx, actor: str) -> None:
+    """The Reset button's modal, submitted with a reason (a reset is asked for, then approved)."""
+    view = {
+        "id": "V0RESET01",
+        "private_metadata": json.dumps({"slug": ctx.world.owned, "channel": None, "ts": None}),
+        "state": {"values": {REASON_BLOCK_ID: {REASON_ACTION_ID: {"value": "launch traffic"}}}},
+    }
+    ack = Recorder()
+    breaker_reset_request_submission(
+        ack, {"user": {"id": actor}}, view, ctx.client, ctx.context, log
+    )
+    (answer,) = ack.calls
+    ctx.respond(text=" ".join((answer.get("errors") or {}).values()) or "✅ asked")
+
+
 def trip_first(ctx: Ctx) -> None:
-    """Reset needs a tripped breaker: an admin trips it (dry run) before the case runs."""
-    outcome = breaker.trip(
+    """Reset needs a tripped breaker (tripped by someone who is not the admin acting)."""
+    with transaction(ctx.session_factory) as tx:
+        workload = tx.scalar(select(Workload).where(Workload.slug == ctx.world.owned))
+        store_state(
+            workload,
+            BreakerState(status=Status.TRIPPED, since=datetime.now(UTC), by="U0SOMEONE"),
+        )
+
+
+def trip_and_ask(ctx: Ctx) -> None:
+    """Approving needs a reset asked for, by the owner, with a reason."""
+    trip_first(ctx)
+    outcome = breaker.request_reset(
         ctx.session_factory,
         ctx.world.owned,
-        actor=ADMIN,
+        actor=ROLES["owner"],
         admins={ADMIN},
         now=datetime.now(UTC),
+        reason="the launch traffic is expected",
     )
-    assert outcome.result is breaker.Result.DRY_RUN
+    assert outcome.ok, outcome.message
 
 
 def _workload(session, slug: str) -> Workload:
@@ -281,18 +318,27 @@ CASES: dict[str, Case] = {
         "workload.retire",
         lambda s, w, actor: _workload(s, w.owned).status == "retired",
     ),
-    "breaker-trip": Case(
+    "breaker-trip": Case(  # the world's breaker is a dry run: Trip records "would trip"
         click_breaker(breaker_trip_action, TRIP),
         OWNERS,
         "breaker.trip",
-        lambda s, w, actor: _breaker_status(s, w.owned) == "tripped",
+        lambda s, w, actor: (load_state(_workload(s, w.owned)).would_trip or {}).get("by") == actor,
     ),
-    "breaker-reset": Case(
-        click_breaker(breaker_reset_action, RESET),
+    "breaker-reset": Case(  # asking for a reset, with a reason
+        ask_for_reset,
         OWNERS,
+        "breaker.reset_request",
+        lambda s, w, actor: (
+            (load_state(_workload(s, w.owned)).reset_request or {}).get("by") == actor
+        ),
+        setup=trip_first,
+    ),
+    "breaker-approve-reset": Case(  # the second person: a governance admin
+        click_breaker(breaker_approve_reset_action, APPROVE_RESET),
+        frozenset({"admin"}),
         "breaker.reset",
         lambda s, w, actor: _breaker_status(s, w.owned) == "armed",
-        setup=trip_first,
+        setup=trip_and_ask,
     ),
     "breaker-ignore": Case(
         click_breaker(breaker_ignore_action, IGNORE),

@@ -23,6 +23,7 @@ EXPECTED = {
     "refresh_owners": 2 * 3600,
     "flush_outbox": 30,
     "early_warning": 60,
+    "breaker_reconcile": 10 * 60,
 }
 
 
@@ -49,6 +50,7 @@ def test_jobs_ids_triggers_and_options(session_factory, monkeypatch):
     assert fields(jobs["digest"].trigger) == {"minute": "0"}  # hourly: owners' own time zones
     assert fields(jobs["gap_review"].trigger) == {"day_of_week": "mon", "hour": "9", "minute": "0"}
     assert fields(jobs["refresh_owners"].trigger) == {"hour": "5", "minute": "30"}
+    assert fields(jobs["breaker_reconcile"].trigger) == {"minute": "*/15"}
     flush = jobs["flush_outbox"].trigger
     assert isinstance(flush, IntervalTrigger) and flush.interval.total_seconds() == 5
     for job in jobs.values():

@@ -22,15 +22,20 @@ from slack_sdk.errors import SlackApiError
 
 from llmgov.bot.answers import ack_then_answer, answer_later
 from llmgov.bot.blocks.breaker import (
+    APPROVE_RESET,
     BUDGET_ACTION_ID,
     BUDGET_BLOCK_ID,
     IGNORE,
     RAISE_BUDGET,
     RAISE_BUDGET_CALLBACK_ID,
+    REASON_ACTION_ID,
+    REASON_BLOCK_ID,
     RESET,
+    RESET_CALLBACK_ID,
     TRIP,
     breaker_message,
     raise_budget_modal,
+    reset_request_modal,
 )
 from llmgov.bot.blocks.common import escape_keeping_mentions, truncate
 from llmgov.bot.breaker_notify import refresh_breaker_copies
@@ -82,6 +87,8 @@ def handle_decision(
         return None
     if outcome.result in (Result.APPLIED, Result.DRY_RUN):
         _show_new_card(respond, deps, outcome.slug, now)
+        for other in outcome.also:  # workloads sharing the denied role: their cards too
+            refresh_breaker_copies(deps.session_factory, other, now)
     _tell(respond, outcome.message)
     return outcome
 
@@ -115,6 +122,83 @@ def open_raise_budget(
     )
     client.views_open(trigger_id=body["trigger_id"], view=modal)
     return True
+
+
+def open_reset_request(
+    body: dict[str, Any],
+    respond: Respond,
+    deps: AppDeps,
+    client: WebClient,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Open the modal asking why to reset, after checking the user may ask."""
+    now = now or utcnow()
+    actor = body["user"]["id"]
+    slug = body["actions"][0]["value"]
+    try:
+        refused = actions.may_act(
+            deps.session_factory, slug, "request_reset", actor=actor, admins=deps.admins(client)
+        )
+        card = load_card(deps.session_factory, slug, now)
+    except BadInput as error:
+        _tell(respond, str(error))
+        return False
+    if refused is not None:
+        _tell(respond, refused.message)
+        return False
+    container = body.get("container") or {}
+    modal = reset_request_modal(
+        card, channel=container.get("channel_id"), ts=container.get("message_ts")
+    )
+    client.views_open(trigger_id=body["trigger_id"], view=modal)
+    return True
+
+
+def handle_reset_request_submission(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    deps: AppDeps,
+    client: WebClient | None,
+    logger: Logger,
+    *,
+    now: datetime | None = None,
+) -> Outcome | None:
+    """Record the reset request with its reason; the card then offers Approve reset."""
+    now = now or utcnow()
+    metadata = _metadata(view)
+    slug = str(metadata.get("slug") or "")
+    reason = (
+        view.get("state", {})
+        .get("values", {})
+        .get(REASON_BLOCK_ID, {})
+        .get(REASON_ACTION_ID, {})
+        .get("value")
+    )
+    try:
+        outcome = actions.request_reset(
+            deps.session_factory,
+            slug,
+            actor=body["user"]["id"],
+            admins=deps.admins(client),
+            now=now,
+            reason=reason or "",
+        )
+    except BadInput as error:
+        ack(response_action="errors", errors={REASON_BLOCK_ID: truncate(str(error), 300)})
+        return None
+    if outcome.result is Result.REFUSED:
+        ack(response_action="errors", errors={REASON_BLOCK_ID: truncate(outcome.message, 300)})
+        return outcome
+    ack()
+    answer_later(
+        deps,
+        lambda: _update_cards(deps, client, metadata, outcome.slug, now, logger),
+        respond=None,
+        logger=logger,
+    )
+    return outcome
 
 
 def handle_raise_budget_submission(
@@ -227,7 +311,26 @@ def breaker_trip_action(
 def breaker_reset_action(
     ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
+    # Opened here, not on the answer pool: the click's trigger_id expires in 3 s.
+    ack()
+    open_reset_request(body, respond, deps_from(context), client)
+
+
+def breaker_approve_reset_action(
+    ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
     _decide_after_ack("reset", ack, body, respond, client, context)
+
+
+def breaker_reset_request_submission(
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    logger: Logger,
+) -> None:
+    handle_reset_request_submission(ack, body, view, deps_from(context), client, logger)
 
 
 def breaker_ignore_action(
@@ -258,6 +361,8 @@ def breaker_raise_budget_submission(
 def register(app: App) -> None:
     app.action(TRIP)(breaker_trip_action)
     app.action(RESET)(breaker_reset_action)
+    app.action(APPROVE_RESET)(breaker_approve_reset_action)
+    app.view(RESET_CALLBACK_ID)(breaker_reset_request_submission)
     app.action(IGNORE)(breaker_ignore_action)
     app.action(RAISE_BUDGET)(breaker_raise_budget_action)
     app.view(RAISE_BUDGET_CALLBACK_ID)(breaker_raise_budget_submission)
@@ -291,7 +396,9 @@ def _modal_error(ack: Ack, text: str) -> None:
 __all__ = [
     "handle_decision",
     "handle_raise_budget_submission",
+    "handle_reset_request_submission",
     "open_raise_budget",
+    "open_reset_request",
     "parse_amount",
     "register",
 ]
