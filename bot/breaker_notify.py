@@ -25,9 +25,9 @@ from llmgov.bot.blocks.breaker import breaker_message
 from llmgov.bot.blocks.common import Message, usergroup_mention
 from llmgov.bot.settings import Settings
 from llmgov.governance import outbox
+from llmgov.governance.breaker_policy import FindingLike
 from llmgov.guardrails.actions import breaker_policy, lock_workload, observe
 from llmgov.guardrails.card import breaker_card
-from llmgov.guardrails.policy import FindingLike
 from llmgov.guardrails.state import Status, load_state, state_of
 from llmgov.models.base import transaction
 from llmgov.models.errors import BadInput

@@ -699,7 +699,7 @@ def _json_mapping(value: Any) -> dict[str, Any]:
 
 def _breaker(value: Any) -> dict[str, Any]:
     """A `breaker:` entry; its principals are checked by the breaker's own rule (one place)."""
-    from llmgov.guardrails.policy import principal_problems  # imports nothing of ours
+    from llmgov.governance.breaker_policy import principal_problems
 
     checked = _json_mapping(value)
     problems = principal_problems(checked)
@@ -1475,7 +1475,7 @@ class _Importer:
         self._people()
         self._workloads()
         in_file = {workload.slug for workload in self.registry.workloads}
-        from llmgov.guardrails.policy import shared_principal_notes  # imports nothing of ours
+        from llmgov.governance.breaker_policy import shared_principal_notes
 
         self.plan.notes += shared_principal_notes(
             (spec.slug, spec.breaker) for spec in self.registry.workloads

@@ -20,6 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmgov.governance import audit
+from llmgov.governance.breaker_policy import (
+    STATE_KEY,
+    BreakerPolicy,
+    FindingLike,
+    Trigger,
+    evaluate,
+    parse_policy,
+    principal_arns,
+)
 from llmgov.governance.ownership import get_workload, lock_workload, set_budget
 from llmgov.governance.permissions import Action, Decision, authorise
 from llmgov.guardrails.aws import (
@@ -32,15 +41,6 @@ from llmgov.guardrails.aws import (
     prepare,
     registry_clients,
     undo_all,
-)
-from llmgov.guardrails.policy import (
-    STATE_KEY,
-    BreakerPolicy,
-    FindingLike,
-    Trigger,
-    evaluate,
-    parse_policy,
-    principal_arns,
 )
 from llmgov.guardrails.state import (
     IN_PROGRESS,

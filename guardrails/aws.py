@@ -34,7 +34,7 @@ from llmgov.aws.clients import (
     load_aws_settings,
     parse_aws_settings,
 )
-from llmgov.guardrails.policy import BreakerPolicy
+from llmgov.governance.breaker_policy import BreakerPolicy
 from llmgov.models.errors import SourceError
 
 POLICY_NAME_PREFIX = "llmgov-breaker-"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from llmgov.guardrails.policy import STATE_KEY
+from llmgov.governance.breaker_policy import STATE_KEY
 from llmgov.models.registry import Workload
 
 

@@ -60,9 +60,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "breaker": (
         "llmgov.bot.cli.breaker",
-        "the cost circuit breaker's maintenance: set up, reconcile with AWS",
+        "the cost circuit breaker's maintenance",
     ),
-    "audit": ("llmgov.bot.cli.breaker", "the audit trail (export as JSON lines)"),
+    "audit": ("llmgov.bot.cli.breaker", "the audit trail"),
     "outbox": (
         "llmgov.bot.cli.outbox",
         "messages Slack refused: list them, and replay them once the cause is fixed",

@@ -11,10 +11,10 @@ import boto3
 import pytest
 
 from llmgov.bot.cli import main
+from llmgov.governance.breaker_policy import parse_policy
 from llmgov.guardrails import actions
 from llmgov.guardrails.actions import Result
 from llmgov.guardrails.aws import deny_document, managed_policy_arn
-from llmgov.guardrails.policy import parse_policy
 from llmgov.guardrails.setup import setup_policies
 from tests.guardrails.conftest import (
     ACCOUNT,

@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from llmgov.governance.findings import Finding
-from llmgov.guardrails.policy import (
+from llmgov.governance.breaker_policy import (
     evaluate,
     parse_policy,
     parse_principal,
     projected_pct_of_budget,
     storm_minutes,
 )
+from llmgov.governance.findings import Finding
 from llmgov.models.errors import BadInput
 from tests.guardrails.conftest import BEDROCK, PROFILE_ARN, ROLE_ARN, overrun, retry_storm
 

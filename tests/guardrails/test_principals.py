@@ -6,10 +6,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from llmgov.governance.breaker_policy import parse_principal
 from llmgov.governance.registry_file import InvalidRegistry, parse_registry
 from llmgov.guardrails import actions
 from llmgov.guardrails.actions import Result
-from llmgov.guardrails.policy import parse_principal
 from llmgov.models.errors import BadInput
 from tests.guardrails.conftest import (
     ACCOUNT,

@@ -166,7 +166,7 @@ def test_the_card_says_what_keeps_billing_and_no_longer_claims_every_model(
 
 
 def test_service_roles_must_be_roles_and_need_a_principal():
-    from llmgov.guardrails.policy import parse_policy
+    from llmgov.governance.breaker_policy import parse_policy
     from llmgov.models.errors import BadInput
 
     with pytest.raises(BadInput, match="service roles are roles"):
