@@ -16,9 +16,13 @@ workload or `(W,)` arrays for many.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ._numeric import BoolArray, FloatArray
 
 HOURS_PER_MONTH = 730.0
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
@@ -27,30 +31,31 @@ FTE_WITH_ML_INFRA = 0.25  # a marginal share of an existing platform team
 
 
 def people_monthly_cost(
-    people_cost_per_year,
-    ml_infrastructure,
+    people_cost_per_year: ArrayLike,
+    ml_infrastructure: ArrayLike,
     *,
     fte_without_ml_infra: float = FTE_WITHOUT_ML_INFRA,
     fte_with_ml_infra: float = FTE_WITH_ML_INFRA,
-) -> np.ndarray:
+) -> FloatArray:
     """People cost per month of running the platform: loaded cost per year / 12 x FTE."""
     fte = np.where(
         np.asarray(ml_infrastructure, dtype=bool), fte_with_ml_infra, fte_without_ml_infra
     )
-    return np.asarray(people_cost_per_year, dtype=float) * fte / 12
+    out: FloatArray = np.asarray(people_cost_per_year, dtype=float) * fte / 12
+    return out
 
 
 def bedrock_price_per_mtok(
-    input_share,
-    price_input_per_mtok,
-    price_output_per_mtok,
+    input_share: ArrayLike,
+    price_input_per_mtok: ArrayLike,
+    price_output_per_mtok: ArrayLike,
     *,
-    cache_read_share=0.0,
-    cache_write_share=0.0,
-    price_cache_read_per_mtok=None,
-    price_cache_write_per_mtok=None,
-    tier_multiplier=1.0,
-) -> np.ndarray:
+    cache_read_share: ArrayLike = 0.0,
+    cache_write_share: ArrayLike = 0.0,
+    price_cache_read_per_mtok: ArrayLike | None = None,
+    price_cache_write_per_mtok: ArrayLike | None = None,
+    tier_multiplier: ArrayLike = 1.0,
+) -> FloatArray:
     """Bedrock money per million tokens of a mix: shares of all tokens that are plain input,
     cache reads, cache writes (each at its own price; input price when it has none) and
     output, times the way of buying (batch 0.5, flex 0.5, priority 1.75; standard 1). The
@@ -68,26 +73,31 @@ def bedrock_price_per_mtok(
         + writes * np.asarray(write_price, dtype=float)
         + (1 - share_in) * np.asarray(price_output_per_mtok, dtype=float)
     )
-    return per_mtok * np.asarray(tier_multiplier, dtype=float)
+    out: FloatArray = per_mtok * np.asarray(tier_multiplier, dtype=float)
+    return out
 
 
 def bedrock_monthly_cost(
-    monthly_tokens, output_share, price_input_per_mtok, price_output_per_mtok
-) -> np.ndarray:
+    monthly_tokens: ArrayLike,
+    output_share: ArrayLike,
+    price_input_per_mtok: ArrayLike,
+    price_output_per_mtok: ArrayLike,
+) -> FloatArray:
     """Bedrock on-demand cost of `monthly_tokens` (input + output) per month."""
-    return np.asarray(monthly_tokens, float) * _price_per_token(
+    out: FloatArray = np.asarray(monthly_tokens, float) * _price_per_token(
         output_share, price_input_per_mtok, price_output_per_mtok
     )
+    return out
 
 
 def instances_needed(
-    monthly_tokens,
-    output_share,
-    throughput_per_instance,
-    peak_to_mean,
-    target_utilisation,
-    min_instances=1,
-) -> np.ndarray:
+    monthly_tokens: ArrayLike,
+    output_share: ArrayLike,
+    throughput_per_instance: ArrayLike,
+    peak_to_mean: ArrayLike,
+    target_utilisation: ArrayLike,
+    min_instances: ArrayLike = 1,
+) -> FloatArray:
     """Instances needed to serve the peak output token rate at the target utilisation."""
     peak_rate = (
         np.asarray(monthly_tokens, float)
@@ -105,7 +115,8 @@ def instances_needed(
         )
         - 1e-9
     )
-    return np.maximum(needed, min_instances)
+    out: FloatArray = np.maximum(needed, min_instances)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,37 +139,37 @@ class BreakEven:
       `self_hosted_by_peak`, `break_even_by_peak` `S + (3,)`.
     """
 
-    monthly_tokens: np.ndarray
-    bedrock_monthly: np.ndarray
-    self_hosted_monthly: np.ndarray
-    self_hosted_infra_monthly: np.ndarray
-    self_hosted_people_monthly: np.ndarray
-    instances: np.ndarray
-    savings_monthly: np.ndarray
-    fleet_utilisation: np.ndarray
-    break_even_monthly_tokens: np.ndarray
-    breaks_even: np.ndarray
-    volume_factors: np.ndarray
-    bedrock_by_volume: np.ndarray
-    self_hosted_by_volume: np.ndarray
-    peak_to_mean_values: np.ndarray
-    self_hosted_by_peak: np.ndarray
-    break_even_by_peak: np.ndarray
+    monthly_tokens: FloatArray
+    bedrock_monthly: FloatArray
+    self_hosted_monthly: FloatArray
+    self_hosted_infra_monthly: FloatArray
+    self_hosted_people_monthly: FloatArray
+    instances: FloatArray
+    savings_monthly: FloatArray
+    fleet_utilisation: FloatArray
+    break_even_monthly_tokens: FloatArray
+    breaks_even: BoolArray
+    volume_factors: FloatArray
+    bedrock_by_volume: FloatArray
+    self_hosted_by_volume: FloatArray
+    peak_to_mean_values: FloatArray
+    self_hosted_by_peak: FloatArray
+    break_even_by_peak: FloatArray
 
 
 def break_even(
-    monthly_tokens,
-    output_share,
-    price_input_per_mtok,
-    price_output_per_mtok,
-    throughput_per_instance,
-    instance_hourly_price,
+    monthly_tokens: ArrayLike,
+    output_share: ArrayLike,
+    price_input_per_mtok: ArrayLike,
+    price_output_per_mtok: ArrayLike,
+    throughput_per_instance: ArrayLike,
+    instance_hourly_price: ArrayLike,
     *,
-    peak_to_mean=3.0,
-    target_utilisation=0.6,
-    people_cost_per_year=180000.0,
-    ml_infrastructure=False,
-    people_monthly=None,
+    peak_to_mean: ArrayLike = 3.0,
+    target_utilisation: ArrayLike = 0.6,
+    people_cost_per_year: ArrayLike = 180000.0,
+    ml_infrastructure: ArrayLike = False,
+    people_monthly: ArrayLike | None = None,
     min_instances: int = 1,
 ) -> BreakEven:
     """Compare Bedrock and self-hosting for a monthly volume.
@@ -173,7 +184,7 @@ def break_even(
       `people_monthly` directly.
     - `min_instances`: the smallest fleet (1; 2 for a redundant critical-path service).
     """
-    people = (
+    people_given: ArrayLike = (
         people_monthly_cost(people_cost_per_year, ml_infrastructure)
         if people_monthly is None
         else people_monthly
@@ -188,17 +199,21 @@ def break_even(
             instance_hourly_price,
             peak_to_mean,
             target_utilisation,
-            people,
+            people_given,
             price_input_per_mtok,
             price_output_per_mtok,
         )
     )
     price = _price_per_token(share, price_in, price_out)
 
-    def grid(value):  # S -> S + (1,)
+    def grid(value: FloatArray) -> FloatArray:  # S -> S + (1,)
         return value[..., None]
 
-    def infra_cost(tokens, peak_ratio, expand=lambda v: v):
+    def infra_cost(
+        tokens: FloatArray,
+        peak_ratio: FloatArray,
+        expand: Callable[[FloatArray], FloatArray] = lambda v: v,
+    ) -> tuple[FloatArray, FloatArray]:
         fleet = instances_needed(
             tokens,
             expand(share),
@@ -255,15 +270,27 @@ def break_even(
     )
 
 
-def _price_per_token(output_share, price_input_per_mtok, price_output_per_mtok) -> np.ndarray:
+def _price_per_token(
+    output_share: ArrayLike, price_input_per_mtok: ArrayLike, price_output_per_mtok: ArrayLike
+) -> FloatArray:
     share = np.asarray(output_share, dtype=float)
-    return (
+    out: FloatArray = (
         (1 - share) * np.asarray(price_input_per_mtok, float)
         + share * np.asarray(price_output_per_mtok, float)
     ) / 1e6
+    return out
 
 
-def _break_even_volume(price, share, throughput, hourly, peak, utilisation, people, min_instances):
+def _break_even_volume(
+    price: FloatArray,
+    share: FloatArray,
+    throughput: FloatArray,
+    hourly: FloatArray,
+    peak: FloatArray,
+    utilisation: FloatArray,
+    people: FloatArray,
+    min_instances: int,
+) -> tuple[FloatArray, BoolArray]:
     """The first monthly volume where Bedrock's cost reaches the self-hosted cost.
 
     With `k` instances needed per monthly token, an instance full at the target carries

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from llmgov.economics._numeric import matmul, median
+from llmgov.economics._numeric import FloatArray, TimeArray, matmul, median
 from llmgov.economics.ranges import PIVOT, error_model, keep_of, moved_by_shrinking, t_factor
-from llmgov.economics.series import DAY, day_index, weekday
+from llmgov.economics.series import DAY, DayLike, day_index, weekday
 
 # Fit windows, longest first: a series uses the longest window its usable history fills.
 WEEKDAY_WINDOWS = (56, 28)
@@ -92,53 +93,56 @@ class Forecast:
     """
 
     as_of: np.datetime64
-    month_to_date: np.ndarray
-    month_end: np.ndarray
-    month_end_low: np.ndarray
-    month_end_high: np.ndarray
-    naive_month_end: np.ndarray
-    next_30: np.ndarray
-    next_30_low: np.ndarray
-    next_30_high: np.ndarray
-    next_90: np.ndarray
-    next_90_low: np.ndarray
-    next_90_high: np.ndarray
-    path_days: np.ndarray
-    daily_path: np.ndarray
-    budget: np.ndarray
-    exhaustion_date: np.ndarray
-    exhaustion_date_earliest: np.ndarray
-    level: np.ndarray
-    trend_per_day: np.ndarray
-    daily_sigma: np.ndarray
-    history_days: np.ndarray
-    level_shift_on: np.ndarray
-    method: np.ndarray
-    next_day_sd: np.ndarray
+    month_to_date: FloatArray
+    month_end: FloatArray
+    month_end_low: FloatArray
+    month_end_high: FloatArray
+    naive_month_end: FloatArray
+    next_30: FloatArray
+    next_30_low: FloatArray
+    next_30_high: FloatArray
+    next_90: FloatArray
+    next_90_low: FloatArray
+    next_90_high: FloatArray
+    path_days: TimeArray
+    daily_path: FloatArray
+    budget: FloatArray
+    exhaustion_date: TimeArray
+    exhaustion_date_earliest: TimeArray
+    level: FloatArray
+    trend_per_day: FloatArray
+    daily_sigma: FloatArray
+    history_days: NDArray[np.int64]
+    level_shift_on: TimeArray
+    method: NDArray[np.int8]
+    next_day_sd: FloatArray
     z: float
 
     @cached_property
-    def daily_low(self) -> np.ndarray:
+    def daily_low(self) -> FloatArray:
         """`(W, horizon)` low end of each day's range (never negative)."""
-        return np.maximum(self.daily_path - self._daily_half_width, 0.0)
+        low: FloatArray = np.maximum(self.daily_path - self._daily_half_width, 0.0)
+        return low
 
     @cached_property
-    def daily_high(self) -> np.ndarray:
+    def daily_high(self) -> FloatArray:
         """`(W, horizon)` high end of each day's range."""
-        return self.daily_path + self._daily_half_width
+        high: FloatArray = self.daily_path + self._daily_half_width
+        return high
 
     @cached_property
-    def _daily_half_width(self) -> np.ndarray:
+    def _daily_half_width(self) -> FloatArray:
         # day h: the next day's spread, widened by the trend's allowance for drifting
         steps = np.arange(1, self.daily_path.shape[1] + 1)
         drift = _TREND_DRIFT * np.abs(self.trend_per_day)[:, None] * steps
-        return self.z * np.sqrt(self.next_day_sd[:, None] ** 2 + drift**2)
+        half_width: FloatArray = self.z * np.sqrt(self.next_day_sd[:, None] ** 2 + drift**2)
+        return half_width
 
 
 def forecast(
     cost: np.ndarray,
     days: np.ndarray,
-    as_of=None,
+    as_of: DayLike | None = None,
     budgets: np.ndarray | float | None = None,
     *,
     horizon: int = 90,
@@ -226,7 +230,9 @@ def forecast(
     np.maximum(path, 0.0, out=path)
     cumulative = np.cumsum(path[:, :reach], axis=1)
 
-    def total(days_ahead: int, sums: np.ndarray, column: int):
+    def total(
+        days_ahead: int, sums: FloatArray, column: int
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         if days_ahead <= 0:
             zero = np.zeros(n_workloads)
             return zero, zero, zero
@@ -279,11 +285,11 @@ def forecast(
 
 @dataclass(frozen=True)
 class _Projection:
-    path: np.ndarray  # (n, horizon) spend per day
-    spread: np.ndarray  # (n, K) standard deviation of the sum of the first h days, h in horizons
-    trend: np.ndarray  # (n,) money per day per day
-    sigma: np.ndarray  # (n,) money, one day's residual scale
-    criterion: np.ndarray | None = None  # (n,) AIC of the fit, in the units of spend
+    path: FloatArray  # (n, horizon) spend per day
+    spread: FloatArray  # (n, K) standard deviation of the sum of the first h days, h in horizons
+    trend: FloatArray  # (n,) money per day per day
+    sigma: FloatArray  # (n,) money, one day's residual scale
+    criterion: FloatArray | None = None  # (n,) AIC of the fit, in the units of spend
 
 
 def _design(days: np.ndarray, time: np.ndarray, with_weekdays: bool) -> np.ndarray:
@@ -424,6 +430,8 @@ def _average(
 
     The range is the mixture's: the weighted variances plus the variance between the two
     projections, so a range widens where the fits disagree."""
+    if whole.criterion is None or part.criterion is None:
+        raise ValueError("averaging needs the criterion of both fits")
     gap = np.clip(0.5 * (part.criterion - whole.criterion[rows]) / _TEMPER, -50.0, 50.0)
     weight = 1.0 / (1.0 + np.exp(gap))  # the log fit's
     difference = _sums_at(whole.path[rows], horizons) - _sums_at(part.path, horizons)
@@ -432,7 +440,7 @@ def _average(
         (1 - w) * whole.spread[rows] ** 2 + w * part.spread**2 + w * (1 - w) * difference**2
     )
 
-    def mix(a, b):
+    def mix(a: FloatArray, b: FloatArray) -> FloatArray:
         share = weight.reshape(-1, *([1] * (b.ndim - 1)))
         a[rows] = (1 - share) * a[rows] + share * b
         return a
@@ -534,7 +542,10 @@ def _level_shift_age(
 
 
 def _exhaustion_dates(
-    this_month: np.ndarray, projected_cumulative: np.ndarray, budget: np.ndarray, as_of
+    this_month: np.ndarray,
+    projected_cumulative: np.ndarray,
+    budget: np.ndarray,
+    as_of: np.datetime64,
 ) -> np.ndarray:
     """First day the month's cumulative spend reaches the budget: in the data or projected."""
     n, elapsed = this_month.shape
@@ -565,7 +576,7 @@ def _fill_missing(spend: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.where(known, spend, medians[:, None])
 
 
-def _per_workload(values, n: int) -> np.ndarray:
+def _per_workload(values: ArrayLike | None, n: int) -> np.ndarray:
     if values is None:
         return np.full(n, np.nan)
     array = np.asarray(values, dtype=np.float64)

@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numpy.typing import NDArray
 
+from llmgov.economics._numeric import BoolArray, FloatArray, TimeArray
 from llmgov.economics._numeric import ratio as ratio_of
 from llmgov.economics.detectors import Detection, _flagged
 
@@ -37,12 +39,12 @@ MINUTES_PER_DAY = 1440.0
 class MinuteArrays:
     """Per-minute sums, `(W, T)` each, over the minutes `minutes` (`(T,)` datetime64[m])."""
 
-    minutes: np.ndarray
-    invocations: np.ndarray
-    tokens: np.ndarray  # input + output (+ cache) tokens
-    errors: np.ndarray  # client + server errors
-    throttles: np.ndarray
-    cost: np.ndarray  # token-based estimated cost
+    minutes: TimeArray
+    invocations: FloatArray
+    tokens: FloatArray  # input + output (+ cache) tokens
+    errors: FloatArray  # client + server errors
+    throttles: FloatArray
+    cost: FloatArray  # token-based estimated cost
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -60,18 +62,18 @@ class MinuteArrays:
 class MinuteBaseline:
     """Expected per-minute rates at this time of day, `(W,)` each."""
 
-    invocations: np.ndarray
-    tokens: np.ndarray
-    errors: np.ndarray
-    throttles: np.ndarray
-    cost: np.ndarray
+    invocations: FloatArray
+    tokens: FloatArray
+    errors: FloatArray
+    throttles: FloatArray
+    cost: FloatArray
 
     @property
-    def attempts(self) -> np.ndarray:
+    def attempts(self) -> FloatArray:
         return self.invocations + self.throttles
 
     @property
-    def failure_share(self) -> np.ndarray:
+    def failure_share(self) -> FloatArray:
         return ratio_of(self.errors + self.throttles, self.attempts)
 
 
@@ -121,36 +123,39 @@ class MinuteThresholds:
     horizon_minutes: float = MINUTES_PER_DAY  # money at stake: this long at the excess rate
 
 
-def _mean_window(values: np.ndarray, window: int) -> np.ndarray:
+def _mean_window(values: FloatArray, window: int) -> FloatArray:
     if values.shape[1] == 0:
         return np.zeros(values.shape[0])
-    return values[:, -window:].mean(axis=1)
+    mean: FloatArray = values[:, -window:].mean(axis=1)
+    return mean
 
 
-def _judged(values: np.ndarray, window: int, ongoing: np.ndarray, hold_minutes: int):
+def _judged(values: FloatArray, window: int, ongoing: BoolArray, hold_minutes: int) -> FloatArray:
     """The mean of the last `window` minutes; of the last `hold_minutes` for open alerts."""
     return np.where(
         ongoing, _mean_window(values, max(hold_minutes, window)), _mean_window(values, window)
     )
 
 
-def _eased(threshold: float, ongoing: np.ndarray, hold: float, base: float = 0.0) -> np.ndarray:
+def _eased(threshold: float, ongoing: BoolArray, hold: float, base: float = 0.0) -> FloatArray:
     """`threshold` per row, eased for ongoing alerts: `base + hold x (threshold - base)`."""
     eased = base + hold * (threshold - base)
     return np.where(ongoing, eased, threshold)
 
 
-def _trailing_run(condition: np.ndarray) -> np.ndarray:
+def _trailing_run(condition: BoolArray) -> NDArray[np.int64]:
     """How many trailing minutes (columns) of each row satisfy `condition`."""
     if condition.shape[1] == 0:
         return np.zeros(condition.shape[0], dtype=np.int64)
-    return np.cumprod(condition[:, ::-1], axis=1).sum(axis=1)
+    run: NDArray[np.int64] = np.cumprod(condition[:, ::-1], axis=1).sum(axis=1)
+    return run
 
 
-def _since(minutes: np.ndarray, run: np.ndarray, window: int) -> np.ndarray:
+def _since(minutes: TimeArray, run: NDArray[np.int64], window: int) -> TimeArray:
     """The first minute of the condition: at least the window judged."""
     back = np.maximum(run, min(window, minutes.size))
-    return minutes[-1] - np.maximum(back - 1, 0).astype("timedelta64[m]")
+    first: TimeArray = minutes[-1] - np.maximum(back - 1, 0).astype("timedelta64[m]")
+    return first
 
 
 def minute_retry_storm(

@@ -42,7 +42,7 @@ from math import erfc, sqrt
 
 import numpy as np
 
-from llmgov.economics._numeric import matmul
+from llmgov.economics._numeric import FloatArray, IndexArray, matmul
 
 PHI_GRID = np.concatenate([np.linspace(0.0, 0.9, 19), [0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 1.0]])
 _LAGS = 4  # lag products used to tell autocorrelated noise from white noise
@@ -249,7 +249,7 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
     slope[:length] = pseudo_inverse[1]
     distance = np.abs(np.arange(size)[:, None] - np.arange(size)[None, :])
 
-    def forms(covariance) -> _Forms:
+    def forms(covariance: FloatArray) -> _Forms:
         window = residual_maker @ covariance[:length, :length] @ residual_maker
         su, sd = u0 @ covariance, d @ covariance  # (K, size)
         s0, s1 = covariance @ v0, covariance @ v1
@@ -283,8 +283,8 @@ def error_model(design: np.ndarray, future: np.ndarray, horizons: np.ndarray) ->
 
 
 def moved_by_shrinking(
-    shrunk: np.ndarray, design: np.ndarray, horizons: np.ndarray, carry: np.ndarray
-) -> np.ndarray:
+    shrunk: FloatArray, design: FloatArray, horizons: IndexArray, carry: FloatArray
+) -> FloatArray:
     """`(n, K)` how much taking `shrunk` `(n,)` off the slope moved each h-day sum: the
     slope's days after the pivot, less what the carried residual (`carry` `(n, K)`, its
     summed weights) gives back of the last day's share."""
@@ -292,7 +292,8 @@ def moved_by_shrinking(
     pivot = PIVOT * design[-1, 1]
     after_pivot = (length - 1) / 2 + np.arange(1, int(horizons.max()) + 1) - pivot
     ahead = np.cumsum(after_pivot)[horizons - 1]
-    return shrunk[:, None] * (ahead[None, :] - carry * (design[-1, 1] - pivot))
+    moved: FloatArray = shrunk[:, None] * (ahead[None, :] - carry * (design[-1, 1] - pivot))
+    return moved
 
 
 _BINS = 10  # calibration bins of the fitted phi: [0, 0.1), ..., [0.9, 1]
@@ -307,7 +308,7 @@ def _phi_bin(phi: np.ndarray) -> np.ndarray:
     return np.clip((phi * _BINS).astype(np.int64), 0, _BINS - 1)
 
 
-def _wander(residuals: np.ndarray) -> np.ndarray:
+def _wander(residuals: FloatArray) -> FloatArray:
     """`(n,)` variance ratio of the residuals: the mean squared change over `_WANDER_LAG`
     days over `_WANDER_LAG` times the mean squared change over one day. About 1 for a random
     walk, 1/`_WANDER_LAG` for white noise: it tells a wandering level from noise that returns
@@ -316,7 +317,8 @@ def _wander(residuals: np.ndarray) -> np.ndarray:
     lag = min(_WANDER_LAG, max(length // 2, 1))
     far = np.square(residuals[:, lag:] - residuals[:, :-lag]).mean(axis=1)
     near = np.square(np.diff(residuals, axis=1)).mean(axis=1)
-    return np.divide(far, lag * near, out=np.zeros_like(far), where=near > 0)
+    ratio: FloatArray = np.divide(far, lag * near, out=np.zeros_like(far), where=near > 0)
+    return ratio
 
 
 def _wander_bin(wander: np.ndarray, edges: np.ndarray | None) -> np.ndarray:

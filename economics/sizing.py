@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from statistics import median
+from typing import TypeAlias
 
 import numpy as np
 
@@ -247,6 +248,11 @@ def class_range(name: str) -> str:
 
 
 # ---- throughput --------------------------------------------------------------------------
+AnchorSetup: TypeAlias = tuple[str, str, int, float | None, float | None]
+"""What makes two anchors the same measurement setup: source, model, GPUs, input and output
+tokens (`Anchor.setup`)."""
+
+
 @dataclass(frozen=True)
 class Anchor:
     """One published figure of `data/throughput.csv`."""
@@ -278,7 +284,7 @@ class Anchor:
         return None
 
     @property
-    def setup(self) -> tuple:
+    def setup(self) -> AnchorSetup:
         return (self.source_id, self.model, self.num_gpus, self.input_tokens, self.output_tokens)
 
 
@@ -398,7 +404,7 @@ def estimate_throughput(
     chosen = serving or usable
     upper_bound = not serving
     # each setup at its saturated figure (the highest load that meets the latency target)
-    best: dict[tuple, Anchor] = {}
+    best: dict[AnchorSetup, Anchor] = {}
     for anchor in chosen:
         if anchor.setup not in best or anchor.per_gpu > best[anchor.setup].per_gpu:
             best[anchor.setup] = anchor
@@ -407,8 +413,11 @@ def estimate_throughput(
         if serving:  # ShareGPT-like chat traffic, scaled by the mix
             level = anchor.per_gpu * mix
         else:  # fixed lengths: read the workload's ratio off the curve of this model
-            same = [(a.ratio, a.per_gpu) for a in best.values() if a.model == anchor.model]
-            same = [(r or SHAREGPT_INPUT_OUTPUT_RATIO, v) for r, v in same]
+            same = [
+                (a.ratio or SHAREGPT_INPUT_OUTPUT_RATIO, a.per_gpu)
+                for a in best.values()
+                if a.model == anchor.model
+            ]
             level = _curve(same, wanted_ratio)
         by_size.setdefault(anchor.active_params_b, []).append(level)
     sizes = sorted(by_size)
