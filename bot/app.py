@@ -139,6 +139,19 @@ def handle_error(
     report_failure(error, logger, Respond(response_url=response_url) if response_url else None)
 
 
+class _DropTokenUnusedWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, and
+    then warns that the token "will be unused". We give it the one shared client, built from
+    that same token, so the warning says nothing; every other Bolt message passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_LOGGER = logging.getLogger("slack_bolt.App")
+_BOLT_LOGGER.addFilter(_DropTokenUnusedWarning())
+
+
 def build_app(
     settings: Settings,
     session_factory: sessionmaker[Session],

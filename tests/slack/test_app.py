@@ -150,3 +150,14 @@ def test_web_app_health_and_metrics_hook(bolt_app):
     bare = create_web_app(bolt_app).test_client()
     assert bare.get("/healthz").get_json() == {"ok": True}
     assert bare.get("/metrics").status_code == 404
+
+
+def test_building_the_app_logs_no_token_unused_warning(
+    settings, session_factory, monkeypatch, caplog
+):
+    """Every start used to log Bolt's "`token` will be unused": Bolt reads SLACK_BOT_TOKEN
+    from the environment although it is given the shared client built from that token."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    with caplog.at_level(logging.WARNING, logger="slack_bolt"):
+        build_app(settings, session_factory, token_verification_enabled=False)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
