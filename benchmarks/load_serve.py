@@ -64,7 +64,7 @@ BOT_TOKEN = "xoxb-0000000000-0000000000-loadbenchmarktoken"
 ADMIN = "U0ANA0001"  # Ana Silva in the demo registry
 SLACK_ACK_DEADLINE = 3.0
 START_TIMEOUT = 120.0
-CLI = "import sys; from bot.cli import main; sys.exit(main())"
+CLI = "import sys; from llmgov.bot.cli import main; sys.exit(main())"
 
 # (command, text, user): what people ask, in the proportions of a busy afternoon.
 BURST_MIX = [

@@ -12,7 +12,6 @@ runs (and says clearly what is missing) even before those modules exist.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from llmgov.bot import metrics
@@ -157,24 +155,14 @@ class JobContext:
             self.pacer = Pacer(self.clock)
 
 
-class MissingDependency(RuntimeError):
-    """A job needs a module or function that is not installed yet."""
-
-
-def _function(module: str, name: str) -> Callable[..., Any]:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as error:
-        raise MissingDependency(f"{module}.{name} is not available: {error}") from error
-
-
 # ---- the job bodies ----------------------------------------------------------------------
 
 
 def collect_job(ctx: JobContext, now: datetime, sources: tuple[str, ...] | None) -> dict:
     """Collect from those of `sources` that are configured (None: every configured source),
     then run the checks, whether or not anything arrived (stale data is a finding too)."""
-    collect = _function("llmgov.collectors.run", "collect")
+    from llmgov.collectors.run import collect
+
     chosen = _configured(ctx, sources)
     collected: Any = {"skipped": "none of these sources is configured"}
     if chosen is None or chosen:
@@ -188,27 +176,17 @@ def _configured(ctx: JobContext, wanted: tuple[str, ...] | None) -> list[str] | 
     """`wanted` restricted to the sources the registry configures (None: let collect choose)."""
     if wanted is None:
         return None
-    run = importlib.import_module("llmgov.collectors.run")
-    configured_sources = getattr(run, "configured_sources", None)
-    try:
-        if configured_sources is not None:
-            configured = set(configured_sources(ctx.session_factory))
-        else:  # the collectors' own choice when no source is named
-            from llmgov.models.registry import SourceSetting
+    from llmgov.collectors.run import configured_sources
 
-            with ctx.session_factory() as session:
-                rows = session.scalars(select(SourceSetting))
-                settings = {row.name: dict(row.config or {}) for row in rows}
-            configured = set(run._choose_sources(None, settings))
-    except BadInput:  # no source configured at all
-        configured = set()
+    configured = set(configured_sources(ctx.session_factory))
     if "cost_explorer" in configured:
         configured.add("gpu_prices")  # refreshed from the AWS Price List API with the same access
     return [source for source in wanted if source in configured]
 
 
 def check_job(ctx: JobContext, now: datetime) -> Any:
-    run_checks = _function("llmgov.bot.notify", "run_checks")
+    from llmgov.bot.notify import run_checks
+
     return _summary(run_checks(ctx.session_factory, ctx.settings, now, dry_run=ctx.dry_run))
 
 
@@ -224,7 +202,8 @@ def digest_job(ctx: JobContext, now: datetime) -> dict:
         )
     if not due:
         return {"owners": 0}
-    send_digests = _function("llmgov.bot.notify", "send_digests")
+    from llmgov.bot.notify import send_digests
+
     failed: list[str] = []
     for owner in due:
         try:
@@ -247,7 +226,8 @@ def digest_job(ctx: JobContext, now: datetime) -> dict:
 
 
 def gap_review_job(ctx: JobContext, now: datetime) -> Any:
-    send_gap_review = _function("llmgov.bot.notify", "send_gap_review")
+    from llmgov.bot.notify import send_gap_review
+
     return _summary(send_gap_review(ctx.session_factory, ctx.settings, now, dry_run=ctx.dry_run))
 
 
@@ -294,8 +274,9 @@ def flush_outbox_job(ctx: JobContext, now: datetime) -> dict:
 
 def breaker_reconcile_job(ctx: JobContext, now: datetime) -> Any:
     """Repair interrupted trips and resets, and confirm trips; cards follow the changes."""
-    reconcile = _function("llmgov.guardrails.reconcile", "reconcile")
-    refresh = _function("llmgov.bot.breaker_notify", "refresh_breaker_copies")
+    from llmgov.bot.breaker_notify import refresh_breaker_copies as refresh
+    from llmgov.guardrails.reconcile import reconcile
+
     report = reconcile(ctx.session_factory, now, repair=not ctx.dry_run)
     for slug in sorted({d.slug for d in report.differences + report.confirmations}):
         if not ctx.dry_run:
@@ -355,18 +336,11 @@ JOBS: dict[str, JobSpec] = {
 
 
 def hourly_sources(config: ScheduleConfig) -> tuple[str, ...]:
-    return config.hourly_sources or _collector_default("HOURLY_SOURCES", DEFAULT_HOURLY_SOURCES)
+    return config.hourly_sources or DEFAULT_HOURLY_SOURCES
 
 
 def daily_sources(config: ScheduleConfig) -> tuple[str, ...]:
-    return config.daily_sources or _collector_default("DAILY_SOURCES", DEFAULT_DAILY_SOURCES)
-
-
-def _collector_default(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    try:
-        return tuple(getattr(importlib.import_module("llmgov.collectors.run"), name))
-    except (ImportError, AttributeError):
-        return default
+    return config.daily_sources or DEFAULT_DAILY_SOURCES
 
 
 @dataclass

@@ -154,6 +154,18 @@ def collect(
     return report
 
 
+def configured_sources(session_factory: sessionmaker[Session]) -> list[str]:
+    """The sources the registry configures: what `collect` runs when no source is named
+    (empty when none is configured)."""
+    with session_factory() as session:
+        rows = session.scalars(select(SourceSetting))
+        settings = {row.name: dict(row.config or {}) for row in rows}
+    try:
+        return _choose_sources(None, settings)
+    except BadInput:  # no source configured at all
+        return []
+
+
 def _choose_sources(
     sources: Iterable[str] | None, settings: dict[str, dict[str, Any]]
 ) -> list[str]:

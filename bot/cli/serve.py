@@ -11,8 +11,6 @@ with `--metrics-port N` it is served on a separate bind (`--metrics-host`, defau
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -33,7 +31,6 @@ from llmgov.models.errors import BadInput, SourceError
 
 log = logging.getLogger("llmgov.bot.serve")
 
-SCHEDULER_MODULE = "llmgov.bot.scheduler"
 METRICS_TOKEN_ENV = "LLMGOV_METRICS_TOKEN"
 
 
@@ -69,13 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def start_scheduler(
     settings: Settings, session_factory, client, charts: ChartWorker | None = None
 ) -> Any | None:
-    """Start `bot.scheduler.start_background(...)` when that module exists; else say so."""
-    if importlib.util.find_spec(SCHEDULER_MODULE) is None:
-        log.warning(
-            "no scheduler available (%s is not installed); serving Slack only", SCHEDULER_MODULE
-        )
-        return None
-    scheduler = importlib.import_module(SCHEDULER_MODULE)
+    """Start the in-process scheduler (`bot.scheduler.start_background`)."""
+    from llmgov.bot import scheduler
+
     started = scheduler.start_background(
         settings=settings, session_factory=session_factory, client=client, charts=charts
     )

@@ -137,7 +137,7 @@ def test_a_stuck_chart_is_given_up_and_the_worker_replaced(session, world, chart
 def test_a_killed_server_leaves_no_chart_processes_behind():
     server_code = (
         "import time\n"
-        "from bot.chart_worker import ChartWorker\n"
+        "from llmgov.bot.chart_worker import ChartWorker\n"
         "worker = ChartWorker().start()\n"
         "(process,) = worker._executor._processes.values()\n"
         "print(process.pid, flush=True)\n"

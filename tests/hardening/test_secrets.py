@@ -186,7 +186,11 @@ def test_the_stderr_of_a_real_llmgov_serve_process_holds_no_secret(
         "PYTHONPATH": str(REPO),
     }
     stderr_path = tmp_path / "serve.stderr"
-    command = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from llmgov.bot.cli import main; sys.exit(main())",
+    ]
     command += ["-v", "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stderr, stderr=stderr)

@@ -16,7 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def llmgov(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", *args],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from llmgov.bot.cli import main; sys.exit(main())",
+            *args,
+        ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
         capture_output=True,

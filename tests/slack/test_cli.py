@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
@@ -95,8 +94,10 @@ def test_ask_on_an_unmigrated_database_says_what_to_run(tmp_path, monkeypatch, c
 # ---- serve --------------------------------------------------------------------------------
 
 
-def test_start_scheduler_when_available(monkeypatch, caplog):
-    monkeypatch.setattr(serve_cli, "SCHEDULER_MODULE", "tests.slack.fake_scheduler")
+def test_start_scheduler_starts_the_in_process_scheduler(monkeypatch):
+    from llmgov.bot import scheduler
+
+    monkeypatch.setattr(scheduler, "start_background", fake_scheduler.start_background)
     fake_scheduler.STARTED.clear()
     handle = serve_cli.start_scheduler("settings", "factory", "client", "charts")
     assert fake_scheduler.STARTED == [
@@ -108,13 +109,9 @@ def test_start_scheduler_when_available(monkeypatch, caplog):
         }
     ]
     assert handle is not None
-    monkeypatch.setattr(serve_cli, "SCHEDULER_MODULE", "tests.slack.no_such_scheduler")
-    with caplog.at_level(logging.WARNING, logger="llmgov.bot.serve"):
-        assert serve_cli.start_scheduler("s", "f", "c") is None
-    assert "no scheduler available" in caplog.text
 
 
-LLMGOV = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+LLMGOV = [sys.executable, "-c", "import sys; from llmgov.bot.cli import main; sys.exit(main())"]
 
 
 def free_port() -> int:
