@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from llmgov.governance import audit
@@ -219,14 +219,6 @@ def unresolved_for_workloads(session: Session, workload_ids: Iterable[int]) -> l
     return sorted(alerts, key=lambda a: (-severity_rank(a.severity), -a.amount, a.id))
 
 
-def counts_by_status(session: Session) -> dict[str, int]:
-    """Alerts per state, every state present (for /metrics)."""
-    counts = {status.value: 0 for status in AlertStatus}
-    rows = session.execute(select(Alert.status, func.count()).group_by(Alert.status))
-    counts.update({status: int(count) for status, count in rows})
-    return counts
-
-
 # ---- helpers ---------------------------------------------------------------------------
 
 
@@ -308,7 +300,6 @@ __all__ = [
     "AlertChange",
     "ChangeAction",
     "acknowledge",
-    "counts_by_status",
     "snooze",
     "sync",
     "unresolved_for_workloads",

@@ -31,7 +31,6 @@ MAX_MESSAGE_TEXT = 40000
 ELLIPSIS = "…"
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")  # \Z: "$" would let a trailing newline in
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}\Z")
 _USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}\Z")
 
 T = TypeVar("T")
@@ -104,12 +103,6 @@ def mention(user_id: str) -> str:
     if not _USER_ID.match(user_id):
         raise ValueError(f"{user_id!r} is not a Slack user id")
     return f"<@{user_id}>"
-
-
-def channel_link(channel_id: str) -> str:
-    if not _CHANNEL_ID.match(channel_id):
-        raise ValueError(f"{channel_id!r} is not a Slack channel id")
-    return f"<#{channel_id}>"
 
 
 def usergroup_mention(group_id: str) -> str:
@@ -387,7 +380,6 @@ __all__ = [
     "Message",
     "and_more",
     "blocks_to_text",
-    "channel_link",
     "escape",
     "escape_code",
     "escape_keeping_mentions",

@@ -139,14 +139,3 @@ def test_duplicate_fingerprints_in_one_run_keep_the_most_severe(session, registr
         session, [finding("warning", fp="same"), finding("critical", fp="same")], T0
     )
     assert len(changes) == 1 and changes[0].alert.severity == "critical"
-
-
-def test_counts_by_status(session, registry):
-    alerts.sync(session, [finding(kind="stale_data"), finding(kind="spend_anomaly")], T0)
-    alerts.sync(session, [finding(kind="stale_data")], T0 + timedelta(hours=1))
-    assert alerts.counts_by_status(session) == {
-        "open": 1,
-        "acknowledged": 0,
-        "snoozed": 0,
-        "resolved": 1,
-    }

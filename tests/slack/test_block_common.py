@@ -20,7 +20,6 @@ from llmgov.bot.blocks.common import (
     Message,
     and_more,
     blocks_to_text,
-    channel_link,
     escape,
     escape_keeping_mentions,
     limited_blocks,
@@ -50,13 +49,10 @@ def test_escape_keeping_mentions():
 
 def test_mentions_only_from_ids():
     assert mention("U0ANA0001") == "<@U0ANA0001>"
-    assert channel_link("C0SEARCH01") == "<#C0SEARCH01>"
     assert usergroup_mention("S0LEADS01") == "<!subteam^S0LEADS01>"
     for bad in ("ana", "<!channel>", "U1|x>", ""):
         with pytest.raises(ValueError):
             mention(bad)
-    with pytest.raises(ValueError):
-        channel_link("U0ANA0001")
     with pytest.raises(ValueError):
         usergroup_mention("here")
 
