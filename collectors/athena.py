@@ -29,6 +29,7 @@ from llmgov.collectors.billing_files import (
 from llmgov.collectors.paging import checked_pages
 from llmgov.models.base import transaction, utcnow
 from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.ledger import check_currency
 from llmgov.models.planner_stats import refresh_after_writing
 
 SOURCE = "athena"
@@ -46,6 +47,7 @@ CUR2_SQL = """SELECT
   line_item_usage_type,
   line_item_resource_id,
   line_item_line_item_type,
+  CAST(date(bill_billing_period_start_date) AS varchar) AS bill_billing_period_start_date,
   line_item_legal_entity,
   {principal}
   line_item_currency_code,
@@ -67,6 +69,8 @@ FOCUS_SQL = """SELECT
   x_usagetype,
   resourceid,
   chargecategory,
+  chargeclass,
+  CAST(date(billingperiodstart) AS varchar) AS billingperiodstart,
   billingcurrency,
   json_format(CAST(tags AS JSON)) AS tags,
   CAST(SUM(billedcost) AS varchar) AS billedcost,
@@ -90,7 +94,7 @@ def build_query(
         raise BadInput(f"the Athena window is empty: --since {start} is not before --until {end}")
     if fmt == "cur2":
         principal = "line_item_iam_principal,\n  " if iam_principal else ""
-        keys = 13 if iam_principal else 12
+        keys = 14 if iam_principal else 13
         return CUR2_SQL.format(
             principal=principal,
             database=database,
@@ -105,7 +109,7 @@ def build_query(
             table=table,
             start=start.isoformat(),
             end=end.isoformat(),
-            group_by=", ".join(str(i) for i in range(1, 12)),
+            group_by=", ".join(str(i) for i in range(1, 14)),
         )
     raise BadInput(f"unknown billing format {fmt!r}; use focus or cur2")
 
@@ -222,9 +226,11 @@ def import_athena(
     layout = make_layout(source.header, fmt, source.name)
     errors = RowErrors()
     with transaction(session_factory) as session:
-        stage = BillingStage(session, SOURCE)
+        stage = BillingStage(session, SOURCE, fmt=fmt)
         read_into(stage, source, layout, errors)
         errors.raise_if_any()
+        if stage.currency:
+            check_currency(session, stage.currency, report.inputs[0])
         report.facts = stage.merge(now) if stage.rows else 0
         report.attribution = attribute_facts(
             session, tag_key=tag_key, sources=[SOURCE], actor="import:athena"

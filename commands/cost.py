@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from llmgov.governance.registry_view import Gap, gaps_from
 from llmgov.models.base import plain_rows
 from llmgov.models.facts import CostFact, UpstreamFact, UsageFact
 from llmgov.models.governance import Alert, AlertStatus
+from llmgov.models.ledger import billed_adjustment, billed_any, billed_usage, counted_usage
 from llmgov.models.registry import OrganisationProfile, Person, Team, Workload, is_slug
 
 EXAMPLE = "/llm-cost team:search 30d"
@@ -461,6 +462,8 @@ class CostReport:
     findings_total: int
     chart: ChartSeries | None
     notes: tuple[str, ...] = ()
+    # credits, refunds, tax, ... in the period: kept out of every total (models/ledger.py)
+    adjustments: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def gaps(self) -> list[tuple[WorkloadInfo, tuple[Gap, ...]]]:
@@ -720,6 +723,7 @@ class FactQuery:
             CostFact.day >= start,
             CostFact.day <= end,
             self._scope(CostFact.workload_id, CostFact.is_llm),
+            counted_usage(),
         ]
         if self.known_at is not None:
             conditions.append(CostFact.collected_at < self.known_at)
@@ -744,7 +748,7 @@ class FactQuery:
     # -- queries --
     def billed_through(self, as_of: date) -> date | None:
         """The last day with billed cost (any workload): billing is at least this fresh."""
-        statement = select(func.max(CostFact.day)).where(CostFact.day <= as_of)
+        statement = select(func.max(CostFact.day)).where(CostFact.day <= as_of, billed_any())
         if self.known_at is not None:
             statement = statement.where(CostFact.collected_at < self.known_at)
         value = self.session.scalar(statement)
@@ -922,6 +926,23 @@ class FactQuery:
                 result[(wid, name)] = float(requests or 0)
         return result
 
+    def adjustments(self, start: date, end: date) -> dict[str, Decimal]:
+        """The scope's LLM adjustments (credit, refund, tax, ...) in [start, end], by kind."""
+        conditions = [
+            CostFact.day >= start,
+            CostFact.day <= end,
+            self._scope(CostFact.workload_id),
+            billed_adjustment(),
+        ]
+        if self.known_at is not None:
+            conditions.append(CostFact.collected_at < self.known_at)
+        statement = (
+            select(CostFact.charge_kind, func.sum(CostFact.cost))
+            .where(*conditions)
+            .group_by(CostFact.charge_kind)
+        )
+        return {kind: Decimal(value) for kind, value in self._rows(statement) if value is not None}
+
     def unattributed(self, start: date, end: date, lag_start: date | None) -> Decimal:
         """Spend in [start, end] no workload claims: billed, plus estimates after the bill."""
         billed = self.session.scalar(
@@ -929,7 +950,7 @@ class FactQuery:
                 CostFact.day >= start,
                 CostFact.day <= end,
                 CostFact.workload_id.is_(None),
-                CostFact.is_llm.is_(True),
+                billed_usage(),
                 *([CostFact.collected_at < self.known_at] if self.known_at else []),
             )
         )
@@ -1264,6 +1285,7 @@ def build_cost_report(
         findings_total=alerts_total,
         chart=chart,
         notes=tuple(notes),
+        adjustments=facts.adjustments(period.start, period.end) if has_scope else {},
     )
 
 
@@ -1669,6 +1691,7 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
         "budget": cents(report.budget),
         "budget_status": report.budget_status,
         "budget_exhausted_on": _day(report.budget_exhausted_on),
+        "adjustments": {kind: cents(amount) for kind, amount in sorted(report.adjustments.items())},
         "billing": {
             "billed_through": _day(billing.billed_through),
             "estimated_days": billing.estimated_days,

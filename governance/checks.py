@@ -51,6 +51,7 @@ from llmgov.governance.findings import Finding, Kind, fingerprint, format_money,
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.arrays import FactArrays, build_arrays
 from llmgov.models.facts import CostFact, SourceStatus
+from llmgov.models.ledger import billed_usage
 from llmgov.models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
 from llmgov.models.series_keys import describe_series_key
 
@@ -755,7 +756,7 @@ def check_unattributed(ctx: CheckContext) -> Iterator[Finding]:
     limits = ctx.thresholds
     window = limits.stake_window_days
     start = ctx.last_day - timedelta(days=window - 1)
-    in_window = and_(CostFact.day >= start, CostFact.day <= ctx.last_day, CostFact.is_llm.is_(True))
+    in_window = and_(CostFact.day >= start, CostFact.day <= ctx.last_day, billed_usage())
     rows = ctx.session.execute(
         select(CostFact.source, CostFact.series_key, func.sum(CostFact.cost))
         .where(in_window, CostFact.workload_id.is_(None))

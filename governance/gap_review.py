@@ -29,6 +29,7 @@ from llmgov.governance.findings import jsonable
 from llmgov.governance.registry_view import GAP_LABELS, Gap, gaps_of
 from llmgov.models.facts import CostFact
 from llmgov.models.governance import DecisionRecord
+from llmgov.models.ledger import billed_usage
 from llmgov.models.registry import AuditEvent, Platform, Workload
 from llmgov.models.series_keys import describe_series_key
 
@@ -240,7 +241,7 @@ def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal
         select(CostFact.source, CostFact.series_key, func.sum(CostFact.cost))
         .where(
             CostFact.workload_id.is_(None),
-            CostFact.is_llm.is_(True),
+            billed_usage(),
             CostFact.day >= start,
             CostFact.day <= ctx.last_day,
         )

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from llmgov.economics.series import DailyArrays, GpuArrays, HourlyArrays
 from llmgov.models.facts import CostFact, GpuFact, Price, UpstreamFact, UsageFact
+from llmgov.models.ledger import billed_usage
 from llmgov.models.registry import Workload
 
 UNATTRIBUTED = -1  # workload id standing for "no workload" in grouped rows
@@ -135,7 +136,7 @@ def build_arrays(
         CostFact.day,
         days,
         [func.sum(CostFact.cost), func.count()],
-        and_(CostFact.is_llm.is_(True), CostFact.day >= first_day, CostFact.day <= as_of),
+        and_(billed_usage(), CostFact.day >= first_day, CostFact.day <= as_of),
     )
     usage_daily = grids.query(UsageFact, UsageFact.hour, days, _usage_measures())
     upstream_daily = grids.query(

@@ -19,11 +19,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from llmgov.models.base import Base, utcnow
 
@@ -93,21 +95,45 @@ class CostFact(AttributedMixin, Base):
     service: Mapped[str | None] = mapped_column(String(200))
     usage_type: Mapped[str | None] = mapped_column(String(300))
     resource_id: Mapped[str | None] = mapped_column(String(500))
-    cost: Mapped[Decimal] = mapped_column()
+    # 9 decimals on every database: the exports' precision (billing imports sum in 1e-9 units)
+    cost: Mapped[Decimal] = mapped_column(Numeric(24, 9, asdecimal=True))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     usage_quantity: Mapped[float | None] = mapped_column(Float)
     is_llm: Mapped[bool] = mapped_column(default=True)  # Bedrock/LLM spend vs other cloud spend
+    # usage, or an adjustment kept out of spend: credit, refund, tax, fee, purchase, discount,
+    # adjustment (`models/ledger.py`)
+    charge_kind: Mapped[str] = mapped_column(String(16), default="usage", server_default="usage")
+    # another source counts for this fact's account and day (`models.ledger.settle`)
+    superseded: Mapped[bool] = mapped_column(default=False, server_default=false())
     dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tags, principal, ...
     collected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # Both indexes hold what `/llm-cost` sums (cost, is_llm), so its scans of hundreds of
+    # Both indexes hold what `/llm-cost` sums (cost and the ledger's columns), so its scans of hundreds of
     # thousands of billed days never read the table itself.
     __table_args__ = (
         UniqueConstraint("source", "series_key", "day"),
         # a workload's (or team's) cost over a range of days, and the ranking of `all`
-        Index("ix_cost_facts_workload_day", "workload_id", "day", "cost", "is_llm"),
+        Index(
+            "ix_cost_facts_workload_day",
+            "workload_id",
+            "day",
+            "cost",
+            "is_llm",
+            "charge_kind",
+            "superseded",
+        ),
         # the daily totals of every workload over a range of days
-        Index("ix_cost_facts_day_workload", "day", "workload_id", "cost", "is_llm"),
+        Index(
+            "ix_cost_facts_day_workload",
+            "day",
+            "workload_id",
+            "cost",
+            "is_llm",
+            "charge_kind",
+            "superseded",
+        ),
+        # the ledger's precedence: the other sources of one account and day
+        Index("ix_cost_facts_account_day", "account", "day", "source"),
     )
 
 

@@ -147,4 +147,4 @@ def test_query_refuses_injection_and_builds_focus_sql():
     cur2 = build_query(
         "cur2", "billing", "cur2", dt.date(2026, 11, 1), dt.date(2026, 12, 1), iam_principal=True
     )
-    assert "line_item_iam_principal" in cur2 and cur2.rstrip().endswith("13")
+    assert "line_item_iam_principal" in cur2 and cur2.rstrip().endswith("14")
