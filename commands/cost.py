@@ -33,7 +33,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from llmgov.commands.parsing import ParseError, Token, TokenKind, tokenize
 from llmgov.economics.decompose import EFFECTS, PeriodTotals, decompose
 from llmgov.economics.forecast import forecast
+from llmgov.governance.ledger import NO_BUDGET, budget_status
 from llmgov.governance.registry_view import Gap, gaps_from
+from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.base import plain_rows
 from llmgov.models.facts import CostFact, UpstreamFact, UsageFact
 from llmgov.models.governance import Alert, AlertStatus
@@ -366,6 +368,7 @@ class WorkloadCost:
     budget_exhausted_earliest: date | None = None
     unit: UnitEconomics | None = None
     open_alerts: int = 0
+    budget_status: str = NO_BUDGET  # `governance.ledger.budget_status`
 
 
 @dataclass(frozen=True)
@@ -464,6 +467,7 @@ class CostReport:
     notes: tuple[str, ...] = ()
     # credits, refunds, tax, ... in the period: kept out of every total (models/ledger.py)
     adjustments: dict[str, Decimal] = field(default_factory=dict)
+    limits: Thresholds = field(default_factory=Thresholds)  # the organisation's thresholds
 
     @property
     def gaps(self) -> list[tuple[WorkloadInfo, tuple[Gap, ...]]]:
@@ -479,16 +483,20 @@ class CostReport:
 
     @property
     def budget_status(self) -> str:
-        """none | exceeded | projected_overrun | at_risk (the range's high end crosses) | ok"""
-        if self.budget is None:
-            return "none"
-        if self.month_to_date >= self.budget:
-            return "exceeded"
-        if self.projection is not None and self.projection.point > self.budget:
-            return "projected_overrun"
-        if self.projection is not None and self.projection.high > self.budget:
-            return "at_risk"
-        return "ok"
+        """The scope's budget by the one rule (`governance.ledger.budget_status`)."""
+        return _status(self.budget, self.month_to_date, self.projection, self.limits)
+
+
+def _status(
+    budget: Decimal | None, month_to_date: Decimal, projection: Range | None, limits: Thresholds
+) -> str:
+    return budget_status(
+        budget,
+        month_to_date,
+        None if projection is None else projection.point,
+        None if projection is None else projection.high,
+        limits,
+    )
 
 
 def _ratio(amount: Decimal, units: float) -> Decimal | None:
@@ -1171,9 +1179,14 @@ def build_cost_report(
     estimated_now = spend.estimates_of("current")
     detail_ids = {info.id for info in detail}
     no_forecast = (None, None, None)
+    limits = load_thresholds(session)
+    overrides = _threshold_overrides(session, [i.id for i in rows if i.budget is not None])
     workload_costs = []
     for info in rows:
         projection, exhausted, earliest_exhausted = forecasts.get(info.id, no_forecast)
+        own_limits = (
+            for_workload(limits, info.slug, overrides[info.id]) if info.id in overrides else limits
+        )
         workload_costs.append(
             WorkloadCost(
                 workload=info,
@@ -1188,6 +1201,9 @@ def build_cost_report(
                 budget_exhausted_earliest=earliest_exhausted,
                 unit=units.get((info.id, "current")),
                 open_alerts=alert_counts.get(info.id, 0),
+                budget_status=_status(
+                    info.budget, month.get(info.id, ZERO), projection, own_limits
+                ),
             )
         )
 
@@ -1286,7 +1302,19 @@ def build_cost_report(
         chart=chart,
         notes=tuple(notes),
         adjustments=facts.adjustments(period.start, period.end) if has_scope else {},
+        limits=limits,
     )
+
+
+def _threshold_overrides(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The workloads among `ids` with thresholds of their own (few: read in one query)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Workload.id, Workload.thresholds).where(Workload.thresholds.is_not(None))
+    ).all()
+    wanted = set(ids)
+    return {wid: dict(values) for wid, values in rows if values and wid in wanted}
 
 
 def _scope_series(
@@ -1742,6 +1770,7 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
                 "budget": cents(row.workload.budget),
                 "budget_exhausted_on": _day(row.budget_exhausted_on),
                 "budget_exhausted_earliest": _day(row.budget_exhausted_earliest),
+                "budget_status": row.budget_status,
                 "open_alerts": row.open_alerts,
                 "gaps": [gap.value for gap in row.workload.gaps()],
                 "unit_economics": _unit_json(row.unit),

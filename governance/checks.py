@@ -14,8 +14,8 @@ Severity rules (thresholds named as in `governance.thresholds`, per workload whe
 
 | kind | info | warning | critical |
 |---|---|---|---|
-| budget_exceeded | | month-to-date ≥ budget_warning_ratio × budget | ≥ budget |
-| budget_projected_overrun | | month-end projection > budget × (1 + projection_tolerance) | budget runs out ≥ projection_critical_days_early days before month end |
+| budget_exceeded | | | budget status `exceeded`: month-to-date ≥ budget |
+| budget_projected_overrun | | budget status `projected_overrun`: month-end projection > budget × (1 + projection_tolerance) | budget runs out ≥ projection_critical_days_early days before month end |
 | spend_anomaly | | latest day past anomaly_z, anomaly_min_amount and anomaly_min_ratio | excess ≥ anomaly_critical_ratio × expected |
 | retry_storm | | | always (money burns by the hour) |
 | token_growth, fan_out_growth, unit_cost_drift, idle_gpu | | past its threshold | money at stake ≥ critical_amount a month |
@@ -25,6 +25,11 @@ Severity rules (thresholds named as in `governance.thresholds`, per workload whe
 | missing_budget | any | spend ≥ missing_budget_warning_amount | |
 | missing_exit_strategy | any | on the critical path | |
 | stale_data | | silent for stale_after_hours | silent for 3 × that, or never delivered |
+
+Budget findings follow the one budget-status rule (`governance.ledger.budget_status`): a
+budget finding exactly when the status is `exceeded` or `projected_overrun`; `at_risk`
+(past budget_warning_ratio, or the projection's high end over budget) is shown by
+`/llm-cost` and the digest, not raised as an alert.
 
 Fingerprints: the kind and workload, plus the month for the budget kinds (a new month is a
 new condition), the owner for `owner_inactive`, the source and scope for `stale_data`.
@@ -48,6 +53,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from llmgov import economics
 from llmgov.governance.findings import Finding, Kind, fingerprint, format_money, sort_key
+from llmgov.governance.ledger import EXCEEDED, PROJECTED_OVERRUN, budget_status
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.arrays import FactArrays, build_arrays
 from llmgov.models.facts import CostFact, SourceStatus
@@ -316,9 +322,9 @@ def _iso(value: np.datetime64) -> str | None:
 
 
 def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
-    """One budget finding per workload and month, the most telling of:
+    """One budget finding per workload and month, by the one budget-status rule:
     budget_exceeded (critical) once spent; else budget_projected_overrun when the projection
-    ends the month over budget; else budget_exceeded (warning) past the warning share."""
+    ends the month over budget (with the tolerance)."""
     if not ctx.workloads:
         return  # the core needs at least one row
     fc = ctx.forecast
@@ -326,9 +332,9 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
     days_left = _days_left(ctx.last_day)
     # Screen in numpy (a cent of slack for rounding), decide exactly in Decimal below.
     budgets = np.nan_to_num(ctx.budgets, nan=0.0)
-    near = fc.month_to_date + 0.01 >= ctx.per_workload("budget_warning_ratio") * budgets
+    spent = fc.month_to_date + 0.01 >= budgets
     over = fc.month_end + 0.01 > budgets * (1 + ctx.per_workload("projection_tolerance"))
-    for row in np.flatnonzero((budgets > 0) & (near | over)).tolist():
+    for row in np.flatnonzero((budgets > 0) & (spent | over)).tolist():
         workload = ctx.workloads[row]
         limits = ctx.limits(workload)
         budget = Decimal(workload.budget_monthly)
@@ -349,8 +355,8 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
         slug = workload.slug
         share = spent / budget
         projected = money(fc.month_end[row])
-        over_projection = projected > budget * Decimal(str(1 + limits.projection_tolerance))
-        if spent >= budget:
+        status = budget_status(budget, spent, projected, money(fc.month_end_high[row]), limits)
+        if status == EXCEEDED:
             yield ctx.finding(
                 Kind.BUDGET_EXCEEDED,
                 "critical",
@@ -362,7 +368,7 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
                 {**details, "over_by": spent - budget},
                 ctx.month_key,
             )
-        elif over_projection:
+        elif status == PROJECTED_OVERRUN:
             exhausted = details["exhausted_on"]
             early = (
                 (_month_end(ctx.last_day) - date.fromisoformat(exhausted)).days if exhausted else 0
@@ -382,18 +388,6 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
                 f"{month_name} against a {format_money(budget, ctx.currency)} budget and runs "
                 f"out {when}: find what drives it before then.",
                 {**details, "days_early": early},
-                ctx.month_key,
-            )
-        elif share >= Decimal(str(limits.budget_warning_ratio)):
-            yield ctx.finding(
-                Kind.BUDGET_EXCEEDED,
-                "warning",
-                workload,
-                budget - spent,
-                f"{slug} has used {share:.0%} of its {format_money(budget, ctx.currency)} "
-                f"{month_name} budget with {days_left} days to go: "
-                f"{format_money(budget - spent, ctx.currency)} left.",
-                details,
                 ctx.month_key,
             )
 

@@ -28,6 +28,7 @@ from llmgov import economics
 from llmgov.governance import alerts as alert_store
 from llmgov.governance.checks import SELF_HOSTED, CheckContext, build_context, money
 from llmgov.governance.findings import jsonable
+from llmgov.governance.ledger import ALERTED_STATUSES, NO_BUDGET, budget_status
 from llmgov.governance.people import find_person
 from llmgov.models.errors import BadInput
 from llmgov.models.governance import DecisionRecord
@@ -83,6 +84,7 @@ class WorkloadDigest:
     missing_budget: bool
     missing_exit_strategy: bool
     decisions: tuple[Decision, ...]
+    budget_status: str = NO_BUDGET  # `governance.ledger.budget_status`
 
     @property
     def change(self) -> Decimal:
@@ -96,7 +98,7 @@ class WorkloadDigest:
 
     @property
     def over_budget(self) -> bool:
-        return self.budget is not None and self.projected_month_end > self.budget
+        return self.budget_status in ALERTED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,13 @@ def build_digests(
                     missing_budget=workload.budget_monthly is None,
                     missing_exit_strategy=not (workload.exit_strategy or "").strip(),
                     decisions=tuple(decisions.get(workload.id, ())),
+                    budget_status=budget_status(
+                        workload.budget_monthly,
+                        money(fc.month_to_date[row]),
+                        money(fc.month_end[row]),
+                        money(fc.month_end_high[row]),
+                        ctx.limits(workload),
+                    ),
                 )
             )
         # Most money first: what changed most is what the owner should read first.
