@@ -181,6 +181,8 @@ def run_checks(
             findings = evaluate(session, as_of or now, thresholds)
             changes = alert_lifecycle.sync(session, findings, now)
             messages = alert_messages(session, settings, changes, thresholds, now, dry_run)
+            # read the alerts before a dry run's rollback expires them (the session closes)
+            described = [c.to_json() for c in changes]
             if dry_run:
                 session.rollback()
             else:
@@ -194,7 +196,7 @@ def run_checks(
         as_of=as_of or now,
         dry_run=dry_run,
         findings=findings,
-        changes=[c.to_json() for c in changes],
+        changes=described,
         messages=messages,
     )
 

@@ -88,3 +88,23 @@ def test_bad_owner_is_exit_2_with_a_message(session, registry, capsys):
     _world(session, registry)
     assert main(["digest", "--dry-run", "--owner", "nobody"]) == 2
     assert "neither a Slack user id" in capsys.readouterr().err
+
+
+def test_check_dry_run_after_a_real_run_that_created_alerts(
+    session, registry, session_factory, capsys, monkeypatch
+):
+    """A dry run that would change existing alerts (here: resolve November's budget alert
+    once December starts) reads them before its rollback: no DetachedInstanceError."""
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    _world(session, registry)
+    assert main(["check", "--as-of", "2026-11-02"]) == 0
+    assert _count(session_factory, Alert) == 1
+    capsys.readouterr()
+    assert main(["check", "--dry-run", "--as-of", "2026-12-05"]) == 0
+    out = capsys.readouterr().out
+    assert "resolved" in out.lower()
+    with session_factory() as session:
+        [alert] = session.scalars(select(Alert)).all()
+        assert alert.status == "open"  # the dry run changed nothing
+    assert main(["check", "--dry-run", "--format", "json", "--as-of", "2026-12-05"]) == 0
+    json.loads(capsys.readouterr().out)
