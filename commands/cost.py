@@ -33,7 +33,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from llmgov.commands.parsing import ParseError, Token, TokenKind, tokenize
 from llmgov.economics.decompose import EFFECTS, PeriodTotals, decompose
 from llmgov.economics.forecast import forecast
-from llmgov.governance.ledger import NO_BUDGET, budget_status
+from llmgov.governance.ledger import (
+    NO_BUDGET,
+    Freshness,
+    budget_status,
+    data_warning,
+    freshness,
+)
 from llmgov.governance.registry_view import Gap, gaps_from
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.base import plain_rows
@@ -468,6 +474,10 @@ class CostReport:
     # credits, refunds, tax, ... in the period: kept out of every total (models/ledger.py)
     adjustments: dict[str, Decimal] = field(default_factory=dict)
     limits: Thresholds = field(default_factory=Thresholds)  # the organisation's thresholds
+    freshness: tuple[Freshness, ...] = ()  # each source's newest data and last run
+    # "Billing data through 26 Nov (12 days old)": spend data is missing; no status, trend
+    # or change is given that would rest on the missing days
+    data_warning: str | None = None
 
     @property
     def gaps(self) -> list[tuple[WorkloadInfo, tuple[Gap, ...]]]:
@@ -485,6 +495,10 @@ class CostReport:
     def budget_status(self) -> str:
         """The scope's budget by the one rule (`governance.ledger.budget_status`)."""
         return _status(self.budget, self.month_to_date, self.projection, self.limits)
+
+    @property
+    def stale(self) -> bool:
+        return self.data_warning is not None
 
 
 def _status(
@@ -1278,6 +1292,10 @@ def build_cost_report(
     )
     if billed_through is None and has_scope:
         notes.append("No billed cost has arrived yet: every figure is a token-based estimate.")
+    sources = tuple(freshness(session, as_of, known_at))
+    warning = data_warning(sources)
+    if warning is not None:
+        change = None  # a trend over missing days would read as spend falling
     return CostReport(
         request=request,
         scope_label=request.scope.describe(),
@@ -1303,6 +1321,8 @@ def build_cost_report(
         notes=tuple(notes),
         adjustments=facts.adjustments(period.start, period.end) if has_scope else {},
         limits=limits,
+        freshness=sources,
+        data_warning=warning,
     )
 
 
@@ -1720,6 +1740,8 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
         "budget_status": report.budget_status,
         "budget_exhausted_on": _day(report.budget_exhausted_on),
         "adjustments": {kind: cents(amount) for kind, amount in sorted(report.adjustments.items())},
+        "freshness": [source.to_json() for source in report.freshness],
+        "data_warning": report.data_warning,
         "billing": {
             "billed_through": _day(billing.billed_through),
             "estimated_days": billing.estimated_days,

@@ -15,15 +15,29 @@
   `projected_overrun` (`budget_projected_overrun`); `at_risk` is shown where the spend is
   read (`/llm-cost`, the digest), not posted as an alert.
 
+- **Freshness** (`freshness`): for each source of spend, the last day it delivered data
+  for (`data_through`), the last time it ran (`last_run`: its last success, else the last
+  time it wrote a fact) and whether it is `stale`: its newest data is older than the
+  source's expected delay (`EXPECTED_DELAY_DAYS`). A day no source delivered is no data,
+  never $0: surfaces say how old the data is at the top, and print no "on track", trend or
+  "why it changed" that rests on the missing days (`spend_is_stale`).
+
 The billed facts' rules (charge kinds, one source per account and day, one currency) are in
 `models/ledger.py`, below the governance layer, where the queries use them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from llmgov.governance.thresholds import Thresholds
+from llmgov.models.facts import CostFact, GpuFact, SourceStatus, UsageFact
 
 NO_BUDGET = "no_budget"
 EXCEEDED = "exceeded"
@@ -70,13 +84,133 @@ def budget_status(
     return OK
 
 
+# How many days behind the day asked about each source's newest data may be before it is
+# stale: billing exports land a day or two late (and CUR 2.0 restates), Cost Explorer lags
+# about a day, CloudWatch and the GPU agents are near real time.
+EXPECTED_DELAY_DAYS = {
+    "focus": 3,
+    "cur2": 3,
+    "athena": 3,
+    "cost_explorer": 2,
+}
+DEFAULT_DELAY_DAYS = 1
+# the sources whose data is spend (billed, or the token estimate)
+SPEND_TABLES = (CostFact, UsageFact)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    source: str
+    data_through: date | None  # the last day this source delivered data for (≤ as_of)
+    last_run: datetime | None
+    stale: bool
+    kind: str  # billed | usage | gpu
+    days_old: int | None  # as_of - data_through
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "data_through": self.data_through.isoformat() if self.data_through else None,
+            "last_run": self.last_run.isoformat() if self.last_run else None,
+            "days_old": self.days_old,
+            "stale": self.stale,
+        }
+
+
+def _as_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def freshness(session: Session, as_of: date, known_at: datetime | None = None) -> list[Freshness]:
+    """Each source's freshness as of `as_of` (only facts collected before `known_at`, when
+    given): billed sources first, then usage, then GPU; sources that never delivered are
+    absent (the `stale_data` check reports those)."""
+    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+    runs: dict[str, datetime] = {}
+    for source, at in session.execute(
+        select(SourceStatus.source, func.max(SourceStatus.last_success_at)).group_by(
+            SourceStatus.source
+        )
+    ).all():
+        if at is not None:
+            runs[source] = _aware(at)  # type: ignore[assignment]
+    result: list[Freshness] = []
+    for kind, table, column in (
+        ("billed", CostFact, CostFact.day),
+        ("usage", UsageFact, UsageFact.hour),
+        ("gpu", GpuFact, GpuFact.hour),
+    ):
+        within = column <= as_of if table is CostFact else column < end
+        statement = select(table.source, func.max(column), func.max(table.collected_at)).where(
+            within
+        )
+        if known_at is not None:
+            statement = statement.where(table.collected_at < known_at)
+        for source, newest, collected in session.execute(statement.group_by(table.source)).all():
+            if newest is None:
+                continue
+            through = _as_date(newest)
+            # an hourly source has delivered a day once it has its last hour
+            if table is not CostFact and isinstance(newest, datetime) and newest.hour < 23:
+                through = through - timedelta(days=1)
+            days_old = (as_of - through).days
+            delay = EXPECTED_DELAY_DAYS.get(source, DEFAULT_DELAY_DAYS)
+            last_run = runs.get(source) or _aware(collected)
+            result.append(Freshness(source, through, last_run, days_old > delay, kind, days_old))
+    return result
+
+
+def spend_is_stale(sources: Sequence[Freshness]) -> Freshness | None:
+    """The freshest source of spend when even it is stale (the surfaces' banner), else None.
+
+    Spend is known while any billed or usage source is within its delay: billing lags, and
+    the token estimate covers the days after the bill."""
+    spend = [f for f in sources if f.kind in ("billed", "usage")]
+    if not spend or any(not f.stale for f in spend):
+        return None
+    return min(spend, key=lambda f: f.days_old if f.days_old is not None else 10**6)
+
+
+def data_warning(sources: Sequence[Freshness]) -> str | None:
+    """What every surface says at its top when spend data is missing (None: it is fresh)."""
+    if not any(f.kind in ("billed", "usage") for f in sources):
+        return "No spend data has arrived yet: nothing here is $0, it is unknown"
+    stale = spend_is_stale(sources)
+    return None if stale is None else stale_banner(stale)
+
+
+def stale_banner(source: Freshness) -> str:
+    """ "Billing data through 26 Nov (12 days old)" """
+    what = "Billing data" if source.kind == "billed" else "Usage data"
+    through = source.data_through
+    day = f"{through.day} {through:%b}" if through else "?"
+    return f"{what} through {day} ({source.days_old} days old)"
+
+
 __all__ = [
     "ALERTED_STATUSES",
     "AT_RISK",
     "BUDGET_STATUSES",
     "EXCEEDED",
+    "EXPECTED_DELAY_DAYS",
     "NO_BUDGET",
     "OK",
     "PROJECTED_OVERRUN",
+    "Freshness",
     "budget_status",
+    "data_warning",
+    "freshness",
+    "spend_is_stale",
+    "stale_banner",
 ]

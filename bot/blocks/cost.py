@@ -128,6 +128,8 @@ def budget_text(report: CostReport) -> str:
     budget = money(report.budget, currency)
     status = report.budget_status
     when = report.budget_exhausted_on
+    if report.stale and status in ("ok", "at_risk"):
+        return f":white_circle: {budget} · unknown (data is missing)"
     if status == "exceeded":
         return f":red_circle: {budget} · exceeded" + (f" on {day(when)}" if when else "")
     if status == "projected_overrun":
@@ -326,9 +328,12 @@ def summary_text(report: CostReport) -> str:
         p = report.projection
         text += f", month end {projection_text(p.point, p.low, p.high, currency)}"
     if report.budget is not None:
-        text += (
-            f", budget {money(report.budget, currency)} ({report.budget_status.replace('_', ' ')})"
-        )
+        status = report.budget_status
+        if report.stale and status in ("ok", "at_risk"):
+            status = "unknown"
+        text += f", budget {money(report.budget, currency)} ({status.replace('_', ' ')})"
+    if report.data_warning:
+        text = f"{report.data_warning}. {text}"
     return text + "."
 
 
@@ -347,10 +352,15 @@ def cost_message(
     if not report.workloads and report.request.scope.kind == "mine":
         return empty_scope_message()
     header = f"LLM spend · {report.scope_label} · {period_phrase(report.period)}"
-    blocks: list[Block] = [
-        HeaderBlock(text=truncate(header, MAX_HEADER_TEXT)),
-        _fields(_summary_fields(report)),
-    ]
+    blocks: list[Block] = [HeaderBlock(text=truncate(header, MAX_HEADER_TEXT))]
+    if report.data_warning:
+        blocks.append(
+            _section(
+                f":warning: *{escape(report.data_warning)}*: days after it are missing, "
+                "not $0; no trend or budget status is given on them."
+            )
+        )
+    blocks.append(_fields(_summary_fields(report)))
     billing = _billing_line(report)
     if billing:
         blocks.append(_context(billing))
