@@ -56,8 +56,9 @@ HELP = """*/llm-cost [SCOPE] [PERIOD] [public]*: what LLM workloads cost and whe
 • `team:search`, `feature:result-summaries`, `customer:acme`: a team, a feature, a customer
 • `all`: every workload, plus spend no workload claims (unattributed)
 *PERIOD* (default: `30d`)
-• `7d`, `30d`, `90d` (any number of days up to 400): the last N days, today included
+• `7d`, `30d`, `90d` (any number of days up to 365): the last N days, today included
 • `mtd`: this month so far · `last-month` · `2026-10`: a calendar month
+• `q3` (this year's) or `2026-Q3`: a quarter · `2026-10-01..2026-10-31`: any days
 *public*: post the answer in the channel instead of only to you
 Examples: `/llm-cost`, `/llm-cost team:search mtd`, `/llm-cost search-summaries 90d public`"""
 
@@ -72,8 +73,17 @@ DEFAULT_DETAIL_LIMIT = 15
 DRIFT_WINDOW_DAYS = 7
 ZERO = Decimal(0)
 DRIFT_SCOPE_LIMIT = 500
+MAX_PERIOD_DAYS = 365  # the longest `Nd` period
 DAYS = re.compile(r"^(\d{1,3})d\Z")
 MONTH = re.compile(r"^(\d{4})-(\d{2})\Z")
+QUARTER = re.compile(r"^(?:(\d{4})-)?q([1-4])\Z")
+RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})\Z")
+# words that are meant as a period but are not one we know: "period not understood"
+PERIOD_LIKE = re.compile(r"^(?:\d.*|q\d+|.*\.\..*|last-?\w*|this-?\w*)\Z")
+PERIOD_HELP = (
+    "Use `30d` (up to 365d), `mtd`, `last-month`, `2026-10`, `q3`, `2026-Q3` or "
+    "`2026-10-01..2026-10-31`."
+)
 SCOPE_KEYS = ("team", "feature", "customer", "workload", "user")
 UNRESOLVED_STATUSES = (
     AlertStatus.OPEN.value,
@@ -170,11 +180,35 @@ def resolve_period(word: str, today: date) -> Period | None:
     days = DAYS.match(word)
     if days:
         count = int(days.group(1))
-        if not 1 <= count <= MAX_DAYS:
+        if not 1 <= count <= MAX_PERIOD_DAYS:
             raise ParseError(
-                f"`{word}` is out of range: give between 1 and {MAX_DAYS} days.", EXAMPLE
+                f"`{word}` is out of range: give between 1 and {MAX_PERIOD_DAYS} days.", EXAMPLE
             )
         return Period(f"{count}d", today - timedelta(days=count - 1), today)
+    quarter = QUARTER.match(word)
+    if quarter:
+        year = int(quarter.group(1) or today.year)
+        first_month = 3 * (int(quarter.group(2)) - 1) + 1
+        start = date(year, first_month, 1)
+        last_month = first_month + 2
+        end = date(year, last_month, calendar.monthrange(year, last_month)[1])
+        if start > today:
+            raise ParseError(f"`{word}` is in the future; today is {today.isoformat()}.", EXAMPLE)
+        label = f"{year}-Q{quarter.group(2)}"
+        return Period(label, start, min(end, today))
+    days_range = RANGE.match(word)
+    if days_range:
+        try:
+            start, end = (date.fromisoformat(days_range.group(i)) for i in (1, 2))
+        except ValueError:
+            raise ParseError(f"`{word}`: period not understood. {PERIOD_HELP}", EXAMPLE) from None
+        if start > end:
+            raise ParseError(f"`{word}` ends before it starts: give FIRST..LAST.", EXAMPLE)
+        if end > today:
+            raise ParseError(f"`{word}` ends in the future; today is {today.isoformat()}.", EXAMPLE)
+        if (end - start).days + 1 > MAX_DAYS:
+            raise ParseError(f"`{word}` is longer than {MAX_DAYS} days: shorten it.", EXAMPLE)
+        return Period(word, start, end)
     month = MONTH.match(word)
     if month:
         year, number = int(month.group(1)), int(month.group(2))
@@ -203,7 +237,8 @@ def parse_cost_text(
     scope: Scope | None = None
     period: Period | None = None
     public = False
-    for token in tokenize(_quote_values(text or "")):
+    text = re.sub(r"\blast\s+month\b", "last-month", text or "", flags=re.IGNORECASE)
+    for token in tokenize(_quote_values(text)):
         word = token.value
         if token.is_word and word.lower() in ("help", "-h", "--help", "?"):
             return HelpRequest()
@@ -218,6 +253,8 @@ def parse_cost_text(
                 )
             period = new_period
             continue
+        if token.is_word and PERIOD_LIKE.match(word.lower()):
+            raise ParseError(f"`{word}`: period not understood. {PERIOD_HELP}", EXAMPLE)
         new_scope = _scope_of(token)
         if scope is not None:
             raise ParseError(
