@@ -56,7 +56,8 @@ from llmgov.governance.findings import Finding, Kind, fingerprint, format_money,
 from llmgov.governance.ledger import EXCEEDED, PROJECTED_OVERRUN, budget_status
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.arrays import FactArrays, build_arrays
-from llmgov.models.facts import CostFact, SourceStatus
+from llmgov.models.base import utcnow
+from llmgov.models.facts import CheckWatermark, CostFact, SourceStatus, UsageFact
 from llmgov.models.ledger import billed_usage
 from llmgov.models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
 from llmgov.models.series_keys import describe_series_key
@@ -65,6 +66,10 @@ HISTORY_DAYS = 91  # 13 weeks: 8 weekday baselines for anomalies, 56 days of for
 # hours of usage and GPU facts: 7 days of same-hour baseline for retry storms plus the
 # latest day, and a whole Monday-to-Sunday week for the digest's idle GPU cost
 HOURLY_DAYS = 10
+# how far back a late day is still examined for spend anomalies (a first import's last two
+# weeks; older days are history, the baseline)
+ANOMALY_LOOKBACK_DAYS = 14
+ANOMALY_WATERMARK = "spend_anomaly"
 SELF_HOSTED = frozenset({Platform.SELF_HOSTED.value, Platform.SAGEMAKER.value})
 CENT = Decimal("0.01")
 
@@ -399,18 +404,59 @@ def _usage_severity(ctx: CheckContext, workload: Workload, stake: Decimal) -> st
     return "critical" if stake >= ctx.limits(workload).critical_amount else "warning"
 
 
+def _days_to_examine(ctx: CheckContext) -> list[date]:
+    """The days of the last ANOMALY_LOOKBACK_DAYS that this check has not examined since
+    they last changed: days of facts collected after the watermark (a late bill, a
+    restatement, a first import, a missed run). Moves the watermark (a dry run's rollback
+    moves it back)."""
+    first = ctx.last_day - timedelta(days=ANOMALY_LOOKBACK_DAYS - 1)
+    mark = ctx.session.get(CheckWatermark, ANOMALY_WATERMARK)
+    since = mark.collected_through if mark is not None else None
+    cost_days = select(CostFact.day, CostFact.collected_at).where(
+        CostFact.day >= first, CostFact.day <= ctx.last_day, billed_usage()
+    )
+    usage = select(UsageFact.hour, UsageFact.collected_at).where(
+        UsageFact.hour >= datetime.combine(first, time(), tzinfo=UTC), UsageFact.hour < ctx.cutoff
+    )
+    if since is not None:
+        cost_days = cost_days.where(CostFact.collected_at > since)
+        usage = usage.where(UsageFact.collected_at > since)
+    days: set[date] = set()
+    newest = since
+    for moment, collected in [*ctx.session.execute(cost_days), *ctx.session.execute(usage)]:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        days.add(day)
+        collected = collected if collected.tzinfo else collected.replace(tzinfo=UTC)
+        newest = collected if newest is None or collected > newest else newest
+    if mark is None:
+        mark = CheckWatermark(name=ANOMALY_WATERMARK)
+        ctx.session.add(mark)
+    mark.collected_through = newest
+    mark.evaluated_through = ctx.last_day
+    mark.updated_at = utcnow()
+    return sorted(day for day in days if first <= day <= ctx.last_day)
+
+
 def check_anomalies(ctx: CheckContext) -> Iterator[Finding]:
-    """spend_anomaly: the last whole day against what that weekday usually costs now, and
-    the latest hour against the same hour of the days before (one finding per workload:
-    the larger excess)."""
+    """spend_anomaly: every day that arrived since the last run (within the last
+    ANOMALY_LOOKBACK_DAYS) against what that weekday usually cost before it, and the latest
+    hour against the same hour of the days before (one finding per workload: the largest
+    excess). A day is examined once: a second run with no new data repeats nothing."""
     if not ctx.workloads:
         return  # the core needs at least one row
     day = ctx.last_day
+    examine = _days_to_examine(ctx)
     z = ctx.per_workload("anomaly_z")
     min_amount = ctx.per_workload("anomaly_min_amount")
     min_ratio = ctx.per_workload("anomaly_min_ratio")
     scores = economics.daily_anomalies(
-        ctx.spend, ctx.daily.days, day, z=z, min_amount=min_amount, min_ratio=min_ratio
+        ctx.spend,
+        ctx.daily.days,
+        day,
+        eval_days=ANOMALY_LOOKBACK_DAYS,
+        z=z,
+        min_amount=min_amount,
+        min_ratio=min_ratio,
     )
     hourly = ctx.hourly
     hour_scores = (
@@ -426,8 +472,20 @@ def check_anomalies(ctx: CheckContext) -> Iterator[Finding]:
         else None
     )
     found: dict[int, tuple[dict[str, float], str]] = {}
+    # each examined day that is anomalous, per workload: the largest excess
+    times = scores.times.astype("datetime64[D]").astype(date).tolist()
+    columns = [i for i, t in enumerate(times) if t in set(examine)]
+    for column in columns:
+        for row in np.flatnonzero(scores.is_anomaly[:, column]).tolist():
+            evidence = {
+                "actual": float(scores.actual[row, column]),
+                "expected": float(scores.expected[row, column]),
+                "excess": float(scores.excess[row, column]),
+                "score": float(scores.score[row, column]),
+            }
+            if row not in found or evidence["excess"] > found[row][0]["excess"]:
+                found[row] = (evidence, f"on {times[column].isoformat()}")
     for detection, period in (
-        (economics.spend_anomalies(scores), f"on {day.isoformat()}"),
         (economics.spend_anomalies(hour_scores) if hour_scores is not None else None, None),
     ):
         if detection is None:

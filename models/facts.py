@@ -211,6 +211,18 @@ class SourceStatus(Base):
     __table_args__ = (UniqueConstraint("source", "scope"),)
 
 
+class CheckWatermark(Base):
+    """What a check has evaluated: facts collected up to `collected_through` (a late bill
+    or a first import collected after it brings days the check has not seen yet)."""
+
+    __tablename__ = "check_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the check, e.g. spend_anomaly
+    collected_through: Mapped[datetime | None] = mapped_column()
+    evaluated_through: Mapped[date | None] = mapped_column(Date)  # the last day evaluated
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiCallLog(Base):
     """What the bot itself asked of paid or rate-limited APIs (Cost Explorer is $0.01 a request)."""
 

@@ -10,6 +10,8 @@
   Numeric(20, 8)).
 - The two covering indexes also hold charge_kind and superseded, and (account, day, source)
   serves the precedence.
+- check_watermarks: what each check has evaluated (facts collected through when), so a run
+  examines every day that arrived since the last one.
 
 Revision ID: 0004
 Revises: 0003
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+import llmgov.models.base
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -78,6 +82,14 @@ def _kind(category) -> str:
 
 def upgrade() -> None:
     bind = op.get_bind()
+    op.create_table(
+        "check_watermarks",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("collected_through", llmgov.models.base.UTCDateTime(timezone=True)),
+        sa.Column("evaluated_through", sa.Date()),
+        sa.Column("updated_at", llmgov.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_check_watermarks")),
+    )
     with op.batch_alter_table("cost_facts") as batch:
         batch.add_column(
             sa.Column("charge_kind", sa.String(16), nullable=False, server_default="usage")
@@ -132,6 +144,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("check_watermarks")
     with op.batch_alter_table("cost_facts") as batch:
         batch.drop_index("ix_cost_facts_account_day")
         batch.drop_index("ix_cost_facts_day_workload")
