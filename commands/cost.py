@@ -45,7 +45,7 @@ from llmgov.governance.thresholds import Thresholds, for_workload, load_threshol
 from llmgov.models.base import plain_rows
 from llmgov.models.facts import CostFact, UpstreamFact, UsageFact
 from llmgov.models.governance import Alert, AlertStatus
-from llmgov.models.ledger import billed_adjustment, billed_any, billed_usage, counted_usage
+from llmgov.models.ledger import billed_adjustment, billed_any, billed_usage, ledger_billed
 from llmgov.models.registry import OrganisationProfile, Person, Team, Workload, is_slug
 
 EXAMPLE = "/llm-cost team:search 30d"
@@ -781,8 +781,8 @@ class FactQuery:
         conditions = [
             CostFact.day >= start,
             CostFact.day <= end,
-            self._scope(CostFact.workload_id, CostFact.is_llm),
-            counted_usage(),
+            self._scope(CostFact.workload_id),
+            ledger_billed(),
         ]
         if self.known_at is not None:
             conditions.append(CostFact.collected_at < self.known_at)

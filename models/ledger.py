@@ -28,11 +28,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, exists, literal, select, update
+from sqlalchemy import and_, case, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from llmgov.models.errors import BadInput
 from llmgov.models.facts import CostFact
+from llmgov.models.registry import Platform, Workload
 
 USAGE = "usage"
 ADJUSTMENT_KINDS = ("credit", "refund", "tax", "fee", "purchase", "discount", "adjustment")
@@ -71,6 +72,9 @@ CUR_LINE_ITEM_TYPES = {
 }
 # Cost Explorer RECORD_TYPE values that are usage (the query is filtered on them)
 CE_USAGE_RECORD_TYPES = ("Usage", "DiscountedUsage", "SavingsPlanCoveredUsage")
+
+# platforms whose workloads' attributed compute (any service) is their spend
+SELF_HOSTED_PLATFORMS = (Platform.SELF_HOSTED.value, Platform.SAGEMAKER.value)
 
 # precedence of the billed sources for an (account, day): the lower rank counts
 SOURCE_RANK = {"focus": 1, "cur2": 1, "athena": 1, "cost_explorer": 2}
@@ -116,6 +120,19 @@ def counted_usage():
     fleet's instance hours are its spend); spend no workload claims counts only when it is
     LLM spend (`billed_usage`)."""
     return and_(CostFact.charge_kind == USAGE, CostFact.superseded.is_(False))
+
+
+def ledger_billed():
+    """The billed facts that are spend in the ledger, every surface's billed spend: LLM
+    usage (attributed or not), and for a self-hosted or SageMaker workload the usage
+    attributed to it whatever the service (its fleet's instance hours: the billed GPU
+    reservation cost). Other cost a tag attributes to a workload (its S3, its EC2) is not
+    LLM spend."""
+    fleets = select(Workload.id).where(Workload.platform.in_(SELF_HOSTED_PLATFORMS))
+    return and_(
+        counted_usage(),
+        or_(CostFact.is_llm.is_(True), CostFact.workload_id.in_(fleets.scalar_subquery())),
+    )
 
 
 def billed_adjustment():
@@ -202,6 +219,7 @@ __all__ = [
     "check_currency",
     "counted_usage",
     "is_correction",
+    "ledger_billed",
     "settle",
     "stored_currency",
 ]

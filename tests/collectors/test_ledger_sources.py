@@ -20,7 +20,7 @@ from llmgov.collectors import cost_explorer
 from llmgov.collectors.attribution import attribute_facts
 from llmgov.models.facts import CostFact
 from llmgov.models.ledger import CE_USAGE_RECORD_TYPES
-from llmgov.models.registry import RuleKind
+from llmgov.models.registry import RuleKind, Workload
 from tests.collectors.helpers import add_workload
 
 ACCOUNT = "111122223333"
@@ -39,10 +39,13 @@ CUR_HEADER = [
 TAGS = json.dumps({"llm-workload": "chat"})
 
 
-def focus(day, cost, category="Usage", charge_class="", period=None, currency="USD"):
+def focus(
+    day, cost, category="Usage", charge_class="", period=None, currency="USD",
+    service="Amazon Bedrock",
+):  # fmt: skip
     period = period or day.replace(day=1)
     return [
-        str(cost), currency, f"{day}T00:00:00Z", "Amazon Bedrock", ACCOUNT, category,
+        str(cost), currency, f"{day}T00:00:00Z", service, ACCOUNT, category,
         charge_class, f"{period}T00:00:00Z", TAGS, "USE1-NovaPro-input-tokens",
     ]  # fmt: skip
 
@@ -271,3 +274,19 @@ def test_amounts_outside_the_range_are_refused_with_the_row(capsys, tmp_path, ch
     assert status == 2
     assert "row 2" in err and "outside the accepted range" in err
     assert "nothing was imported" in err
+
+
+def test_attributed_non_llm_cost_is_not_llm_spend(capsys, tmp_path, chat, session_factory):
+    """$500 of S3 carrying the workload's tag is not LLM spend, on `llmgov cost` and in the
+    checks' arrays alike."""
+    rows = [focus(d, 100) for d in OCTOBER]
+    rows.append(focus(dt.date(2026, 10, 9), 500, service="Amazon Simple Storage Service"))
+    imported(capsys, write(tmp_path / "oct.csv", FOCUS_HEADER, rows))
+    assert cost(capsys)["total"] == 3100
+    with session_factory.begin() as session:
+        session.scalar(select(Workload).where(Workload.slug == "chat")).budget_monthly = 3000
+    status = main(["check", "--dry-run", "--format", "json", "--as-of", "2026-10-31"])
+    findings = json.loads(capsys.readouterr().out)
+    assert status == 0
+    [budget] = [f for f in findings if f["kind"].startswith("budget")]
+    assert budget["details"]["month_to_date"] == 3100
