@@ -39,6 +39,7 @@ from llmgov.governance.ledger import (
     budget_status,
     data_warning,
     freshness,
+    gap_kinds,
 )
 from llmgov.governance.registry_view import Gap, gaps_from
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
@@ -1831,7 +1832,7 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
                 "budget_exhausted_earliest": _day(row.budget_exhausted_earliest),
                 "budget_status": row.budget_status,
                 "open_alerts": row.open_alerts,
-                "gaps": [gap.value for gap in row.workload.gaps()],
+                "gaps": gap_kinds(row.workload.gaps()),
                 "unit_economics": _unit_json(row.unit),
             }
             for row in report.workloads

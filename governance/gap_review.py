@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from llmgov.governance import audit
 from llmgov.governance.checks import SELF_HOSTED, CheckContext, build_context, money
 from llmgov.governance.findings import jsonable
+from llmgov.governance.ledger import UNATTRIBUTED_SPEND, gap_kinds
 from llmgov.governance.registry_view import GAP_LABELS, Gap, gaps_of
 from llmgov.models.facts import CostFact
 from llmgov.models.governance import DecisionRecord
@@ -140,6 +141,17 @@ class GapReview:
                 "at_stake": self.at_stake,
                 "unattributed_total": self.unattributed_total,
                 "counts": self.counts(),
+                # the contract: each gap in the one vocabulary (governance.ledger)
+                "owned_share": self.owned_share,
+                "gaps": [
+                    {
+                        "workload": r.workload,
+                        "kinds": gap_kinds(r.gaps) if r.workload else [UNATTRIBUTED_SPEND],
+                        "amount": r.amount,
+                    }
+                    for r in self.rows
+                    if r.kind != RowKind.HYBRID  # a decision to take, not a gap
+                ],
                 "rows": [
                     {
                         **{k: getattr(r, k) for k in GapRow.__dataclass_fields__},

@@ -36,6 +36,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from llmgov.governance.registry_view import Gap
 from llmgov.governance.thresholds import Thresholds
 from llmgov.models.facts import CostFact, GpuFact, SourceStatus, UsageFact
 
@@ -198,19 +199,42 @@ def stale_banner(source: Freshness) -> str:
     return f"{what} through {day} ({source.days_old} days old)"
 
 
+# The one vocabulary of gaps, on every surface and in every JSON: the registry's gaps
+# (`governance.registry_view.gaps_from`, the one rule) by these names, and spend no
+# workload claims as `unattributed_spend`. The checks raise a finding of each kind but
+# `discovered_workload`, which their `unowned_workload` finding carries
+# (`details.discovered_from`).
+GAP_KINDS = {
+    Gap.DISCOVERED: "discovered_workload",
+    Gap.UNOWNED: "unowned_workload",
+    Gap.OWNER_INACTIVE: "owner_inactive",
+    Gap.MISSING_BUDGET: "missing_budget",
+    Gap.MISSING_EXIT_STRATEGY: "missing_exit_strategy",
+}
+UNATTRIBUTED_SPEND = "unattributed_spend"
+
+
+def gap_kinds(gaps) -> list[str]:
+    """Gaps (`Gap` values or members) in the one vocabulary."""
+    return [GAP_KINDS[Gap(gap)] for gap in gaps]
+
+
 __all__ = [
     "ALERTED_STATUSES",
     "AT_RISK",
     "BUDGET_STATUSES",
     "EXCEEDED",
     "EXPECTED_DELAY_DAYS",
+    "GAP_KINDS",
     "NO_BUDGET",
     "OK",
     "PROJECTED_OVERRUN",
+    "UNATTRIBUTED_SPEND",
     "Freshness",
     "budget_status",
     "data_warning",
     "freshness",
+    "gap_kinds",
     "spend_is_stale",
     "stale_banner",
 ]
