@@ -108,3 +108,21 @@ def test_check_dry_run_after_a_real_run_that_created_alerts(
         assert alert.status == "open"  # the dry run changed nothing
     assert main(["check", "--dry-run", "--format", "json", "--as-of", "2026-12-05"]) == 0
     json.loads(capsys.readouterr().out)
+
+
+def test_an_owner_known_only_by_email_is_not_linked_not_left(
+    session, registry, capsys, monkeypatch
+):
+    from llmgov.models.registry import Person
+
+    monkeypatch.setenv("LLMGOV_CHANNEL", "C0GOVERN01")
+    bea = Person(email="bea@example.com", name="Bea", active=True)
+    session.add(bea)
+    session.flush()
+    w = registry.workload("notes", owner=bea)  # no budget: a gap row in the review
+    registry.costs(w, date(2026, 11, 1), [60, 60])
+    session.commit()
+    assert main(["gaps", "--dry-run", "--as-of", "2026-11-02"]) == 0
+    out = capsys.readouterr().out
+    assert "Bea (not linked to Slack)" in out
+    assert "(left)" not in out
