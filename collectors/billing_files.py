@@ -876,6 +876,7 @@ class ImportReport:
     by_service: dict[str, Decimal] = field(default_factory=dict)
     attribution: AttributionSummary = field(default_factory=AttributionSummary)
     seconds: float = 0.0
+    bytes_scanned: int | None = None  # Athena: what the query scanned (and was billed for)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -897,6 +898,7 @@ class ImportReport:
                 "discovered": self.attribution.discovered,
             },
             "seconds": round(self.seconds, 3),
+            "bytes_scanned": self.bytes_scanned,
         }
 
 
