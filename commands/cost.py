@@ -1285,6 +1285,8 @@ def build_cost_report(
 
     # The scope's daily series: the chart's history and the scope's own projection.
     daily, known = _scope_series(days, billed_daily, spend, expected, None if everything else by_id)
+    if as_of >= today_utc():  # today is not over: a partial day would pull the projection down
+        known[-1] = False
     scope_forecast = economics_forecast(
         np.array([[float(v) for v in daily]]),
         np.array(days, dtype="datetime64[D]"),
@@ -1487,6 +1489,8 @@ def _forecast_workloads(
         if wid in position and day in column:
             matrix[position[wid], column[day]] += float(value)
             known[position[wid], column[day]] = True
+    if as_of >= today_utc():  # today is not over: its few hours are not a day's spend
+        known[:, -1] = False
     budgets = np.array([float(i.budget) if i.budget is not None else np.nan for i in detail])
     result = economics_forecast(matrix, np.array(days, dtype="datetime64[D]"), budgets, known)
     return {wid: _projection_of(result, position[wid]) for wid in ids}

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from llmgov.bot.cli import main
+from llmgov.models.facts import UsageFact
+from llmgov.models.registry import Workload
 from tests.collectors.test_ledger_sources import FOCUS_HEADER, chat, focus, write  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("chat")  # one workload, `chat`, with a $5,000 budget
@@ -54,3 +58,32 @@ def test_a_fresh_install_says_there_is_no_data(capsys):
     assert "on track" not in text
     _, out, _ = run(capsys, "cost", "chat", "30d", "--format", "json")
     assert json.loads(out)["freshness"] == []
+
+
+def test_a_partial_today_does_not_pull_the_projection_down(capsys, tmp_path, session_factory):
+    """Billed $100 a day through yesterday, and today's first hour estimated at $1: the
+    month-end projection rests on whole days only."""
+    today = dt.datetime.now(dt.UTC).date()
+    days = [today - dt.timedelta(days=i) for i in range(1, 50)][::-1]
+    rows = [focus(day, 100) for day in days]
+    assert run(capsys, "import-billing", write(tmp_path / "f.csv", FOCUS_HEADER, rows))[0] == 0
+    with session_factory.begin() as session:
+        chat = session.scalar(select(Workload.id).where(Workload.slug == "chat"))
+        session.add(
+            UsageFact(
+                source="bedrock_cloudwatch",
+                series_key="today",
+                hour=dt.datetime.combine(today, dt.time(0), tzinfo=dt.UTC),
+                invocations=1.0,
+                estimated_cost=Decimal(1),
+                workload_id=chat,
+            )
+        )
+    _, out, _ = run(capsys, "cost", "chat", "mtd", "--format", "json")
+    data = json.loads(out)
+    month_days = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(1)
+    expected = 100 * (month_days.day - today.day) + data["month_to_date"]
+    for projection in (data["projected_month_end"], data["workloads"][0]["projected_month_end"]):
+        # a flat $100 a day: today's first hour must not read as a $1 day (it gave -4%)
+        assert projection["point"] == pytest.approx(expected + 100, rel=0.01)
+        assert projection["high"] - projection["low"] < 0.05 * projection["point"]
