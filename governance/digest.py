@@ -91,6 +91,7 @@ class WorkloadDigest:
     missing_exit_strategy: bool
     decisions: tuple[Decision, ...]
     budget_status: str = NO_BUDGET  # `governance.ledger.budget_status`
+    stale: bool = False  # the spend data is older than its sources' delay (no change given)
 
     @property
     def change(self) -> Decimal:
@@ -280,6 +281,7 @@ def build_digests(
                     missing_budget=workload.budget_monthly is None,
                     missing_exit_strategy=not (workload.exit_strategy or "").strip(),
                     decisions=tuple(decisions.get(workload.id, ())),
+                    stale=warning is not None,
                     budget_status=budget_status(
                         workload.budget_monthly,
                         money(fc.month_to_date[row]),

@@ -151,7 +151,10 @@ def _summary_fields(report: CostReport) -> list[str]:
     if change is not None and change.previous:
         arrow = ":arrow_up_small:" if change.delta > 0 else ":arrow_down_small:"
         spend += f" {arrow} {change.percent:+.0f}% vs the period before"
-    fields = [spend, f"*Month to date*\n{money(report.month_to_date, currency)}"]
+    month = money(report.month_to_date, currency)
+    if report.stale:  # what is missing is not $0
+        month += " (data missing)"
+    fields = [spend, f"*Month to date*\n{month}"]
     if report.projection is not None:
         p = report.projection
         fields.append(f"*Projected month end*\n{projection_text(p.point, p.low, p.high, currency)}")
@@ -185,7 +188,9 @@ def _summary_fields(report: CostReport) -> list[str]:
 def _billing_line(report: CostReport) -> str | None:
     billing = report.billing
     parts = []
-    if billing.billed_through is not None and billing.estimated_days:
+    if billing.billed_through is not None and billing.estimated_days and report.stale:
+        parts.append(f"Billed through *{day(billing.billed_through)}*; no data since")
+    elif billing.billed_through is not None and billing.estimated_days:
         first = billing.billed_through.toordinal() + 1
         lag_start = date.fromordinal(max(first, report.period.start.toordinal()))
         parts.append(

@@ -44,6 +44,8 @@ def test_stale_billing_is_said_at_the_top_and_never_reads_as_on_track(capsys, tm
     lines = [line for line in text.splitlines() if line.strip()]
     assert "Billing data through 26 Nov (12 days old)" in lines[2]  # right under the title
     assert "on track" not in text and "Why it changed" not in text
+    assert "Month to date: $0 (data missing)" in text and "no data since" in text
+    assert "estimated from tokens" not in text
     # asked the day after the last bill, the same data is fresh
     _, out, _ = run(cap, "cost", "chat", "30d", "--format", "json", "--as-of", "2026-11-27")
     fresh = json.loads(out)

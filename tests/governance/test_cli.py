@@ -126,3 +126,29 @@ def test_an_owner_known_only_by_email_is_not_linked_not_left(
     out = capsys.readouterr().out
     assert "Bea (not linked to Slack)" in out
     assert "(left)" not in out
+
+
+def test_a_digest_on_stale_data_says_so_and_gives_no_change(session, registry, capsys):
+    _world(session, registry)  # spend on 1 and 2 Nov only
+    assert main(["digest", "--dry-run", "--owner", "U0ANA0001", "--as-of", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "Billing data through 2 Nov (18 days old)" in out
+    assert "against the week before" not in out and "-100%" not in out
+    assert (
+        main(
+            [
+                "digest",
+                "--dry-run",
+                "--format",
+                "json",
+                "--owner",
+                "U0ANA0001",
+                "--as-of",
+                "2026-11-20",
+            ]
+        )
+        == 0
+    )
+    [digest] = json.loads(capsys.readouterr().out)["digests"]
+    assert digest["data_through"] == "2026-11-02"
+    assert (digest["week_start"], digest["week_end"]) == ("2026-11-09", "2026-11-15")
