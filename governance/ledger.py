@@ -153,14 +153,16 @@ def freshness(session: Session, as_of: date, known_at: datetime | None = None) -
         ("gpu", GpuFact, GpuFact.hour),
     ):
         within = column <= as_of if table is CostFact else column < end
-        statement = select(table.source, func.max(column), func.max(table.collected_at)).where(
-            within
-        )
-        if known_at is not None:
-            statement = statement.where(table.collected_at < known_at)
-        for source, newest, collected in session.execute(statement.group_by(table.source)).all():
+        for source in _sources(session, table):
+            newest_of = select(func.max(column)).where(table.source == source, within)
+            if known_at is not None:
+                newest_of = newest_of.where(table.collected_at < known_at)
+            newest = session.scalar(newest_of)
             if newest is None:
                 continue
+            collected = session.scalar(
+                select(func.max(table.collected_at)).where(table.source == source, column == newest)
+            )
             through = _as_date(newest)
             # an hourly source has delivered a day once it has its last hour
             if table is not CostFact and isinstance(newest, datetime) and newest.hour < 23:
@@ -170,6 +172,20 @@ def freshness(session: Session, as_of: date, known_at: datetime | None = None) -
             last_run = runs.get(source) or _aware(collected)
             result.append(Freshness(source, through, last_run, days_old > delay, kind, days_old))
     return result
+
+
+def _sources(session: Session, table) -> list[str]:
+    """The distinct sources of a fact table, one index seek each (a loose index scan over
+    the (source, time) index: a table of millions of facts has a handful of sources)."""
+    sources: list[str] = []
+    while True:
+        statement = select(func.min(table.source))
+        if sources:
+            statement = statement.where(table.source > sources[-1])
+        source = session.scalar(statement)
+        if source is None:
+            return sources
+        sources.append(source)
 
 
 def spend_is_stale(sources: Sequence[Freshness]) -> Freshness | None:

@@ -77,6 +77,8 @@ class UsageFact(AttributedMixin, Base):
         # A workload's (or every workload's) token estimate over a range of hours, read from
         # the index alone (`/llm-cost` fills the days billing has not reached with it).
         Index("ix_usage_facts_workload_hour", "workload_id", "hour", "estimated_cost"),
+        # each source's newest hour (freshness), and the list of sources, in a few seeks
+        Index("ix_usage_facts_source_hour", "source", "hour"),
     )
 
 
@@ -134,6 +136,8 @@ class CostFact(AttributedMixin, Base):
         ),
         # the ledger's precedence: the other sources of one account and day
         Index("ix_cost_facts_account_day", "account", "day", "source"),
+        # each source's newest day (freshness)
+        Index("ix_cost_facts_source_day", "source", "day"),
     )
 
 
@@ -159,6 +163,7 @@ class GpuFact(AttributedMixin, Base):
         UniqueConstraint("source", "series_key", "hour"),
         Index("ix_gpu_facts_hour", "hour"),
         Index("ix_gpu_facts_workload_id", "workload_id"),
+        Index("ix_gpu_facts_source_hour", "source", "hour"),
     )
 
 

@@ -10,6 +10,8 @@
   Numeric(20, 8)).
 - The two covering indexes also hold charge_kind and superseded, and (account, day, source)
   serves the precedence.
+- (source, day) / (source, hour) indexes: each source's newest data in a few index seeks
+  (freshness, read by every answer).
 - check_watermarks: what each check has evaluated (facts collected through when), so a run
   examines every day that arrived since the last one.
 
@@ -114,6 +116,9 @@ def upgrade() -> None:
             ["day", "workload_id", "cost", "is_llm", "charge_kind", "superseded"],
         )
         batch.create_index("ix_cost_facts_account_day", ["account", "day", "source"])
+        batch.create_index("ix_cost_facts_source_day", ["source", "day"])
+    op.create_index("ix_usage_facts_source_hour", "usage_facts", ["source", "hour"])
+    op.create_index("ix_gpu_facts_source_hour", "gpu_facts", ["source", "hour"])
 
     facts = sa.table(
         "cost_facts",
@@ -145,7 +150,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("check_watermarks")
+    op.drop_index("ix_gpu_facts_source_hour", table_name="gpu_facts")
+    op.drop_index("ix_usage_facts_source_hour", table_name="usage_facts")
     with op.batch_alter_table("cost_facts") as batch:
+        batch.drop_index("ix_cost_facts_source_day")
         batch.drop_index("ix_cost_facts_account_day")
         batch.drop_index("ix_cost_facts_day_workload")
         batch.drop_index("ix_cost_facts_workload_day")
