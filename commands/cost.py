@@ -516,6 +516,7 @@ class CostReport:
     # "Billing data through 26 Nov (12 days old)": spend data is missing; no status, trend
     # or change is given that would rest on the missing days
     data_warning: str | None = None
+    provisional_days: tuple[date, ...] = ()  # Cost Explorer `Estimated` days in the period
 
     @property
     def gaps(self) -> list[tuple[WorkloadInfo, tuple[Gap, ...]]]:
@@ -986,6 +987,22 @@ class FactQuery:
                 result[(wid, name)] = float(requests or 0)
         return result
 
+    def provisional_days(self, start: date, end: date) -> list[date]:
+        """The days in [start, end] whose counted Cost Explorer figures it marks `Estimated`
+        (not final yet)."""
+        conditions = [
+            CostFact.day >= start,
+            CostFact.day <= end,
+            CostFact.source == "cost_explorer",
+            self._scope(CostFact.workload_id),
+            ledger_billed(),
+            CostFact.dimensions["estimated"].as_boolean(),
+        ]
+        if self.known_at is not None:
+            conditions.append(CostFact.collected_at < self.known_at)
+        statement = select(CostFact.day).where(*conditions).group_by(CostFact.day)
+        return sorted(as_date(day) for day in self._rows(statement).scalars())
+
     def adjustments(self, start: date, end: date) -> dict[str, Decimal]:
         """The scope's LLM adjustments (credit, refund, tax, ...) in [start, end], by kind."""
         conditions = [
@@ -1332,6 +1349,13 @@ def build_cost_report(
     )
     if billed_through is None and has_scope:
         notes.append("No billed cost has arrived yet: every figure is a token-based estimate.")
+    provisional = facts.provisional_days(period.start, period.end) if has_scope else []
+    if provisional:
+        first, last = provisional[0], provisional[-1]
+        notes.append(
+            f"Cost Explorer marks {len(provisional)} day(s) from {first:%-d %b} to "
+            f"{last:%-d %b} as estimated: those figures may still change."
+        )
     sources = tuple(freshness(session, as_of, known_at))
     warning = data_warning(sources)
     if warning is not None:
@@ -1363,6 +1387,7 @@ def build_cost_report(
         limits=limits,
         freshness=sources,
         data_warning=warning,
+        provisional_days=tuple(provisional),
     )
 
 
@@ -1782,6 +1807,7 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
         "budget_status": report.budget_status,
         "budget_exhausted_on": _day(report.budget_exhausted_on),
         "adjustments": {kind: cents(amount) for kind, amount in sorted(report.adjustments.items())},
+        "provisional_days": [day.isoformat() for day in report.provisional_days],
         "freshness": [source.to_json() for source in report.freshness],
         "data_warning": report.data_warning,
         "billing": {

@@ -182,8 +182,9 @@ class FakeCostExplorer:
     """Cost Explorer answering from a list of (day, record type, usage type, amount), applying
     the RECORD_TYPE filter of the request as AWS does."""
 
-    def __init__(self, lines):
+    def __init__(self, lines, estimated=()):
         self.lines = lines
+        self.estimated = {day.isoformat() for day in estimated}
         self.requests: list[dict[str, Any]] = []
 
     def get_dimension_values(self, **arguments):
@@ -212,7 +213,7 @@ class FakeCostExplorer:
             )
         return {
             "ResultsByTime": [
-                {"TimePeriod": {"Start": day}, "Groups": groups, "Estimated": False}
+                {"TimePeriod": {"Start": day}, "Groups": groups, "Estimated": day in self.estimated}
                 for day, groups in sorted(results.items())
             ]
         }
@@ -290,3 +291,14 @@ def test_attributed_non_llm_cost_is_not_llm_spend(capsys, tmp_path, chat, sessio
     assert status == 0
     [budget] = [f for f in findings if f["kind"].startswith("budget")]
     assert budget["details"]["month_to_date"] == 3100
+
+
+def test_cost_explorer_estimated_days_are_marked(capsys, chat, session_factory):
+    lines = [(d, "Usage", "USE1-NovaPro-input-tokens", 90) for d in OCTOBER]
+    client = FakeCostExplorer(lines, estimated=OCTOBER[-2:])
+    collect_ce(session_factory, client, OCTOBER[0], dt.date(2026, 11, 1))
+    report = cost(capsys)
+    assert report["provisional_days"] == ["2026-10-30", "2026-10-31"]
+    assert "Cost Explorer marks 2 day(s) from 30 Oct to 31 Oct as estimated" in " ".join(
+        report["notes"]
+    )
