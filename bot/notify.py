@@ -184,6 +184,8 @@ def run_checks(
             checked = [kind.value for kind in Kind if kind.value not in MINUTE_KINDS]
             changes = alert_lifecycle.sync(session, findings, now, kinds=checked)
             messages = alert_messages(session, settings, changes, thresholds, now, dry_run)
+            # read the alerts before a dry run's rollback expires them (the session closes)
+            described = [c.to_json() for c in changes]
             if dry_run:
                 session.rollback()
             else:
@@ -200,7 +202,7 @@ def run_checks(
         as_of=as_of or now,
         dry_run=dry_run,
         findings=findings,
-        changes=[c.to_json() for c in changes],
+        changes=described,
         messages=messages,
     )
 
@@ -220,6 +222,7 @@ def alert_messages(
 ) -> list[Outgoing]:
     """The Slack messages for these alert changes (see `governance.alerts` for the table)."""
     messages: list[Outgoing] = []
+    amounts: dict[str, Any] = {}  # new post key -> money at stake, for the flood summary
     posted: dict[str, str] = {}  # post key -> channel, for posts made in this batch
     stamp = now.strftime("%Y%m%dT%H%M%S")
     for change in changes:
@@ -228,9 +231,7 @@ def alert_messages(
         key = post_key(alert)
         channel = _posted_channel(session, key) or posted.get(key)
         view = alert_view(alert, workload)
-        postable = severity_rank(alert.severity) >= severity_rank(
-            _limits(thresholds, workload).post_min_severity
-        )
+        postable = _postable(alert, _limits(thresholds, workload))
         if change.action is ChangeAction.RESOLVED:
             if channel:
                 messages.append(_update(key, channel, alert_message(view), alert.id, stamp))
@@ -240,6 +241,7 @@ def alert_messages(
                 target = _route(settings, workload, dry_run)
                 messages.append(_post(key, target, alert_message(view), alert.id))
                 posted[key] = target
+                amounts[key] = alert.amount or 0
             continue
         # Already posted: say it again in the thread (notifies), and refresh the post.
         reply = alert_reply(view, change.action.value, change.previous_severity)
@@ -253,7 +255,55 @@ def alert_messages(
             )
         )
         messages.append(_update(key, channel, alert_message(view), alert.id, stamp))
-    return messages
+    return _group_floods(messages, amounts, thresholds.post_max_per_channel, stamp)
+
+
+GROUPED_TOP = 5  # alerts named in a grouped summary post
+# registry gaps: with nothing at stake, a finding of these kinds only restates the registry
+REGISTRY_GAP_KINDS = frozenset(
+    {"unowned_workload", "owner_inactive", "missing_budget", "missing_exit_strategy"}
+)
+
+
+def _postable(alert: Alert, limits: Thresholds) -> bool:
+    """The posting policy: severe enough, enough money at stake, and not a $0 registry
+    gap (those go to the gap review and the digest)."""
+    if severity_rank(alert.severity) < severity_rank(limits.post_min_severity):
+        return False
+    amount = alert.amount or 0
+    if alert.kind in REGISTRY_GAP_KINDS and amount <= 0:
+        return False
+    return amount >= limits.post_min_amount or alert.kind == "stale_data"
+
+
+def _group_floods(
+    messages: list[Outgoing], amounts: dict[str, Any], limit: int, stamp: str
+) -> list[Outgoing]:
+    """More than `limit` new posts to one channel become one summary: the largest by money
+    at stake, a count of the rest, and how to see them all."""
+    new_posts: dict[str, list[Outgoing]] = {}
+    for message in messages:
+        if message.key in amounts and message.method == outbox.POST:
+            new_posts.setdefault(message.channel or "", []).append(message)
+    flooded = {channel: posts for channel, posts in new_posts.items() if len(posts) > limit}
+    if not flooded:
+        return messages
+    grouped = {id(m) for posts in flooded.values() for m in posts}
+    kept = [m for m in messages if id(m) not in grouped]
+    for channel, posts in flooded.items():
+        posts = sorted(posts, key=lambda m: -float(amounts[m.key]))
+        top = posts[:GROUPED_TOP]
+        lines = [f"• {m.payload['text']}" for m in top]
+        rest = len(posts) - len(top)
+        text = (
+            f"{len(posts)} new alerts in this run; the {len(top)} with the most money at stake:\n"
+            + "\n".join(lines)
+            + (f"\n…and {rest} more." if rest else "")
+            + "\nSee them all: `llmgov check --dry-run` or `/llm-cost all`."
+        )
+        summary = Message(text=text[:3000], blocks=())
+        kept.append(_post(f"alerts:summary:{channel}:{stamp}", channel, summary, None))
+    return kept
 
 
 def _limits(thresholds: Thresholds, workload: Workload | None) -> Thresholds:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,9 +29,12 @@ from llmgov.collectors.billing_files import (
 from llmgov.collectors.paging import checked_pages
 from llmgov.models.base import transaction, utcnow
 from llmgov.models.errors import BadInput, SourceError
+from llmgov.models.ledger import check_currency
 from llmgov.models.planner_stats import refresh_after_writing
 
 SOURCE = "athena"
+BILLING_PERIOD = "billing_period"  # the partition column of CUR 2.0 and FOCUS data exports
+PRICE_PER_TB = 5.0  # USD per TB scanned (Athena SQL queries, most regions)
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
@@ -46,6 +49,7 @@ CUR2_SQL = """SELECT
   line_item_usage_type,
   line_item_resource_id,
   line_item_line_item_type,
+  CAST(date(bill_billing_period_start_date) AS varchar) AS bill_billing_period_start_date,
   line_item_legal_entity,
   {principal}
   line_item_currency_code,
@@ -54,7 +58,7 @@ CUR2_SQL = """SELECT
   CAST(SUM(line_item_usage_amount) AS varchar) AS line_item_usage_amount
 FROM "{database}"."{table}"
 WHERE line_item_usage_start_date >= TIMESTAMP '{start} 00:00:00'
-  AND line_item_usage_start_date < TIMESTAMP '{end} 00:00:00'
+  AND line_item_usage_start_date < TIMESTAMP '{end} 00:00:00'{partition}
 GROUP BY {group_by}"""
 
 FOCUS_SQL = """SELECT
@@ -67,21 +71,42 @@ FOCUS_SQL = """SELECT
   x_usagetype,
   resourceid,
   chargecategory,
+  chargeclass,
+  CAST(date(billingperiodstart) AS varchar) AS billingperiodstart,
   billingcurrency,
   json_format(CAST(tags AS JSON)) AS tags,
   CAST(SUM(billedcost) AS varchar) AS billedcost,
   CAST(SUM(consumedquantity) AS varchar) AS consumedquantity
 FROM "{database}"."{table}"
 WHERE chargeperiodstart >= TIMESTAMP '{start} 00:00:00'
-  AND chargeperiodstart < TIMESTAMP '{end} 00:00:00'
+  AND chargeperiodstart < TIMESTAMP '{end} 00:00:00'{partition}
 GROUP BY {group_by}"""
 
 
+def _partition_filter(column: str | None, start: date, end: date) -> str:
+    """Prune by the export's `billing_period` partition ('YYYY-MM'): only the months of
+    [start, end) are scanned (and paid for). A usage day may be billed a month later, so the
+    month after the window is read too."""
+    if not column:
+        return ""
+    last = end - timedelta(days=1)
+    after = (last.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return f"\n  AND {column} BETWEEN '{start:%Y-%m}' AND '{after:%Y-%m}'"
+
+
 def build_query(
-    fmt: str, database: str, table: str, start: date, end: date, *, iam_principal: bool = False
+    fmt: str,
+    database: str,
+    table: str,
+    start: date,
+    end: date,
+    *,
+    iam_principal: bool = False,
+    partition: str | None = BILLING_PERIOD,
 ) -> str:
-    """The aggregation query; identifiers are checked, dates are dates: nothing is injected."""
-    for name, value in (("database", database), ("table", table)):
+    """The aggregation query; identifiers are checked, dates are dates: nothing is injected.
+    `partition`: the table's billing-period partition column (None: not partitioned)."""
+    for name, value in (("database", database), ("table", table), ("partition", partition or "x")):
         if not IDENTIFIER.match(value):
             raise BadInput(
                 f"Athena {name} {value!r} must be a plain identifier (letters, digits, _)"
@@ -90,8 +115,9 @@ def build_query(
         raise BadInput(f"the Athena window is empty: --since {start} is not before --until {end}")
     if fmt == "cur2":
         principal = "line_item_iam_principal,\n  " if iam_principal else ""
-        keys = 13 if iam_principal else 12
+        keys = 14 if iam_principal else 13
         return CUR2_SQL.format(
+            partition=_partition_filter(partition, start, end),
             principal=principal,
             database=database,
             table=table,
@@ -101,11 +127,12 @@ def build_query(
         )
     if fmt == "focus":
         return FOCUS_SQL.format(
+            partition=_partition_filter(partition, start, end),
             database=database,
             table=table,
             start=start.isoformat(),
             end=end.isoformat(),
-            group_by=", ".join(str(i) for i in range(1, 12)),
+            group_by=", ".join(str(i) for i in range(1, 14)),
         )
     raise BadInput(f"unknown billing format {fmt!r}; use focus or cur2")
 
@@ -206,25 +233,35 @@ def import_athena(
     now: datetime | None = None,
     tag_key: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    partition: str | None = BILLING_PERIOD,
 ) -> ImportReport:
     """Query, then stage and merge exactly like a file import (all or nothing)."""
     started = time.perf_counter()
     now = now or utcnow()
-    query = build_query(fmt, database, table, start, end, iam_principal=iam_principal)
+    query = build_query(
+        fmt, database, table, start, end, iam_principal=iam_principal, partition=partition
+    )
     execution_id = run_query(
         athena, query, database=database, output=output, workgroup=workgroup, sleep=sleep
     )
+    statistics = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"].get(
+        "Statistics", {}
+    )
+    scanned = statistics.get("DataScannedInBytes")
     source = result_source(athena, execution_id)
     report = ImportReport(inputs=[f"athena:{database}.{table} ({execution_id})"], format=fmt)
+    report.bytes_scanned = None if scanned is None else int(scanned)
     if not source.header:  # no columns at all: an empty result, nothing to import
         report.seconds = time.perf_counter() - started
         return report
     layout = make_layout(source.header, fmt, source.name)
     errors = RowErrors()
     with transaction(session_factory) as session:
-        stage = BillingStage(session, SOURCE)
+        stage = BillingStage(session, SOURCE, fmt=fmt)
         read_into(stage, source, layout, errors)
         errors.raise_if_any()
+        if stage.currency:
+            check_currency(session, stage.currency, report.inputs[0])
         report.facts = stage.merge(now) if stage.rows else 0
         report.attribution = attribute_facts(
             session, tag_key=tag_key, sources=[SOURCE], actor="import:athena"

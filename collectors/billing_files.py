@@ -58,6 +58,7 @@ from llmgov.collectors.upserts import PRESERVED_ON_CONFLICT, dialect_insert, ser
 from llmgov.models.base import transaction, utcnow
 from llmgov.models.errors import BadInput
 from llmgov.models.facts import CostFact
+from llmgov.models.ledger import charge_kind, check_amount, check_currency, is_correction, settle
 from llmgov.models.planner_stats import refresh_after_writing
 
 FORMATS = ("focus", "cur2")
@@ -116,6 +117,8 @@ class BillingLine:
     product_code: str | None
     publisher: str | None
     charge_category: str | None
+    charge_class: str | None  # FOCUS ChargeClass (`Correction`)
+    billing_period: date | None  # the billing period's start, when the export says
     iam_principal: str | None
     tags: dict[str, str]
     tags_key: str  # the tags as written in the row: a cheap, exact grouping key
@@ -146,6 +149,8 @@ def line_dimensions(line: BillingLine) -> dict[str, Any]:
         "product_code": line.product_code,
         "publisher": line.publisher,
         "charge_category": line.charge_category,
+        "charge_class": line.charge_class,
+        "billing_period": line.billing_period.isoformat() if line.billing_period else None,
         "iam_principal": line.iam_principal,
     }
     resource = line.resource_id or ""
@@ -197,6 +202,16 @@ def _decimal(value: Any, name: str) -> Decimal:
         raise RowError(f"{name} {text[:40]!r} is not a number") from None
     if not number.is_finite():
         raise RowError(f"{name} {text[:40]!r} is not a finite number")
+    return number
+
+
+def _amount(value: Any) -> Decimal:
+    """A row's cost: a finite number within the ledger's range (else the row is refused)."""
+    number = _decimal(value, "the cost")
+    try:
+        check_amount(number)
+    except ValueError as error:
+        raise RowError(str(error)) from None
     return number
 
 
@@ -291,6 +306,8 @@ FOCUS_FIELDS = (
     Field("usage_type", ("x_UsageType",)),
     Field("quantity", ("ConsumedQuantity", "PricingQuantity")),
     Field("charge_category", ("ChargeCategory",)),
+    Field("charge_class", ("ChargeClass",)),
+    Field("billing_period", ("BillingPeriodStart",)),
     Field("iam_principal", ("x_IamPrincipal", "x_LineItemIamPrincipal")),
     Field("tags", ("Tags",)),
 )
@@ -305,6 +322,7 @@ CUR2_FIELDS = (
     Field("resource", ("line_item_resource_id",)),
     Field("quantity", ("line_item_usage_amount",)),
     Field("charge_category", ("line_item_line_item_type",)),
+    Field("billing_period", ("bill_billing_period_start_date",)),
     Field("publisher", ("line_item_legal_entity",)),
     Field("iam_principal", ("line_item_iam_principal",)),
     Field("service_name", ("product_product_name", "product_servicename")),
@@ -382,7 +400,7 @@ def make_layout(header: Sequence[str], fmt: str | None, source: str) -> Layout:
 PICKED = (
     "currency", "tags", "product", "start", "cost", "quantity", "account", "region", "service",
     "service_name", "service_code", "product_code", "usage_type", "resource", "publisher",
-    "charge_category", "iam_principal",
+    "charge_category", "iam_principal", "charge_class", "billing_period",
 )  # fmt: skip
 
 
@@ -414,7 +432,7 @@ class LineParser:
         (
             currency, tags_raw, product_raw, start, cost, quantity, account, region, service,
             service_name, service_code, product_code, usage_type, resource, publisher,
-            charge_category, iam_principal,
+            charge_category, iam_principal, charge_class, billing_period,
         ) = self._pick(row)  # fmt: skip
         currency = _text(currency)
         if currency not in self._currencies:
@@ -444,9 +462,10 @@ class LineParser:
                 or _text(service_code)
                 or product_code
             )
+        period = _text(billing_period)
         return BillingLine(
             day=_day(start, "the charge start"),
-            cost=_decimal(cost, "the cost"),
+            cost=_amount(cost),
             currency=currency.upper(),  # type: ignore[union-attr]
             quantity=_float(quantity),
             account=_text(account),
@@ -457,10 +476,28 @@ class LineParser:
             product_code=product_code,
             publisher=_text(publisher),
             charge_category=_text(charge_category),
+            charge_class=_text(charge_class),
+            billing_period=None if period is None else _day(period, "the billing period start"),
             iam_principal=_text(iam_principal),
             tags=tags,
             tags_key=tags_key,
         )
+
+
+def _correction_of(line: BillingLine) -> str | None:
+    """What makes a row a correction of an earlier charge (None: an ordinary charge): FOCUS
+    ChargeClass `Correction`, or a charge billed in a later period than its usage day."""
+    late = line.billing_period is not None and (
+        line.billing_period.year,
+        line.billing_period.month,
+    ) > (
+        line.day.year,
+        line.day.month,
+    )
+    if not (is_correction(line.charge_class) or late):
+        return None
+    period = line.billing_period.isoformat() if line.billing_period else ""
+    return f"correction:{period}"
 
 
 # --- readers ------------------------------------------------------------------------------------
@@ -595,6 +632,7 @@ def _stage_table(metadata: MetaData) -> Table:
         Column("cost_nano", BigInteger, nullable=False),  # exact partial sums, 1e-9 units
         Column("quantity", Float, nullable=False),
         Column("is_llm", Integer, nullable=False),
+        Column("charge_kind", String(16), nullable=False),
         Column("account", String(32)),
         Column("region", String(32)),
         Column("service", String(200)),
@@ -613,9 +651,17 @@ class BillingStage:
     Used by the file importer and by the Athena importer, so both normalise the same way.
     """
 
-    def __init__(self, session: Session, source: str, pending_limit: int = PENDING_LIMIT) -> None:
+    def __init__(
+        self,
+        session: Session,
+        source: str,
+        pending_limit: int = PENDING_LIMIT,
+        *,
+        fmt: str | None = None,
+    ) -> None:
         self.session = session
         self.source = source
+        self.fmt = fmt or source  # focus or cur2: how charge categories are named
         self.pending_limit = pending_limit
         self.table = _stage_table(MetaData())
         self.pending: dict[tuple[str, date], list[Any]] = {}
@@ -653,6 +699,8 @@ class BillingStage:
             line.publisher,
             line.iam_principal,
             line.tags_key,
+            line.charge_class,
+            _correction_of(line),
         )
         known = self._keys.get(raw)
         if known is None:
@@ -686,7 +734,7 @@ class BillingStage:
         # same tags, same key, however the export wrote them
         canonical = json.dumps(line.tags, sort_keys=True)
         tags_digest = hashlib.sha256(canonical.encode()).hexdigest()[:12] if line.tags else ""
-        key = series_key(
+        parts = [
             self.source,
             line.account,
             line.region,
@@ -696,11 +744,17 @@ class BillingStage:
             line.charge_category,
             line.iam_principal,
             tags_digest,
-        )
+        ]
+        correction = _correction_of(line)
+        if correction:  # its own series: adds to its day, never replaces the original charge
+            parts.append(correction)
+        key = series_key(*parts)
         llm = is_llm_line(line.product_code, line.service, line.publisher)
+        kind = charge_kind(self.fmt, line.charge_category)
         columns = {
             "series_key": key,
             "is_llm": 1 if llm else 0,
+            "charge_kind": kind,
             "account": _fit(line.account, 32),
             "region": _fit(line.region, 32),
             "service": _fit(line.service, 200),
@@ -766,6 +820,7 @@ class BillingStage:
             "currency",
             "usage_quantity",
             "is_llm",
+            "charge_kind",
             "dimensions",
             "collected_at",
         ]
@@ -782,6 +837,7 @@ class BillingStage:
             stage.c.currency,
             stage.c.quantity,
             cast(stage.c.is_llm, Boolean),
+            stage.c.charge_kind,
             dims,
             literal(now, facts.c.collected_at.type),
         ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
@@ -797,6 +853,8 @@ class BillingStage:
         self.session.execute(statement)
         count = self.session.scalar(select(func.count()).select_from(stage)) or 0
         stage.drop(self.session.connection())
+        if self.first_day is not None and self.last_day is not None:
+            settle(self.session, self.first_day, self.last_day)
         return count
 
 
@@ -818,6 +876,7 @@ class ImportReport:
     by_service: dict[str, Decimal] = field(default_factory=dict)
     attribution: AttributionSummary = field(default_factory=AttributionSummary)
     seconds: float = 0.0
+    bytes_scanned: int | None = None  # Athena: what the query scanned (and was billed for)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -839,6 +898,7 @@ class ImportReport:
                 "discovered": self.attribution.discovered,
             },
             "seconds": round(self.seconds, 3),
+            "bytes_scanned": self.bytes_scanned,
         }
 
 
@@ -896,7 +956,7 @@ def import_billing(
     report = ImportReport(inputs=[str(p) for p in files], format=chosen)
     errors = RowErrors()
     with transaction(session_factory) as session:
-        stage = BillingStage(session, chosen, pending_limit)
+        stage = BillingStage(session, chosen, pending_limit, fmt=chosen)
         for source, layout in zip(sources, layouts, strict=True):
             read_into(stage, source, layout, errors, progress)
         errors.raise_if_any()
@@ -904,6 +964,7 @@ def import_billing(
             raise BadInput(
                 f"{', '.join(report.inputs)}: no billing rows found; nothing was imported"
             )
+        check_currency(session, stage.currency or "USD", ", ".join(report.inputs))
         report.facts = stage.merge(now)
         report.attribution = attribute_facts(
             session, tag_key=tag_key, sources=[chosen], actor=f"import:{chosen}"

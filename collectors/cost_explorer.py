@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from llmgov.collectors.paging import follow_pages
 from llmgov.collectors.upserts import series_key, upsert_facts
+from llmgov.models.errors import SourceError
 from llmgov.models.facts import CostFact
+from llmgov.models.ledger import CE_USAGE_RECORD_TYPES, check_amount, check_currency, settle
 
 SOURCE = "cost_explorer"
 SEARCH = "Bedrock"
@@ -122,15 +124,15 @@ def fetch_groups(
 
     `account_id` filters on LINKED_ACCOUNT; `account` only names the account in a paging
     error (it defaults to `account_id`)."""
-    service_filter: dict[str, Any] = {"Dimensions": {"Key": "SERVICE", "Values": services}}
+    conditions: list[dict[str, Any]] = [
+        {"Dimensions": {"Key": "SERVICE", "Values": services}},
+        # usage only: credits, refunds, tax, fees and commitment purchases are not LLM spend
+        {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(CE_USAGE_RECORD_TYPES)}},
+    ]
     if account_id:
         # an organisation's payer sees its members too: keep each account's own spend
-        service_filter = {
-            "And": [
-                service_filter,
-                {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [account_id]}},
-            ]
-        }
+        conditions.append({"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [account_id]}})
+    service_filter: dict[str, Any] = {"And": conditions}
     arguments: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Granularity": "DAILY",
@@ -189,6 +191,7 @@ def collect(
         currency = amount.get("Unit") or "USD"
         key = series_key("ce", account, tag_value, usage_type)
         marketplace = "-MP:" in usage_type or usage_type.startswith("MP:")
+        # `estimated`: Cost Explorer has not finalised the day; surfaces mark it an estimate
         dims: dict[str, Any] = {
             "account": account,
             "usage_type": usage_type,
@@ -214,6 +217,7 @@ def collect(
             "resource_id": None,
             "currency": currency,
             "is_llm": True,
+            "charge_kind": "usage",
             "dimensions": dims,
             "collected_at": now,
         }
@@ -230,7 +234,15 @@ def collect(
 def write(
     session: Session, rows: list[dict[str, Any]], *, account: str, start: date, end: date
 ) -> int:
-    """Replace the window: upsert what Cost Explorer returned, delete what it no longer does."""
+    """Replace the window: upsert what Cost Explorer returned, delete what it no longer does;
+    then settle which source counts for those days (an export imported for them wins)."""
+    for currency in sorted({row["currency"] for row in rows}):
+        check_currency(session, currency, f"Cost Explorer for account {account}")
+    for row in rows:
+        try:
+            check_amount(row["cost"], f"Cost Explorer's amount for {row['day']}")
+        except ValueError as error:
+            raise SourceError(f"account {account}: {error}") from None
     written = upsert_facts(session, CostFact, rows)
     fresh = {(row["series_key"], row["day"]) for row in rows}
     stored = session.execute(
@@ -244,4 +256,5 @@ def write(
     stale = [fact_id for fact_id, key, day in stored if (key, day) not in fresh]
     for index in range(0, len(stale), 500):
         session.execute(delete(CostFact).where(CostFact.id.in_(stale[index : index + 500])))
+    settle(session, start, end - timedelta(days=1))
     return written

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,10 +33,20 @@ from sqlalchemy.sql.elements import ColumnElement
 from llmgov.commands.parsing import ParseError, Token, TokenKind, tokenize
 from llmgov.economics.decompose import EFFECTS, PeriodTotals, decompose
 from llmgov.economics.forecast import forecast
+from llmgov.governance.ledger import (
+    NO_BUDGET,
+    Freshness,
+    budget_status,
+    data_warning,
+    freshness,
+    gap_kinds,
+)
 from llmgov.governance.registry_view import Gap, gaps_from
+from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.base import plain_rows
 from llmgov.models.facts import CostFact, UpstreamFact, UsageFact
 from llmgov.models.governance import Alert, AlertStatus
+from llmgov.models.ledger import billed_adjustment, billed_any, billed_usage, ledger_billed
 from llmgov.models.registry import OrganisationProfile, Person, Team, Workload, is_slug
 
 EXAMPLE = "/llm-cost team:search 30d"
@@ -47,8 +57,9 @@ HELP = """*/llm-cost [SCOPE] [PERIOD] [public]*: what LLM workloads cost and whe
 • `team:search`, `feature:result-summaries`, `customer:acme`: a team, a feature, a customer
 • `all`: every workload, plus spend no workload claims (unattributed)
 *PERIOD* (default: `30d`)
-• `7d`, `30d`, `90d` (any number of days up to 400): the last N days, today included
+• `7d`, `30d`, `90d` (any number of days up to 365): the last N days, today included
 • `mtd`: this month so far · `last-month` · `2026-10`: a calendar month
+• `q3` (this year's) or `2026-Q3`: a quarter · `2026-10-01..2026-10-31`: any days
 *public*: post the answer in the channel instead of only to you
 Examples: `/llm-cost`, `/llm-cost team:search mtd`, `/llm-cost search-summaries 90d public`"""
 
@@ -63,8 +74,17 @@ DEFAULT_DETAIL_LIMIT = 15
 DRIFT_WINDOW_DAYS = 7
 ZERO = Decimal(0)
 DRIFT_SCOPE_LIMIT = 500
+MAX_PERIOD_DAYS = 365  # the longest `Nd` period
 DAYS = re.compile(r"^(\d{1,3})d\Z")
 MONTH = re.compile(r"^(\d{4})-(\d{2})\Z")
+QUARTER = re.compile(r"^(?:(\d{4})-)?q([1-4])\Z")
+RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})\Z")
+# words that are meant as a period but are not one we know: "period not understood"
+PERIOD_LIKE = re.compile(r"^(?:\d.*|q\d+|.*\.\..*|last-?\w*|this-?\w*)\Z")
+PERIOD_HELP = (
+    "Use `30d` (up to 365d), `mtd`, `last-month`, `2026-10`, `q3`, `2026-Q3` or "
+    "`2026-10-01..2026-10-31`."
+)
 SCOPE_KEYS = ("team", "feature", "customer", "workload", "user")
 UNRESOLVED_STATUSES = (
     AlertStatus.OPEN.value,
@@ -161,11 +181,35 @@ def resolve_period(word: str, today: date) -> Period | None:
     days = DAYS.match(word)
     if days:
         count = int(days.group(1))
-        if not 1 <= count <= MAX_DAYS:
+        if not 1 <= count <= MAX_PERIOD_DAYS:
             raise ParseError(
-                f"`{word}` is out of range: give between 1 and {MAX_DAYS} days.", EXAMPLE
+                f"`{word}` is out of range: give between 1 and {MAX_PERIOD_DAYS} days.", EXAMPLE
             )
         return Period(f"{count}d", today - timedelta(days=count - 1), today)
+    quarter = QUARTER.match(word)
+    if quarter:
+        year = int(quarter.group(1) or today.year)
+        first_month = 3 * (int(quarter.group(2)) - 1) + 1
+        start = date(year, first_month, 1)
+        last_month = first_month + 2
+        end = date(year, last_month, calendar.monthrange(year, last_month)[1])
+        if start > today:
+            raise ParseError(f"`{word}` is in the future; today is {today.isoformat()}.", EXAMPLE)
+        label = f"{year}-Q{quarter.group(2)}"
+        return Period(label, start, min(end, today))
+    days_range = RANGE.match(word)
+    if days_range:
+        try:
+            start, end = (date.fromisoformat(days_range.group(i)) for i in (1, 2))
+        except ValueError:
+            raise ParseError(f"`{word}`: period not understood. {PERIOD_HELP}", EXAMPLE) from None
+        if start > end:
+            raise ParseError(f"`{word}` ends before it starts: give FIRST..LAST.", EXAMPLE)
+        if end > today:
+            raise ParseError(f"`{word}` ends in the future; today is {today.isoformat()}.", EXAMPLE)
+        if (end - start).days + 1 > MAX_DAYS:
+            raise ParseError(f"`{word}` is longer than {MAX_DAYS} days: shorten it.", EXAMPLE)
+        return Period(word, start, end)
     month = MONTH.match(word)
     if month:
         year, number = int(month.group(1)), int(month.group(2))
@@ -194,7 +238,8 @@ def parse_cost_text(
     scope: Scope | None = None
     period: Period | None = None
     public = False
-    for token in tokenize(_quote_values(text or "")):
+    text = re.sub(r"\blast\s+month\b", "last-month", text or "", flags=re.IGNORECASE)
+    for token in tokenize(_quote_values(text)):
         word = token.value
         if token.is_word and word.lower() in ("help", "-h", "--help", "?"):
             return HelpRequest()
@@ -209,6 +254,8 @@ def parse_cost_text(
                 )
             period = new_period
             continue
+        if token.is_word and PERIOD_LIKE.match(word.lower()):
+            raise ParseError(f"`{word}`: period not understood. {PERIOD_HELP}", EXAMPLE)
         new_scope = _scope_of(token)
         if scope is not None:
             raise ParseError(
@@ -365,6 +412,7 @@ class WorkloadCost:
     budget_exhausted_earliest: date | None = None
     unit: UnitEconomics | None = None
     open_alerts: int = 0
+    budget_status: str = NO_BUDGET  # `governance.ledger.budget_status`
 
 
 @dataclass(frozen=True)
@@ -461,6 +509,14 @@ class CostReport:
     findings_total: int
     chart: ChartSeries | None
     notes: tuple[str, ...] = ()
+    # credits, refunds, tax, ... in the period: kept out of every total (models/ledger.py)
+    adjustments: dict[str, Decimal] = field(default_factory=dict)
+    limits: Thresholds = field(default_factory=Thresholds)  # the organisation's thresholds
+    freshness: tuple[Freshness, ...] = ()  # each source's newest data and last run
+    # "Billing data through 26 Nov (12 days old)": spend data is missing; no status, trend
+    # or change is given that would rest on the missing days
+    data_warning: str | None = None
+    provisional_days: tuple[date, ...] = ()  # Cost Explorer `Estimated` days in the period
 
     @property
     def gaps(self) -> list[tuple[WorkloadInfo, tuple[Gap, ...]]]:
@@ -476,16 +532,24 @@ class CostReport:
 
     @property
     def budget_status(self) -> str:
-        """none | exceeded | projected_overrun | at_risk (the range's high end crosses) | ok"""
-        if self.budget is None:
-            return "none"
-        if self.month_to_date >= self.budget:
-            return "exceeded"
-        if self.projection is not None and self.projection.point > self.budget:
-            return "projected_overrun"
-        if self.projection is not None and self.projection.high > self.budget:
-            return "at_risk"
-        return "ok"
+        """The scope's budget by the one rule (`governance.ledger.budget_status`)."""
+        return _status(self.budget, self.month_to_date, self.projection, self.limits)
+
+    @property
+    def stale(self) -> bool:
+        return self.data_warning is not None
+
+
+def _status(
+    budget: Decimal | None, month_to_date: Decimal, projection: Range | None, limits: Thresholds
+) -> str:
+    return budget_status(
+        budget,
+        month_to_date,
+        None if projection is None else projection.point,
+        None if projection is None else projection.high,
+        limits,
+    )
 
 
 def _ratio(amount: Decimal, units: float) -> Decimal | None:
@@ -719,7 +783,8 @@ class FactQuery:
         conditions = [
             CostFact.day >= start,
             CostFact.day <= end,
-            self._scope(CostFact.workload_id, CostFact.is_llm),
+            self._scope(CostFact.workload_id),
+            ledger_billed(),
         ]
         if self.known_at is not None:
             conditions.append(CostFact.collected_at < self.known_at)
@@ -744,7 +809,7 @@ class FactQuery:
     # -- queries --
     def billed_through(self, as_of: date) -> date | None:
         """The last day with billed cost (any workload): billing is at least this fresh."""
-        statement = select(func.max(CostFact.day)).where(CostFact.day <= as_of)
+        statement = select(func.max(CostFact.day)).where(CostFact.day <= as_of, billed_any())
         if self.known_at is not None:
             statement = statement.where(CostFact.collected_at < self.known_at)
         value = self.session.scalar(statement)
@@ -922,6 +987,39 @@ class FactQuery:
                 result[(wid, name)] = float(requests or 0)
         return result
 
+    def provisional_days(self, start: date, end: date) -> list[date]:
+        """The days in [start, end] whose counted Cost Explorer figures it marks `Estimated`
+        (not final yet)."""
+        conditions = [
+            CostFact.day >= start,
+            CostFact.day <= end,
+            CostFact.source == "cost_explorer",
+            self._scope(CostFact.workload_id),
+            ledger_billed(),
+            CostFact.dimensions["estimated"].as_boolean(),
+        ]
+        if self.known_at is not None:
+            conditions.append(CostFact.collected_at < self.known_at)
+        statement = select(CostFact.day).where(*conditions).group_by(CostFact.day)
+        return sorted(as_date(day) for day in self._rows(statement).scalars())
+
+    def adjustments(self, start: date, end: date) -> dict[str, Decimal]:
+        """The scope's LLM adjustments (credit, refund, tax, ...) in [start, end], by kind."""
+        conditions = [
+            CostFact.day >= start,
+            CostFact.day <= end,
+            self._scope(CostFact.workload_id),
+            billed_adjustment(),
+        ]
+        if self.known_at is not None:
+            conditions.append(CostFact.collected_at < self.known_at)
+        statement = (
+            select(CostFact.charge_kind, func.sum(CostFact.cost))
+            .where(*conditions)
+            .group_by(CostFact.charge_kind)
+        )
+        return {kind: Decimal(value) for kind, value in self._rows(statement) if value is not None}
+
     def unattributed(self, start: date, end: date, lag_start: date | None) -> Decimal:
         """Spend in [start, end] no workload claims: billed, plus estimates after the bill."""
         billed = self.session.scalar(
@@ -929,7 +1027,7 @@ class FactQuery:
                 CostFact.day >= start,
                 CostFact.day <= end,
                 CostFact.workload_id.is_(None),
-                CostFact.is_llm.is_(True),
+                billed_usage(),
                 *([CostFact.collected_at < self.known_at] if self.known_at else []),
             )
         )
@@ -1150,9 +1248,14 @@ def build_cost_report(
     estimated_now = spend.estimates_of("current")
     detail_ids = {info.id for info in detail}
     no_forecast = (None, None, None)
+    limits = load_thresholds(session)
+    overrides = _threshold_overrides(session, [i.id for i in rows if i.budget is not None])
     workload_costs = []
     for info in rows:
         projection, exhausted, earliest_exhausted = forecasts.get(info.id, no_forecast)
+        own_limits = (
+            for_workload(limits, info.slug, overrides[info.id]) if info.id in overrides else limits
+        )
         workload_costs.append(
             WorkloadCost(
                 workload=info,
@@ -1167,6 +1270,9 @@ def build_cost_report(
                 budget_exhausted_earliest=earliest_exhausted,
                 unit=units.get((info.id, "current")),
                 open_alerts=alert_counts.get(info.id, 0),
+                budget_status=_status(
+                    info.budget, month.get(info.id, ZERO), projection, own_limits
+                ),
             )
         )
 
@@ -1196,6 +1302,8 @@ def build_cost_report(
 
     # The scope's daily series: the chart's history and the scope's own projection.
     daily, known = _scope_series(days, billed_daily, spend, expected, None if everything else by_id)
+    if as_of >= today_utc():  # today is not over: a partial day would pull the projection down
+        known[-1] = False
     scope_forecast = economics_forecast(
         np.array([[float(v) for v in daily]]),
         np.array(days, dtype="datetime64[D]"),
@@ -1241,6 +1349,17 @@ def build_cost_report(
     )
     if billed_through is None and has_scope:
         notes.append("No billed cost has arrived yet: every figure is a token-based estimate.")
+    provisional = facts.provisional_days(period.start, period.end) if has_scope else []
+    if provisional:
+        first, last = provisional[0], provisional[-1]
+        notes.append(
+            f"Cost Explorer marks {len(provisional)} day(s) from {first:%-d %b} to "
+            f"{last:%-d %b} as estimated: those figures may still change."
+        )
+    sources = tuple(freshness(session, as_of, known_at))
+    warning = data_warning(sources)
+    if warning is not None:
+        change = None  # a trend over missing days would read as spend falling
     return CostReport(
         request=request,
         scope_label=request.scope.describe(),
@@ -1264,7 +1383,23 @@ def build_cost_report(
         findings_total=alerts_total,
         chart=chart,
         notes=tuple(notes),
+        adjustments=facts.adjustments(period.start, period.end) if has_scope else {},
+        limits=limits,
+        freshness=sources,
+        data_warning=warning,
+        provisional_days=tuple(provisional),
     )
+
+
+def _threshold_overrides(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The workloads among `ids` with thresholds of their own (few: read in one query)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Workload.id, Workload.thresholds).where(Workload.thresholds.is_not(None))
+    ).all()
+    wanted = set(ids)
+    return {wid: dict(values) for wid, values in rows if values and wid in wanted}
 
 
 def _scope_series(
@@ -1379,6 +1514,8 @@ def _forecast_workloads(
         if wid in position and day in column:
             matrix[position[wid], column[day]] += float(value)
             known[position[wid], column[day]] = True
+    if as_of >= today_utc():  # today is not over: its few hours are not a day's spend
+        known[:, -1] = False
     budgets = np.array([float(i.budget) if i.budget is not None else np.nan for i in detail])
     result = economics_forecast(matrix, np.array(days, dtype="datetime64[D]"), budgets, known)
     return {wid: _projection_of(result, position[wid]) for wid in ids}
@@ -1669,6 +1806,10 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
         "budget": cents(report.budget),
         "budget_status": report.budget_status,
         "budget_exhausted_on": _day(report.budget_exhausted_on),
+        "adjustments": {kind: cents(amount) for kind, amount in sorted(report.adjustments.items())},
+        "provisional_days": [day.isoformat() for day in report.provisional_days],
+        "freshness": [source.to_json() for source in report.freshness],
+        "data_warning": report.data_warning,
         "billing": {
             "billed_through": _day(billing.billed_through),
             "estimated_days": billing.estimated_days,
@@ -1719,8 +1860,9 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
                 "budget": cents(row.workload.budget),
                 "budget_exhausted_on": _day(row.budget_exhausted_on),
                 "budget_exhausted_earliest": _day(row.budget_exhausted_earliest),
+                "budget_status": row.budget_status,
                 "open_alerts": row.open_alerts,
-                "gaps": [gap.value for gap in row.workload.gaps()],
+                "gaps": gap_kinds(row.workload.gaps()),
                 "unit_economics": _unit_json(row.unit),
             }
             for row in report.workloads

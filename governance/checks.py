@@ -14,8 +14,8 @@ Severity rules (thresholds named as in `governance.thresholds`, per workload whe
 
 | kind | info | warning | critical |
 |---|---|---|---|
-| budget_exceeded | | month-to-date ≥ budget_warning_ratio × budget | ≥ budget |
-| budget_projected_overrun | | month-end projection > budget × (1 + projection_tolerance) | budget runs out ≥ projection_critical_days_early days before month end |
+| budget_exceeded | | | budget status `exceeded`: month-to-date ≥ budget |
+| budget_projected_overrun | | budget status `projected_overrun`: month-end projection > budget × (1 + projection_tolerance) | budget runs out ≥ projection_critical_days_early days before month end |
 | spend_anomaly | | latest day past anomaly_z, anomaly_min_amount and anomaly_min_ratio | excess ≥ anomaly_critical_ratio × expected |
 | retry_storm | | | always (money burns by the hour) |
 | token_growth, fan_out_growth, unit_cost_drift, idle_gpu | | past its threshold | money at stake ≥ critical_amount a month |
@@ -25,6 +25,11 @@ Severity rules (thresholds named as in `governance.thresholds`, per workload whe
 | missing_budget | any | spend ≥ missing_budget_warning_amount | |
 | missing_exit_strategy | any | on the critical path | |
 | stale_data | | silent for stale_after_hours | silent for 3 × that, or never delivered |
+
+Budget findings follow the one budget-status rule (`governance.ledger.budget_status`): a
+budget finding exactly when the status is `exceeded` or `projected_overrun`; `at_risk`
+(past budget_warning_ratio, or the projection's high end over budget) is shown by
+`/llm-cost` and the digest, not raised as an alert.
 
 Fingerprints: the kind and workload, plus the month for the budget kinds (a new month is a
 new condition), the owner for `owner_inactive`, the source and scope for `stale_data`.
@@ -48,9 +53,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from llmgov import economics
 from llmgov.governance.findings import Finding, Kind, fingerprint, format_money, sort_key
+from llmgov.governance.ledger import EXCEEDED, PROJECTED_OVERRUN, budget_status
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.arrays import FactArrays, build_arrays
-from llmgov.models.facts import CostFact, SourceStatus
+from llmgov.models.base import utcnow
+from llmgov.models.facts import CheckWatermark, CostFact, SourceStatus, UsageFact
+from llmgov.models.ledger import billed_usage
 from llmgov.models.registry import OrganisationProfile, Platform, Workload, WorkloadStatus
 from llmgov.models.series_keys import describe_series_key
 
@@ -58,6 +66,10 @@ HISTORY_DAYS = 91  # 13 weeks: 8 weekday baselines for anomalies, 56 days of for
 # hours of usage and GPU facts: 7 days of same-hour baseline for retry storms plus the
 # latest day, and a whole Monday-to-Sunday week for the digest's idle GPU cost
 HOURLY_DAYS = 10
+# how far back a late day is still examined for spend anomalies (a first import's last two
+# weeks; older days are history, the baseline)
+ANOMALY_LOOKBACK_DAYS = 14
+ANOMALY_WATERMARK = "spend_anomaly"
 SELF_HOSTED = frozenset({Platform.SELF_HOSTED.value, Platform.SAGEMAKER.value})
 CENT = Decimal("0.01")
 
@@ -315,9 +327,9 @@ def _iso(value: np.datetime64) -> str | None:
 
 
 def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
-    """One budget finding per workload and month, the most telling of:
+    """One budget finding per workload and month, by the one budget-status rule:
     budget_exceeded (critical) once spent; else budget_projected_overrun when the projection
-    ends the month over budget; else budget_exceeded (warning) past the warning share."""
+    ends the month over budget (with the tolerance)."""
     if not ctx.workloads:
         return  # the core needs at least one row
     fc = ctx.forecast
@@ -325,9 +337,9 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
     days_left = _days_left(ctx.last_day)
     # Screen in numpy (a cent of slack for rounding), decide exactly in Decimal below.
     budgets = np.nan_to_num(ctx.budgets, nan=0.0)
-    near = fc.month_to_date + 0.01 >= ctx.per_workload("budget_warning_ratio") * budgets
+    spent = fc.month_to_date + 0.01 >= budgets
     over = fc.month_end + 0.01 > budgets * (1 + ctx.per_workload("projection_tolerance"))
-    for row in np.flatnonzero((budgets > 0) & (near | over)).tolist():
+    for row in np.flatnonzero((budgets > 0) & (spent | over)).tolist():
         workload = ctx.workloads[row]
         limits = ctx.limits(workload)
         budget = Decimal(workload.budget_monthly)
@@ -348,8 +360,8 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
         slug = workload.slug
         share = spent / budget
         projected = money(fc.month_end[row])
-        over_projection = projected > budget * Decimal(str(1 + limits.projection_tolerance))
-        if spent >= budget:
+        status = budget_status(budget, spent, projected, money(fc.month_end_high[row]), limits)
+        if status == EXCEEDED:
             yield ctx.finding(
                 Kind.BUDGET_EXCEEDED,
                 "critical",
@@ -361,7 +373,7 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
                 {**details, "over_by": spent - budget},
                 ctx.month_key,
             )
-        elif over_projection:
+        elif status == PROJECTED_OVERRUN:
             exhausted = details["exhausted_on"]
             early = (
                 (_month_end(ctx.last_day) - date.fromisoformat(exhausted)).days if exhausted else 0
@@ -383,18 +395,6 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
                 {**details, "days_early": early},
                 ctx.month_key,
             )
-        elif share >= Decimal(str(limits.budget_warning_ratio)):
-            yield ctx.finding(
-                Kind.BUDGET_EXCEEDED,
-                "warning",
-                workload,
-                budget - spent,
-                f"{slug} has used {share:.0%} of its {format_money(budget, ctx.currency)} "
-                f"{month_name} budget with {days_left} days to go: "
-                f"{format_money(budget - spent, ctx.currency)} left.",
-                details,
-                ctx.month_key,
-            )
 
 
 # ---- the core's detectors --------------------------------------------------------------
@@ -404,18 +404,59 @@ def _usage_severity(ctx: CheckContext, workload: Workload, stake: Decimal) -> st
     return "critical" if stake >= ctx.limits(workload).critical_amount else "warning"
 
 
+def _days_to_examine(ctx: CheckContext) -> list[date]:
+    """The days of the last ANOMALY_LOOKBACK_DAYS that this check has not examined since
+    they last changed: days of facts collected after the watermark (a late bill, a
+    restatement, a first import, a missed run). Moves the watermark (a dry run's rollback
+    moves it back)."""
+    first = ctx.last_day - timedelta(days=ANOMALY_LOOKBACK_DAYS - 1)
+    mark = ctx.session.get(CheckWatermark, ANOMALY_WATERMARK)
+    since = mark.collected_through if mark is not None else None
+    cost_days = select(CostFact.day, CostFact.collected_at).where(
+        CostFact.day >= first, CostFact.day <= ctx.last_day, billed_usage()
+    )
+    usage = select(UsageFact.hour, UsageFact.collected_at).where(
+        UsageFact.hour >= datetime.combine(first, time(), tzinfo=UTC), UsageFact.hour < ctx.cutoff
+    )
+    if since is not None:
+        cost_days = cost_days.where(CostFact.collected_at > since)
+        usage = usage.where(UsageFact.collected_at > since)
+    days: set[date] = set()
+    newest = since
+    for moment, collected in [*ctx.session.execute(cost_days), *ctx.session.execute(usage)]:
+        day = moment.date() if isinstance(moment, datetime) else moment
+        days.add(day)
+        collected = collected if collected.tzinfo else collected.replace(tzinfo=UTC)
+        newest = collected if newest is None or collected > newest else newest
+    if mark is None:
+        mark = CheckWatermark(name=ANOMALY_WATERMARK)
+        ctx.session.add(mark)
+    mark.collected_through = newest
+    mark.evaluated_through = ctx.last_day
+    mark.updated_at = utcnow()
+    return sorted(day for day in days if first <= day <= ctx.last_day)
+
+
 def check_anomalies(ctx: CheckContext) -> Iterator[Finding]:
-    """spend_anomaly: the last whole day against what that weekday usually costs now, and
-    the latest hour against the same hour of the days before (one finding per workload:
-    the larger excess)."""
+    """spend_anomaly: every day that arrived since the last run (within the last
+    ANOMALY_LOOKBACK_DAYS) against what that weekday usually cost before it, and the latest
+    hour against the same hour of the days before (one finding per workload: the largest
+    excess). A day is examined once: a second run with no new data repeats nothing."""
     if not ctx.workloads:
         return  # the core needs at least one row
     day = ctx.last_day
+    examine = _days_to_examine(ctx)
     z = ctx.per_workload("anomaly_z")
     min_amount = ctx.per_workload("anomaly_min_amount")
     min_ratio = ctx.per_workload("anomaly_min_ratio")
     scores = economics.daily_anomalies(
-        ctx.spend, ctx.daily.days, day, z=z, min_amount=min_amount, min_ratio=min_ratio
+        ctx.spend,
+        ctx.daily.days,
+        day,
+        eval_days=ANOMALY_LOOKBACK_DAYS,
+        z=z,
+        min_amount=min_amount,
+        min_ratio=min_ratio,
     )
     hourly = ctx.hourly
     hour_scores = (
@@ -431,8 +472,20 @@ def check_anomalies(ctx: CheckContext) -> Iterator[Finding]:
         else None
     )
     found: dict[int, tuple[dict[str, float], str]] = {}
+    # each examined day that is anomalous, per workload: the largest excess
+    times = scores.times.astype("datetime64[D]").astype(date).tolist()
+    columns = [i for i, t in enumerate(times) if t in set(examine)]
+    for column in columns:
+        for row in np.flatnonzero(scores.is_anomaly[:, column]).tolist():
+            evidence = {
+                "actual": float(scores.actual[row, column]),
+                "expected": float(scores.expected[row, column]),
+                "excess": float(scores.excess[row, column]),
+                "score": float(scores.score[row, column]),
+            }
+            if row not in found or evidence["excess"] > found[row][0]["excess"]:
+                found[row] = (evidence, f"on {times[column].isoformat()}")
     for detection, period in (
-        (economics.spend_anomalies(scores), f"on {day.isoformat()}"),
         (economics.spend_anomalies(hour_scores) if hour_scores is not None else None, None),
     ):
         if detection is None:
@@ -755,7 +808,7 @@ def check_unattributed(ctx: CheckContext) -> Iterator[Finding]:
     limits = ctx.thresholds
     window = limits.stake_window_days
     start = ctx.last_day - timedelta(days=window - 1)
-    in_window = and_(CostFact.day >= start, CostFact.day <= ctx.last_day, CostFact.is_llm.is_(True))
+    in_window = and_(CostFact.day >= start, CostFact.day <= ctx.last_day, billed_usage())
     rows = ctx.session.execute(
         select(CostFact.source, CostFact.series_key, func.sum(CostFact.cost))
         .where(in_window, CostFact.workload_id.is_(None))

@@ -28,6 +28,13 @@ from llmgov import economics
 from llmgov.governance import alerts as alert_store
 from llmgov.governance.checks import SELF_HOSTED, CheckContext, build_context, money
 from llmgov.governance.findings import jsonable
+from llmgov.governance.ledger import (
+    ALERTED_STATUSES,
+    NO_BUDGET,
+    budget_status,
+    data_warning,
+    freshness,
+)
 from llmgov.governance.people import find_person
 from llmgov.models.errors import BadInput
 from llmgov.models.governance import DecisionRecord
@@ -83,6 +90,8 @@ class WorkloadDigest:
     missing_budget: bool
     missing_exit_strategy: bool
     decisions: tuple[Decision, ...]
+    budget_status: str = NO_BUDGET  # `governance.ledger.budget_status`
+    stale: bool = False  # the spend data is older than its sources' delay (no change given)
 
     @property
     def change(self) -> Decimal:
@@ -96,7 +105,7 @@ class WorkloadDigest:
 
     @property
     def over_budget(self) -> bool:
-        return self.budget is not None and self.projected_month_end > self.budget
+        return self.budget_status in ALERTED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ class OwnerDigest:
     workloads: tuple[WorkloadDigest, ...]
     chart: DigestChart | None = None
     tz: str | None = None  # the owner's IANA time zone, from Slack
+    data_through: date | None = None  # the newest day of spend data (governance.ledger)
+    data_warning: str | None = None  # "Billing data through 26 Nov (12 days old)"
 
     @property
     def last_week(self) -> Decimal:
@@ -144,6 +155,11 @@ class OwnerDigest:
                 "owner": self.owner,
                 "owner_name": self.owner_name,
                 "as_of": self.as_of,
+                # the contract: week_start/week_end, data_through, per workload the spend
+                "week_start": self.week[0],
+                "week_end": self.week[1],
+                "data_through": self.data_through,
+                "data_warning": self.data_warning,
                 "week": {"start": self.week[0], "end": self.week[1]},
                 "previous_week": {"start": self.previous_week[0], "end": self.previous_week[1]},
                 "currency": self.currency,
@@ -161,6 +177,8 @@ def _workload_json(w: WorkloadDigest) -> dict[str, Any]:
     data["driver"] = vars(w.driver) if w.driver else None
     data["open_findings"] = [vars(f) for f in w.open_findings]
     data["decisions"] = [vars(d) for d in w.decisions]
+    data["week_spend"] = w.last_week
+    data["previous_week_spend"] = w.week_before
     return data
 
 
@@ -226,6 +244,10 @@ def build_digests(
     idle = _idle_cost(ctx, week)
 
     digests = []
+    sources = freshness(ctx.session, ctx.last_day)
+    spend_days = [f.data_through for f in sources if f.kind in ("billed", "usage")]
+    data_through = max((d for d in spend_days if d is not None), default=None)
+    warning = data_warning(sources)
     for slack_id, owned in sorted(rows_by_owner.items()):
         items = []
         for row in owned:
@@ -259,6 +281,14 @@ def build_digests(
                     missing_budget=workload.budget_monthly is None,
                     missing_exit_strategy=not (workload.exit_strategy or "").strip(),
                     decisions=tuple(decisions.get(workload.id, ())),
+                    stale=warning is not None,
+                    budget_status=budget_status(
+                        workload.budget_monthly,
+                        money(fc.month_to_date[row]),
+                        money(fc.month_end[row]),
+                        money(fc.month_end_high[row]),
+                        ctx.limits(workload),
+                    ),
                 )
             )
         # Most money first: what changed most is what the owner should read first.
@@ -275,6 +305,8 @@ def build_digests(
                 workloads=tuple(items),
                 chart=_chart(ctx, owned),
                 tz=person.tz if person else None,
+                data_through=data_through,
+                data_warning=warning,
             )
         )
     return digests

@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 from llmgov.governance import audit
 from llmgov.governance.checks import SELF_HOSTED, CheckContext, build_context, money
 from llmgov.governance.findings import jsonable
+from llmgov.governance.ledger import UNATTRIBUTED_SPEND, gap_kinds
 from llmgov.governance.registry_view import GAP_LABELS, Gap, gaps_of
 from llmgov.models.facts import CostFact
 from llmgov.models.governance import DecisionRecord
+from llmgov.models.ledger import billed_usage
 from llmgov.models.registry import AuditEvent, Platform, Workload
 from llmgov.models.series_keys import describe_series_key
 
@@ -139,6 +141,17 @@ class GapReview:
                 "at_stake": self.at_stake,
                 "unattributed_total": self.unattributed_total,
                 "counts": self.counts(),
+                # the contract: each gap in the one vocabulary (governance.ledger)
+                "owned_share": self.owned_share,
+                "gaps": [
+                    {
+                        "workload": r.workload,
+                        "kinds": gap_kinds(r.gaps) if r.workload else [UNATTRIBUTED_SPEND],
+                        "amount": r.amount,
+                    }
+                    for r in self.rows
+                    if r.kind != RowKind.HYBRID  # a decision to take, not a gap
+                ],
                 "rows": [
                     {
                         **{k: getattr(r, k) for k in GapRow.__dataclass_fields__},
@@ -240,7 +253,7 @@ def _unattributed(ctx: CheckContext, window: int) -> tuple[list[GapRow], Decimal
         select(CostFact.source, CostFact.series_key, func.sum(CostFact.cost))
         .where(
             CostFact.workload_id.is_(None),
-            CostFact.is_llm.is_(True),
+            billed_usage(),
             CostFact.day >= start,
             CostFact.day <= ctx.last_day,
         )

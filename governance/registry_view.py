@@ -102,19 +102,25 @@ def gaps_from(
     status: str, owner_active: bool | None, has_budget: bool, has_exit_strategy: bool
 ) -> tuple[Gap, ...]:
     """The one rule of ownership gaps, on the columns it reads (`owner_active` None: no
-    owner), for callers that read columns rather than workloads."""
+    owner), for callers that read columns rather than workloads. The checks, the gap
+    review, `/llm-owner gaps`, `/llm-cost` and the demo all apply it.
+
+    - A discovered workload has two gaps, `discovered` and `unowned`: it needs an owner
+      before a budget or an exit strategy can be asked of anyone.
+    - An experiment needs no exit strategy: it is meant to end (it needs a budget).
+    - A retired workload has none."""
     if status == WorkloadStatus.RETIRED:
         return ()
-    gaps = []
     if status == WorkloadStatus.DISCOVERED:
-        gaps.append(Gap.DISCOVERED)
+        return (Gap.DISCOVERED, Gap.UNOWNED)
+    gaps = []
     if owner_active is None:
         gaps.append(Gap.UNOWNED)
     elif not owner_active:
         gaps.append(Gap.OWNER_INACTIVE)
     if not has_budget:
         gaps.append(Gap.MISSING_BUDGET)
-    if not has_exit_strategy:
+    if not has_exit_strategy and status != WorkloadStatus.EXPERIMENT:
         gaps.append(Gap.MISSING_EXIT_STRATEGY)
     return tuple(gaps)
 

@@ -36,6 +36,11 @@ class Thresholds:
     # findings below this severity become alerts (digests and the gap review list them)
     # but are not posted to Slack until they rise to it
     post_min_severity: str = "warning"
+    # findings with less money at stake than this are not posted (registry gaps with no
+    # money at stake never are: the gap review and the digest list them)
+    post_min_amount: Decimal = Decimal("0")
+    # more new alerts than this for one channel in one run become one grouped summary post
+    post_max_per_channel: int = 10
 
     # -- money at stake and noise --------------------------------------------------------
     # trailing window for "money at stake" of registry findings (unowned, missing budget...)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from llmgov.economics.series import DailyArrays, GpuArrays, HourlyArrays
 from llmgov.models.facts import CostFact, GpuFact, Price, UpstreamFact, UsageFact
+from llmgov.models.ledger import ledger_billed
 from llmgov.models.registry import Workload
 
 UNATTRIBUTED = -1  # workload id standing for "no workload" in grouped rows
@@ -52,8 +53,8 @@ class FactArrays:
     - `as_of`: the day; `workload_ids` `(W,)` int64 (ascending) and `slugs` (W strings): the
       row order of every array.
     - `daily`: `DailyArrays`, workloads x the `history_days` days ending at `as_of`. `cost`
-      is the billed LLM cost (cost facts with `is_llm`) where a day has billing, else the
-      token-based estimate of the usage facts; input tokens include cache reads and writes;
+      is the billed spend (`models.ledger.ledger_billed`: usage, one source per account and
+      day, no credits or tax) where a day has billing, else the token-based estimate of the usage facts; input tokens include cache reads and writes;
       errors are client + server errors; `gpu_cost` is the fleets' reservation cost.
     - `hourly`: `HourlyArrays`, workloads x the hours of the last `hourly_days` days, ending
       at the latest hour any usage or GPU fact was collected for (at most the end of
@@ -135,7 +136,7 @@ def build_arrays(
         CostFact.day,
         days,
         [func.sum(CostFact.cost), func.count()],
-        and_(CostFact.is_llm.is_(True), CostFact.day >= first_day, CostFact.day <= as_of),
+        and_(ledger_billed(), CostFact.day >= first_day, CostFact.day <= as_of),
     )
     usage_daily = grids.query(UsageFact, UsageFact.hour, days, _usage_measures())
     upstream_daily = grids.query(

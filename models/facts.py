@@ -19,11 +19,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from llmgov.models.base import Base, utcnow
 
@@ -75,6 +77,8 @@ class UsageFact(AttributedMixin, Base):
         # A workload's (or every workload's) token estimate over a range of hours, read from
         # the index alone (`/llm-cost` fills the days billing has not reached with it).
         Index("ix_usage_facts_workload_hour", "workload_id", "hour", "estimated_cost"),
+        # each source's newest hour (freshness), and the list of sources, in a few seeks
+        Index("ix_usage_facts_source_hour", "source", "hour"),
     )
 
 
@@ -93,21 +97,47 @@ class CostFact(AttributedMixin, Base):
     service: Mapped[str | None] = mapped_column(String(200))
     usage_type: Mapped[str | None] = mapped_column(String(300))
     resource_id: Mapped[str | None] = mapped_column(String(500))
-    cost: Mapped[Decimal] = mapped_column()
+    # 9 decimals on every database: the exports' precision (billing imports sum in 1e-9 units)
+    cost: Mapped[Decimal] = mapped_column(Numeric(24, 9, asdecimal=True))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     usage_quantity: Mapped[float | None] = mapped_column(Float)
     is_llm: Mapped[bool] = mapped_column(default=True)  # Bedrock/LLM spend vs other cloud spend
+    # usage, or an adjustment kept out of spend: credit, refund, tax, fee, purchase, discount,
+    # adjustment (`models/ledger.py`)
+    charge_kind: Mapped[str] = mapped_column(String(16), default="usage", server_default="usage")
+    # another source counts for this fact's account and day (`models.ledger.settle`)
+    superseded: Mapped[bool] = mapped_column(default=False, server_default=false())
     dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tags, principal, ...
     collected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # Both indexes hold what `/llm-cost` sums (cost, is_llm), so its scans of hundreds of
+    # Both indexes hold what `/llm-cost` sums (cost and the ledger's columns), so its scans of hundreds of
     # thousands of billed days never read the table itself.
     __table_args__ = (
         UniqueConstraint("source", "series_key", "day"),
         # a workload's (or team's) cost over a range of days, and the ranking of `all`
-        Index("ix_cost_facts_workload_day", "workload_id", "day", "cost", "is_llm"),
+        Index(
+            "ix_cost_facts_workload_day",
+            "workload_id",
+            "day",
+            "cost",
+            "is_llm",
+            "charge_kind",
+            "superseded",
+        ),
         # the daily totals of every workload over a range of days
-        Index("ix_cost_facts_day_workload", "day", "workload_id", "cost", "is_llm"),
+        Index(
+            "ix_cost_facts_day_workload",
+            "day",
+            "workload_id",
+            "cost",
+            "is_llm",
+            "charge_kind",
+            "superseded",
+        ),
+        # the ledger's precedence: the other sources of one account and day
+        Index("ix_cost_facts_account_day", "account", "day", "source"),
+        # each source's newest day (freshness)
+        Index("ix_cost_facts_source_day", "source", "day"),
     )
 
 
@@ -133,6 +163,7 @@ class GpuFact(AttributedMixin, Base):
         UniqueConstraint("source", "series_key", "hour"),
         Index("ix_gpu_facts_hour", "hour"),
         Index("ix_gpu_facts_workload_id", "workload_id"),
+        Index("ix_gpu_facts_source_hour", "source", "hour"),
     )
 
 
@@ -183,6 +214,18 @@ class SourceStatus(Base):
     rows_last_run: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (UniqueConstraint("source", "scope"),)
+
+
+class CheckWatermark(Base):
+    """What a check has evaluated: facts collected up to `collected_through` (a late bill
+    or a first import collected after it brings days the check has not seen yet)."""
+
+    __tablename__ = "check_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the check, e.g. spend_anomaly
+    collected_through: Mapped[datetime | None] = mapped_column()
+    evaluated_through: Mapped[date | None] = mapped_column(Date)  # the last day evaluated
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApiCallLog(Base):

@@ -128,6 +128,8 @@ def budget_text(report: CostReport) -> str:
     budget = money(report.budget, currency)
     status = report.budget_status
     when = report.budget_exhausted_on
+    if report.stale and status in ("ok", "at_risk"):
+        return f":white_circle: {budget} · unknown (data is missing)"
     if status == "exceeded":
         return f":red_circle: {budget} · exceeded" + (f" on {day(when)}" if when else "")
     if status == "projected_overrun":
@@ -149,7 +151,10 @@ def _summary_fields(report: CostReport) -> list[str]:
     if change is not None and change.previous:
         arrow = ":arrow_up_small:" if change.delta > 0 else ":arrow_down_small:"
         spend += f" {arrow} {change.percent:+.0f}% vs the period before"
-    fields = [spend, f"*Month to date*\n{money(report.month_to_date, currency)}"]
+    month = money(report.month_to_date, currency)
+    if report.stale:  # what is missing is not $0
+        month += " (data missing)"
+    fields = [spend, f"*Month to date*\n{month}"]
     if report.projection is not None:
         p = report.projection
         fields.append(f"*Projected month end*\n{projection_text(p.point, p.low, p.high, currency)}")
@@ -183,7 +188,9 @@ def _summary_fields(report: CostReport) -> list[str]:
 def _billing_line(report: CostReport) -> str | None:
     billing = report.billing
     parts = []
-    if billing.billed_through is not None and billing.estimated_days:
+    if billing.billed_through is not None and billing.estimated_days and report.stale:
+        parts.append(f"Billed through *{day(billing.billed_through)}*; no data since")
+    elif billing.billed_through is not None and billing.estimated_days:
         first = billing.billed_through.toordinal() + 1
         lag_start = date.fromordinal(max(first, report.period.start.toordinal()))
         parts.append(
@@ -328,9 +335,12 @@ def summary_text(report: CostReport) -> str:
         p = report.projection
         text += f", month end {projection_text(p.point, p.low, p.high, currency)}"
     if report.budget is not None:
-        text += (
-            f", budget {money(report.budget, currency)} ({report.budget_status.replace('_', ' ')})"
-        )
+        status = report.budget_status
+        if report.stale and status in ("ok", "at_risk"):
+            status = "unknown"
+        text += f", budget {money(report.budget, currency)} ({status.replace('_', ' ')})"
+    if report.data_warning:
+        text = f"{report.data_warning}. {text}"
     return text + "."
 
 
@@ -349,10 +359,15 @@ def cost_message(
     if not report.workloads and report.request.scope.kind == "mine":
         return empty_scope_message()
     header = f"LLM spend · {report.scope_label} · {period_phrase(report.period)}"
-    blocks: list[Block] = [
-        HeaderBlock(text=truncate(header, MAX_HEADER_TEXT)),
-        _fields(_summary_fields(report)),
-    ]
+    blocks: list[Block] = [HeaderBlock(text=truncate(header, MAX_HEADER_TEXT))]
+    if report.data_warning:
+        blocks.append(
+            _section(
+                f":warning: *{escape(report.data_warning)}*: days after it are missing, "
+                "not $0; no trend or budget status is given on them."
+            )
+        )
+    blocks.append(_fields(_summary_fields(report)))
     billing = _billing_line(report)
     if billing:
         blocks.append(_context(billing))

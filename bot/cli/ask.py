@@ -13,7 +13,7 @@ import os
 import sys
 
 from llmgov.bot.blocks.common import blocks_to_text
-from llmgov.bot.cli.common import add_format, migrated_engine
+from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine
 from llmgov.bot.listeners.commands import SLASH_COMMANDS
 from llmgov.bot.listeners.deps import AppDeps
 from llmgov.bot.settings import Settings
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Slack user id to act as (default $LLMGOV_USER); needed to change anything",
     )
     add_format(parser)
+    add_as_of(parser)
     parser.set_defaults(handler=_ask)
 
 
@@ -70,10 +71,17 @@ def _check_user(name: str, text: str, user: str | None) -> str:
 def _ask(args: argparse.Namespace) -> int:
     name, text = _split(args.command)
     user = _check_user(name, text, args.user)
+    dated = args.as_of is not None or args.known_at is not None
+    if dated and name != "/llm-cost":
+        raise BadInput(f"--as-of and --known-at apply to /llm-cost, not to {name}")
     settings = Settings.from_env()
     engine = migrated_engine(settings.database_url)
     deps = AppDeps.build(settings, make_session_factory(engine))
-    payload = {"command": name, "text": text, "user_id": user, "channel_id": "CLI"}
+    payload: dict = {"command": name, "text": text, "user_id": user, "channel_id": "CLI"}
+    if dated:
+        known_at = args.known_at
+        payload["llmgov_as_of"] = args.as_of or (known_at.date() if known_at else None)
+        payload["llmgov_known_at"] = known_at
     reply = SLASH_COMMANDS[name].reply(deps, payload, None)
     if reply is None:  # pragma: no cover - without a client no modal can open
         raise BadInput(f"{name} {text} opens a form, which only Slack can show")

@@ -6,13 +6,18 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
-from llmgov.aws.clients import AwsSettings, describe_aws_error, load_aws_settings
+from llmgov.aws.clients import (
+    AwsAccount,
+    AwsClients,
+    AwsSettings,
+    describe_aws_error,
+    load_aws_settings,
+)
 from llmgov.bot.cli.common import add_format, migrated_engine, parse_date, print_json
-from llmgov.collectors.athena import import_athena
+from llmgov.collectors.athena import BILLING_PERIOD, PRICE_PER_TB, import_athena
 from llmgov.collectors.attribution import spend_by_workload
 from llmgov.collectors.billing_files import FORMATS, ImportReport, import_billing
 from llmgov.collectors.run import ALL_SOURCES, CollectReport, collect
@@ -73,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=parse_date,
         metavar="DATE",
         help="Athena: day after the last (default: tomorrow)",
+    )
+    billing.add_argument(
+        "--partition",
+        default=BILLING_PERIOD,
+        metavar="COLUMN",
+        help="Athena: the table's billing-period partition column, to scan only the months "
+        "asked for (default billing_period; `none` for an unpartitioned table)",
     )
     billing.add_argument(
         "--iam-principal",
@@ -191,8 +203,11 @@ def _via_athena(args: argparse.Namespace, factory, aws_settings: AwsSettings) ->
     start = args.since or (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     end = args.until or today + timedelta(days=1)
     region = args.region or aws_settings.regions[0]
+    partition = None if (args.partition or "").lower() in ("", "none") else args.partition
     try:
-        athena = boto3.client("athena", region_name=region)
+        # the reader role of the first configured account, with the collectors' retries
+        account = aws_settings.accounts[0] if aws_settings.accounts else AwsAccount()
+        athena = AwsClients(aws_settings).client("athena", account, region)
         return import_athena(
             factory,
             athena,
@@ -205,6 +220,7 @@ def _via_athena(args: argparse.Namespace, factory, aws_settings: AwsSettings) ->
             workgroup=args.workgroup,
             iam_principal=args.iam_principal,
             tag_key=aws_settings.cost_allocation_tag,
+            partition=partition,
         )
     except (ClientError, BotoCoreError) as error:
         raise SourceError(describe_aws_error(error, what="athena")) from None
@@ -224,6 +240,12 @@ def _print_import(report: ImportReport) -> None:
     }
     for name, total in sorted(llm_services.items(), key=lambda item: -item[1]):
         print(f"  {name}: {total:,.2f}")
+    if report.bytes_scanned is not None:
+        scanned = report.bytes_scanned
+        print(
+            f"Athena scanned {scanned / 1e6:,.1f} MB (about ${scanned / 1e12 * PRICE_PER_TB:,.4f} "
+            f"at ${PRICE_PER_TB:g} per TB)"
+        )
     summary = report.attribution
     print(
         f"attribution: {summary.series} series, {summary.attributed} attributed, {summary.unattributed} unattributed"

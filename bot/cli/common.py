@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -27,13 +27,47 @@ def add_format(parser: argparse.ArgumentParser, *choices: str) -> None:
 
 
 def add_as_of(parser: argparse.ArgumentParser) -> None:
+    """`--as-of DATE`: answer for that day from every fact now stored for days up to it;
+    `--known-at TIMESTAMP`: also leave out facts collected at or after it (the audit view)."""
     parser.add_argument(
         "--as-of",
-        type=parse_date,
+        type=parse_as_of,
         default=None,
         metavar="DATE",
-        help="answer as of this date (YYYY-MM-DD), from the facts known then",
+        help="answer for this day (YYYY-MM-DD), from every fact stored for days up to it",
     )
+    parser.add_argument(
+        "--known-at",
+        type=parse_known_at,
+        default=None,
+        metavar="TIMESTAMP",
+        help="only facts collected before this moment (ISO 8601, UTC unless a zone is given): "
+        "the answer as it could be given then",
+    )
+
+
+def parse_as_of(text: str) -> date:
+    day = parse_date(text)
+    today = datetime.now(UTC).date()
+    if day > today:
+        raise argparse.ArgumentTypeError(
+            f"{text} is in the future (today is {today:%Y-%m-%d} UTC); give today or an earlier day"
+        )
+    return day
+
+
+def parse_known_at(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a timestamp; write it as YYYY-MM-DDTHH:MM[:SS][+00:00], "
+            "e.g. 2026-11-27T09:00"
+        ) from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > datetime.now(UTC):
+        raise argparse.ArgumentTypeError(f"{text} is in the future; give a past moment")
+    return moment.astimezone(UTC)
 
 
 def parse_date(text: str) -> date:

@@ -31,7 +31,6 @@ from llmgov.commands.cost import (
     Scope,
     build_cost_report,
     cents,
-    end_of_day,
     parse_cost_text,
     report_to_json,
     today_utc,
@@ -99,8 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _cost(args: argparse.Namespace) -> int:
     if args.user is not None and not SLACK_USER_ID.match(args.user):
         raise BadInput(f"--user {args.user!r} is not a Slack user id like U0ANA0001")
-    today = args.as_of or today_utc()
-    known_at = end_of_day(args.as_of) if args.as_of else None
+    known_at = args.known_at
+    today = args.as_of or (known_at.date() if known_at else today_utc())
     words = [w for w in args.words if w.lower() != "public"]
     try:
         request = parse_cost_text(" ".join(words), today=today, known_at=known_at)

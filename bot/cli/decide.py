@@ -11,7 +11,7 @@ from llmgov.bot.blocks.decide import decide_message
 from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine, print_json
 from llmgov.bot.cli.cost import cli_error
 from llmgov.bot.prices import decision_prices
-from llmgov.commands.cost import end_of_day, today_utc
+from llmgov.commands.cost import today_utc
 from llmgov.commands.decide import (
     WHAT_IF_EXAMPLE,
     HelpRequest,
@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _decide(args: argparse.Namespace) -> int:
-    today = args.as_of or today_utc()
-    known_at = end_of_day(args.as_of) if args.as_of else None
+    known_at = args.known_at  # --as-of reads every fact now stored; --known-at cuts them
+    today = args.as_of or (known_at.date() if known_at else today_utc())
     try:
         request = parse_decide_text(" ".join(args.words), today=today, known_at=known_at)
     except ParseError as error:

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from llmgov.bot.cli.common import add_as_of, add_format, migrated_engine, print_json
+from llmgov.bot.cli.common import BadInput, add_as_of, add_format, migrated_engine, print_json
 from llmgov.bot.settings import Settings
 from llmgov.models.base import make_session_factory, utcnow
 
@@ -46,6 +46,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     add_format(parser)
     add_as_of(parser)
+
+
+def _no_known_at(args: argparse.Namespace) -> None:
+    if getattr(args, "known_at", None) is not None:
+        raise BadInput("--known-at applies to llmgov cost, decide and ask; use --as-of here")
 
 
 def _now(as_of: date | None) -> datetime:
@@ -93,6 +98,7 @@ def _check(args: argparse.Namespace) -> int:
     from llmgov.bot.notify import run_checks
     from llmgov.governance.findings import format_money
 
+    _no_known_at(args)
     settings, session_factory = _setup()
     run = run_checks(
         session_factory, settings, _now(args.as_of), dry_run=args.dry_run, as_of=args.as_of
@@ -121,6 +127,7 @@ def _check(args: argparse.Namespace) -> int:
 def _digest(args: argparse.Namespace) -> int:
     from llmgov.bot.notify import send_digests
 
+    _no_known_at(args)
     settings, session_factory = _setup()
     run = send_digests(
         session_factory,
@@ -144,6 +151,7 @@ def _digest(args: argparse.Namespace) -> int:
 def _gaps(args: argparse.Namespace) -> int:
     from llmgov.bot.notify import send_gap_review
 
+    _no_known_at(args)
     settings, session_factory = _setup()
     run = send_gap_review(
         session_factory, settings, _now(args.as_of), dry_run=args.dry_run, as_of=args.as_of

@@ -36,6 +36,7 @@ from llmgov.governance.findings import Finding
 from llmgov.models.base import transaction
 from llmgov.models.errors import SourceError
 from llmgov.models.facts import CostFact, GpuFact, UpstreamFact, UsageFact
+from llmgov.models.ledger import billed_usage, counted_usage
 from llmgov.models.registry import AttributionRule, Person, SourceSetting, Workload
 
 DIGEST_OWNER = "U0CHL0003"  # Chloé Martin: her support assistant is heading over budget
@@ -203,6 +204,7 @@ class SpendClaims:
 
 def _spend_by_claim(session: Session, first: date | None, last: date | None) -> SpendClaims:
     in_window = [CostFact.day >= first, CostFact.day <= last] if first and last else []
+    in_window.append(counted_usage())
     claimed = session.execute(
         select(
             Workload.slug,
@@ -227,7 +229,7 @@ def _spend_by_claim(session: Session, first: date | None, last: date | None) -> 
         amounts[slug] += Decimal(str(total or 0))
     unclaimed = session.execute(
         select(CostFact.account, CostFact.service, func.sum(CostFact.cost))
-        .where(CostFact.workload_id.is_(None), CostFact.is_llm.is_(True), *in_window)
+        .where(CostFact.workload_id.is_(None), billed_usage(), *in_window)
         .group_by(CostFact.account, CostFact.service)
     ).all()
     return SpendClaims(

@@ -2,7 +2,7 @@
 answers (acknowledged requests answered after a crash)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-08 03:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import llmgov.models.base
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

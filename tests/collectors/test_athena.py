@@ -11,11 +11,12 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from llmgov.bot.cli import main
 from llmgov.collectors.athena import build_query, import_athena
 from llmgov.models.errors import BadInput, SourceError
 from llmgov.models.facts import CostFact
 from llmgov.models.registry import RuleKind, Workload
-from tests.collectors.helpers import add_workload
+from tests.collectors.helpers import add_workload, set_source
 
 INJECT = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
 CUR2_COLUMNS = [
@@ -147,4 +148,36 @@ def test_query_refuses_injection_and_builds_focus_sql():
     cur2 = build_query(
         "cur2", "billing", "cur2", dt.date(2026, 11, 1), dt.date(2026, 12, 1), iam_principal=True
     )
-    assert "line_item_iam_principal" in cur2 and cur2.rstrip().endswith("13")
+    assert "line_item_iam_principal" in cur2 and cur2.rstrip().endswith("14")
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_cli_athena_runs_as_the_reader_role_prunes_partitions_and_prints_the_scan(
+    session_factory, capsys
+):
+    role = "arn:aws:iam::111122223333:role/llmgov-reader"
+    with session_factory.begin() as session:
+        set_source(session, "aws", {"accounts": [{"id": "111122223333", "role_arn": role}]})
+    inject(athena_rows(CUR2_COLUMNS, CUR2_RESULT))
+    argv = ["import-billing", "--via", "athena", "--format", "cur2", "--database", "cur",
+            "--table", "cur2_export", "--output", "s3://billing/athena/",
+            "--since", "2026-11-01", "--until", "2026-12-01"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Athena scanned" in out and "per TB" in out
+    # the query ran in the reader role's account, not under the bot's own identity
+    own = boto3.client("athena", region_name="us-east-1")
+    assert own.list_query_executions()["QueryExecutionIds"] == []
+    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=role, RoleSessionName="test"
+    )["Credentials"]
+    reader = boto3.client(
+        "athena",
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    [execution] = reader.list_query_executions()["QueryExecutionIds"]
+    query = reader.get_query_execution(QueryExecutionId=execution)["QueryExecution"]["Query"]
+    assert "AND billing_period BETWEEN '2026-11' AND '2026-12'" in query

@@ -92,8 +92,8 @@ def test_help():
     [
         ("2026-13", "`2026-13` is not a month: write it as YYYY-MM."),
         ("2027-01", "`2027-01` is in the future; the latest month with spend is 2026-11."),
-        ("500d", "`500d` is out of range: give between 1 and 400 days."),
-        ("0d", "`0d` is out of range: give between 1 and 400 days."),
+        ("500d", "`500d` is out of range: give between 1 and 365 days."),
+        ("0d", "`0d` is out of range: give between 1 and 365 days."),
         ("7d 30d", "Two periods given (`7d` and `30d`): give one."),
         (
             "team:search all",
@@ -130,3 +130,44 @@ def test_scope_token_round_trips():
         scope = parse(text).scope
         assert parse(scope.token()).scope.kind == scope.kind
         assert parse(scope.token()).scope.value == scope.value
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2026-10-01..2026-10-15", date(2026, 10, 1), date(2026, 10, 15)),
+        ("last month", date(2026, 10, 1), date(2026, 10, 31)),
+        ("team:search Last Month", date(2026, 10, 1), date(2026, 10, 31)),
+        ("last-month", date(2026, 10, 1), date(2026, 10, 31)),
+        ("365d", date(2025, 11, 21), TODAY),
+        ("q3", date(2026, 7, 1), date(2026, 9, 30)),
+        ("Q4", date(2026, 10, 1), TODAY),
+        ("2025-Q1", date(2025, 1, 1), date(2025, 3, 31)),
+    ],
+)
+def test_every_period_form(text, start, end):
+    request = parse(text)
+    assert (request.period.start, request.period.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    "text", ["30days", "q5", "2026-10-01", "2026-10-01..2026-13-01", "lastweek", "2026-Q9"]
+)
+def test_an_unrecognised_period_is_not_understood(text):
+    with pytest.raises(ParseError, match="period not understood") as error:
+        parse(f"team:search {text}")
+    assert "Two scopes" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-10-15..2026-10-01", "ends before it starts"),
+        ("2026-11-01..2026-12-01", "ends in the future"),
+        ("2027-Q1", "is in the future"),
+        ("366d", "between 1 and 365 days"),
+    ],
+)
+def test_impossible_periods_say_why(text, message):
+    with pytest.raises(ParseError, match=message):
+        parse(text)

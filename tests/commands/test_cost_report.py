@@ -246,7 +246,7 @@ def test_gaps_come_from_the_registry_rule(session, world):
     assert gaps == {
         "support-llama": ["owner_inactive"],
         "search-rerank": ["missing_budget", "missing_exit_strategy"],
-        "orphan-batch": ["discovered", "unowned", "missing_budget", "missing_exit_strategy"],
+        "orphan-batch": ["discovered", "unowned"],
     }
 
 

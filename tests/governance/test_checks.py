@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from llmgov.governance.checks import evaluate
+from llmgov.governance.ledger import budget_status
 from llmgov.governance.thresholds import Thresholds
 from llmgov.models.facts import Price, UpstreamFact
 
@@ -42,13 +43,21 @@ def test_budget_exceeded_is_critical_with_the_overspend_at_stake(session, regist
     assert by_kind(december, "budget_exceeded")[0].fingerprint == found.fingerprint
 
 
-def test_near_budget_on_track_is_a_warning(session, registry):
+def test_near_budget_on_track_is_at_risk_not_an_alert(session, registry):
+    """87% spent, on track to end the month under budget: the one budget-status rule says
+    `at_risk` (past budget_warning_ratio), which /llm-cost and the digest show; the checks
+    raise a budget finding only for `exceeded` and `projected_overrun`."""
     w = registry.workload("search", budget_monthly=Decimal("1000"))
     registry.costs(w, date(2026, 9, 1), [30] * 90)  # through Nov 29, a 30-day month
-    [found] = by_kind(evaluate(session, date(2026, 11, 29)), "budget_exceeded")
-    assert found.severity == "warning"
-    assert found.details["share"] == 0.87
-    assert found.amount == Decimal("130.00")  # what is left
+    findings = evaluate(session, date(2026, 11, 29))
+    assert by_kind(findings, "budget_exceeded") == []
+    assert by_kind(findings, "budget_projected_overrun") == []
+    limits = Thresholds()
+    assert budget_status(Decimal(1000), Decimal(870), Decimal(900), Decimal(905), limits) == (
+        "at_risk"
+    )
+    assert budget_status(Decimal(1000), Decimal(500), Decimal(900), Decimal(990), limits) == "ok"
+    assert budget_status(None, Decimal(500), None, None, limits) == "no_budget"
 
 
 def test_projected_overrun_is_critical_when_the_budget_runs_out_early(session, registry):

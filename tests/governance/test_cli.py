@@ -88,3 +88,67 @@ def test_bad_owner_is_exit_2_with_a_message(session, registry, capsys):
     _world(session, registry)
     assert main(["digest", "--dry-run", "--owner", "nobody"]) == 2
     assert "neither a Slack user id" in capsys.readouterr().err
+
+
+def test_check_dry_run_after_a_real_run_that_created_alerts(
+    session, registry, session_factory, capsys, monkeypatch
+):
+    """A dry run that would change existing alerts (here: resolve November's budget alert
+    once December starts) reads them before its rollback: no DetachedInstanceError."""
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    _world(session, registry)
+    assert main(["check", "--as-of", "2026-11-02"]) == 0
+    assert _count(session_factory, Alert) == 1
+    capsys.readouterr()
+    assert main(["check", "--dry-run", "--as-of", "2026-12-05"]) == 0
+    out = capsys.readouterr().out
+    assert "resolved" in out.lower()
+    with session_factory() as session:
+        [alert] = session.scalars(select(Alert)).all()
+        assert alert.status == "open"  # the dry run changed nothing
+    assert main(["check", "--dry-run", "--format", "json", "--as-of", "2026-12-05"]) == 0
+    json.loads(capsys.readouterr().out)
+
+
+def test_an_owner_known_only_by_email_is_not_linked_not_left(
+    session, registry, capsys, monkeypatch
+):
+    from llmgov.models.registry import Person
+
+    monkeypatch.setenv("LLMGOV_CHANNEL", "C0GOVERN01")
+    bea = Person(email="bea@example.com", name="Bea", active=True)
+    session.add(bea)
+    session.flush()
+    w = registry.workload("notes", owner=bea)  # no budget: a gap row in the review
+    registry.costs(w, date(2026, 11, 1), [60, 60])
+    session.commit()
+    assert main(["gaps", "--dry-run", "--as-of", "2026-11-02"]) == 0
+    out = capsys.readouterr().out
+    assert "Bea (not linked to Slack)" in out
+    assert "(left)" not in out
+
+
+def test_a_digest_on_stale_data_says_so_and_gives_no_change(session, registry, capsys):
+    _world(session, registry)  # spend on 1 and 2 Nov only
+    assert main(["digest", "--dry-run", "--owner", "U0ANA0001", "--as-of", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "Billing data through 2 Nov (18 days old)" in out
+    assert "against the week before" not in out and "-100%" not in out
+    assert (
+        main(
+            [
+                "digest",
+                "--dry-run",
+                "--format",
+                "json",
+                "--owner",
+                "U0ANA0001",
+                "--as-of",
+                "2026-11-20",
+            ]
+        )
+        == 0
+    )
+    [digest] = json.loads(capsys.readouterr().out)["digests"]
+    assert digest["data_through"] == "2026-11-02"
+    assert (digest["week_start"], digest["week_end"]) == ("2026-11-09", "2026-11-15")

@@ -210,12 +210,7 @@ def test_gap_review_ranks_by_money_with_unattributed_and_hybrids(session, regist
     assert review.rows[3].detail["label"] == "model=claude · acct=1"
     hybrid = review.rows[2]
     assert hybrid.detail == {"group": "feature:chat", "members": ["owned", "chat-gpu"]}
-    assert review.rows[0].gaps == (
-        "discovered",
-        "unowned",
-        "missing_budget",
-        "missing_exit_strategy",
-    )
+    assert review.rows[0].gaps == ("discovered", "unowned")
     assert review.rows[0].claimable and review.rows[1].claimable and not hybrid.claimable
     # last week: owned 70 + chat-gpu 35 of 70 + 140 + 210 + 35 + 35 unattributed
     assert review.week_spend == Decimal("490.00")

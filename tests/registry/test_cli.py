@@ -130,7 +130,7 @@ def test_demo_on_the_test_database(engine, session_factory, database_url, capsys
     ):
         assert row in table, row
     assert (
-        "discovered, not registered: 3, no owner: 7, owner has left: 3, no budget: 9, no exit strategy: 12"
+        "discovered, not registered: 3, no owner: 7, owner has left: 3, no budget: 6, no exit strategy: 7"
         in first
     )
     assert "  sales-crm-enrichment            sales: no owner; no budget; no exit strategy" in first

@@ -49,7 +49,8 @@ def test_gaps_of_each_workload(registry, session_factory):
         "no-exit": (Gap.MISSING_EXIT_STRATEGY,),
         "orphan": (Gap.OWNER_INACTIVE,),
         "unowned": (Gap.UNOWNED,),
-        "found": (Gap.DISCOVERED, Gap.UNOWNED, Gap.MISSING_BUDGET, Gap.MISSING_EXIT_STRATEGY),
+        # discovered: an owner first, then a budget and an exit strategy can be asked for
+        "found": (Gap.DISCOVERED, Gap.UNOWNED),
         "gone": (),  # retired workloads have no gaps
     }
     assert views["complete"].budget_monthly == Decimal(100)
@@ -115,8 +116,8 @@ def test_gaps_worst_first_and_counted(registry, session_factory):
         Gap.DISCOVERED: 1,
         Gap.UNOWNED: 2,
         Gap.OWNER_INACTIVE: 1,
-        Gap.MISSING_BUDGET: 2,
-        Gap.MISSING_EXIT_STRATEGY: 2,
+        Gap.MISSING_BUDGET: 1,
+        Gap.MISSING_EXIT_STRATEGY: 1,
     }
     assert [(team, [v.slug for v in members]) for team, members in group_by_team(views)] == [
         (None, ["found"]),

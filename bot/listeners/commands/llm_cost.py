@@ -13,7 +13,7 @@ to the channel would share a private answer with everyone there.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from logging import Logger
 from typing import Any
 
@@ -48,12 +48,18 @@ CHART_NOTES = {
 
 
 def cost_answer(
-    deps: AppDeps, text: str, user: str | None, *, today: date | None = None
+    deps: AppDeps,
+    text: str,
+    user: str | None,
+    *,
+    today: date | None = None,
+    known_at: datetime | None = None,
 ) -> tuple[Message, CostReport | None]:
-    """The answer to `/llm-cost TEXT` without its chart, and the report behind it."""
+    """The answer to `/llm-cost TEXT` without its chart, and the report behind it
+    (`today`, `known_at`: `llmgov ask --as-of/--known-at`)."""
     today = today or cost_commands.today_utc()
     try:
-        request = parse_cost_text(text, today=today)
+        request = parse_cost_text(text, today=today, known_at=known_at)
         if isinstance(request, HelpRequest):
             return cost_help_message(), None
         with deps.session_factory() as session:
@@ -65,7 +71,13 @@ def cost_answer(
 
 def reply_llm_cost(deps: AppDeps, command: dict[str, Any], client: WebClient | None) -> Reply:
     """The answer `llmgov ask` prints (no chart: there is no Slack to upload it to)."""
-    message, report = cost_answer(deps, command.get("text") or "", command.get("user_id"))
+    message, report = cost_answer(
+        deps,
+        command.get("text") or "",
+        command.get("user_id"),
+        today=command.get("llmgov_as_of"),  # only `llmgov ask` sets these two
+        known_at=command.get("llmgov_known_at"),
+    )
     error = report is None and message.text != cost_help_message().text
     return Reply(message, "error" if error else "ok")
 
