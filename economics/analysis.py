@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from llmgov.economics.detectors import (
 )
 from llmgov.economics.forecast import Forecast, forecast
 from llmgov.economics.reconcile import Reconciliation, reconcile
-from llmgov.economics.series import DAY, DailyArrays, GpuArrays, HourlyArrays
+from llmgov.economics.series import DAY, DailyArrays, DayLike, GpuArrays, HourlyArrays
 from llmgov.economics.unit import UnitCosts, unit_costs
 
 DETECTION_KINDS = (
@@ -80,7 +80,7 @@ class Thresholds:
         """Thresholds for W workloads from one mapping per workload (row order): a field the
         rows agree on stays a scalar, others become `(W,)` arrays; missing names default."""
         each = [cls.from_mapping(row) for row in rows]
-        merged = {}
+        merged: dict[str, Any] = {}
         for spec in dataclasses.fields(cls):
             values = [getattr(t, spec.name) for t in each]
             if not values or all(_same(v, values[0]) for v in values):
@@ -92,11 +92,11 @@ class Thresholds:
         return cls(**merged)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def _same(a, b) -> bool:
+def _same(a: Any, b: Any) -> bool:
     return (
         bool(np.all(np.asarray(a) == np.asarray(b))) if a is not None and b is not None else a is b
     )
@@ -142,8 +142,8 @@ class Analysis:
 def analyse(
     daily: DailyArrays,
     hourly: HourlyArrays | None = None,
-    budgets=None,
-    as_of=None,
+    budgets: np.ndarray | float | None = None,
+    as_of: DayLike | None = None,
     thresholds: Thresholds | None = None,
     *,
     gpu: GpuArrays | None = None,
@@ -252,7 +252,10 @@ def analyse(
     )
 
 
-def _hours_through(arrays, as_of_day: np.datetime64):
+ArraysT = TypeVar("ArraysT", HourlyArrays, GpuArrays)
+
+
+def _hours_through(arrays: ArraysT, as_of_day: np.datetime64) -> ArraysT:
     """`HourlyArrays` or `GpuArrays` without the hours after the end of `as_of_day`."""
     end = np.searchsorted(arrays.hours, (as_of_day + DAY).astype("datetime64[h]"))
     return arrays if end == arrays.hours.size else arrays.select(slice(None), slice(0, end))

@@ -124,12 +124,13 @@ def build_arrays(
 
     prices = _gpu_prices(session)
     gpu_price = _price_of_instance_type(prices)  # SQL, per fact
-    declared = [
+    declared: list[str | None] = [
         (row[4] or {}).get("instance_type") if isinstance(row[4], dict) else None
         for row in registry
     ]
     # (W + 1, 1): the hourly price of each workload's declared instance type (0: none)
-    declared_price = np.array([prices.get(kind, 0.0) for kind in declared] + [0.0])[:, None]
+    declared_prices = [prices.get(kind, 0.0) if kind else 0.0 for kind in declared] + [0.0]
+    declared_price = np.array(declared_prices, dtype=float)[:, None]
 
     billed, billed_facts = grids.query(
         CostFact,
@@ -240,7 +241,14 @@ class _Grids:
         self.filtered = filtered
         self.dialect = session.get_bind().dialect.name
 
-    def query(self, table, time_column, axis: _Axis, measures: list[Any], where=None):
+    def query(
+        self,
+        table: Any,
+        time_column: Any,
+        axis: _Axis,
+        measures: list[Any],
+        where: Any = None,
+    ) -> Any:
         """`measures` (SQL aggregates) per (workload, bucket of `axis`), one array each.
 
         `where` defaults to `time_column` within the axis (give it for a DATE column)."""
@@ -276,7 +284,7 @@ class _Grids:
         return out
 
 
-def _bucket(column, axis: _Axis, dialect: str):
+def _bucket(column: Any, axis: _Axis, dialect: str) -> Any:
     """The bucket of `axis` a date or UTC timestamp `column` falls in, as SQL (an integer;
     the caller's `where` keeps it within the axis, so it is never negative)."""
     if dialect == "sqlite":
@@ -309,7 +317,7 @@ def _usage_measures() -> list[Any]:
     ]
 
 
-def _gpu_cost_measures(price) -> list[Any]:
+def _gpu_cost_measures(price: Any) -> list[Any]:
     """The cost of the priced instance-hours, and the count of those whose type has no
     price (priced afterwards at the workload's declared instance type)."""
     return [func.sum(price), func.sum(case((price.is_(None), 1), else_=0))]
@@ -330,7 +338,7 @@ def _gpu_prices(session: Session) -> dict[str, float]:
     return prices
 
 
-def _price_of_instance_type(prices: dict[str, float]):
+def _price_of_instance_type(prices: dict[str, float]) -> Any:
     """A SQL CASE mapping `GpuFact.instance_type` to its hourly price (NULL: unknown)."""
     if not prices:
         return cast(None, Float)
@@ -340,7 +348,7 @@ def _price_of_instance_type(prices: dict[str, float]):
     )
 
 
-def _workloads(session: Session, workload_ids: Sequence[int] | None) -> list[tuple]:
+def _workloads(session: Session, workload_ids: Sequence[int] | None) -> list[tuple[Any, ...]]:
     statement = select(
         Workload.id, Workload.slug, Workload.budget_monthly, Workload.currency, Workload.gpu
     ).order_by(Workload.id)
@@ -351,11 +359,11 @@ def _workloads(session: Session, workload_ids: Sequence[int] | None) -> list[tup
 
 def _last_collected_hour_end(session: Session, day_end: datetime) -> datetime:
     """The end of the latest hour with a usage or GPU fact before `day_end`, or `day_end`."""
-    latest = [
+    found: list[datetime | None] = [
         session.execute(select(func.max(table.hour)).where(table.hour < day_end)).scalar()
         for table in (UsageFact, GpuFact)
     ]
-    latest = [moment for moment in latest if moment is not None]
+    latest = [moment for moment in found if moment is not None]
     if not latest:
         return day_end
     newest = max(moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in latest)

@@ -29,7 +29,8 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import and_, case, exists, literal, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from llmgov.models.errors import BadInput
 from llmgov.models.facts import CostFact
@@ -109,12 +110,12 @@ def check_amount(amount: Decimal, name: str = "the cost") -> None:
         )
 
 
-def billed_usage():
+def billed_usage() -> ColumnElement[bool]:
     """The SQL condition of a cost fact that is billed LLM spend in the ledger."""
     return and_(CostFact.is_llm.is_(True), counted_usage())
 
 
-def counted_usage():
+def counted_usage() -> ColumnElement[bool]:
     """Billed usage of any service that counts in the ledger (not superseded, not an
     adjustment). A workload's spend is the usage attributed to it, LLM or not (a self-hosted
     fleet's instance hours are its spend); spend no workload claims counts only when it is
@@ -122,7 +123,7 @@ def counted_usage():
     return and_(CostFact.charge_kind == USAGE, CostFact.superseded.is_(False))
 
 
-def ledger_billed():
+def ledger_billed() -> ColumnElement[bool]:
     """The billed facts that are spend in the ledger, every surface's billed spend: LLM
     usage (attributed or not), and for a self-hosted or SageMaker workload the usage
     attributed to it whatever the service (its fleet's instance hours: the billed GPU
@@ -135,7 +136,7 @@ def ledger_billed():
     )
 
 
-def billed_adjustment():
+def billed_adjustment() -> ColumnElement[bool]:
     """The SQL condition of an LLM adjustment (credit, refund, tax, ...) in the ledger."""
     return and_(
         CostFact.is_llm.is_(True),
@@ -144,13 +145,13 @@ def billed_adjustment():
     )
 
 
-def billed_any():
+def billed_any() -> ColumnElement[bool]:
     """Any counted billed fact of the ledger (usage or adjustment, LLM or not): which days a
     source has billed."""
     return CostFact.superseded.is_(False)
 
 
-def _rank(column):
+def _rank(column: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[int]:
     return case(
         *((column == name, literal(rank)) for name, rank in SOURCE_RANK.items()),
         else_=literal(OTHER_RANK),
