@@ -533,7 +533,9 @@ class CostReport:
     @property
     def budget_status(self) -> str:
         """The scope's budget by the one rule (`governance.ledger.budget_status`)."""
-        return _status(self.budget, self.month_to_date, self.projection, self.limits)
+        return _status(
+            self.budget, self.month_to_date, self.projection, self.limits, stale=self.stale
+        )
 
     @property
     def stale(self) -> bool:
@@ -541,7 +543,12 @@ class CostReport:
 
 
 def _status(
-    budget: Decimal | None, month_to_date: Decimal, projection: Range | None, limits: Thresholds
+    budget: Decimal | None,
+    month_to_date: Decimal,
+    projection: Range | None,
+    limits: Thresholds,
+    *,
+    stale: bool = False,
 ) -> str:
     return budget_status(
         budget,
@@ -549,6 +556,7 @@ def _status(
         None if projection is None else projection.point,
         None if projection is None else projection.high,
         limits,
+        stale=stale,
     )
 
 
@@ -1199,6 +1207,8 @@ def build_cost_report(
                 _on_own_connection, engine, known_at, "billed_total", previous.start, previous.end
             )
     facts = FactQuery(session, None, known_at)
+    sources = tuple(freshness(session, as_of, known_at))
+    warning = data_warning(sources)  # stale: no budget status rests on the missing days
     # Billing freshness: days after the last billed day are covered by token estimates.
     billed_through = facts.billed_through(as_of)
     earliest = min(r[0] for r in ranges.values())
@@ -1271,7 +1281,11 @@ def build_cost_report(
                 unit=units.get((info.id, "current")),
                 open_alerts=alert_counts.get(info.id, 0),
                 budget_status=_status(
-                    info.budget, month.get(info.id, ZERO), projection, own_limits
+                    info.budget,
+                    month.get(info.id, ZERO),
+                    projection,
+                    own_limits,
+                    stale=warning is not None,
                 ),
             )
         )
@@ -1356,8 +1370,6 @@ def build_cost_report(
             f"Cost Explorer marks {len(provisional)} day(s) from {first:%-d %b} to "
             f"{last:%-d %b} as estimated: those figures may still change."
         )
-    sources = tuple(freshness(session, as_of, known_at))
-    warning = data_warning(sources)
     if warning is not None:
         change = None  # a trend over missing days would read as spend falling
     return CostReport(
@@ -1801,7 +1813,10 @@ def report_to_json(report: CostReport) -> dict[str, Any]:
         "billed": cents(report.billed),
         "estimated": cents(report.estimated),
         "unattributed": cents(report.unattributed),
-        "month_to_date": cents(report.month_to_date),
+        # missing is not $0: no month-to-date when the data stops before the month began
+        "month_to_date": None
+        if report.stale and not report.month_to_date
+        else cents(report.month_to_date),
         "projected_month_end": _range_json(report.projection),
         "budget": cents(report.budget),
         "budget_status": report.budget_status,

@@ -288,6 +288,7 @@ def build_digests(
                         money(fc.month_end[row]),
                         money(fc.month_end_high[row]),
                         ctx.limits(workload),
+                        stale=warning is not None,
                     ),
                 )
             )

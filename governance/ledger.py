@@ -7,6 +7,7 @@
   |---|---|
   | `no_budget` | the workload (or scope) has no monthly budget |
   | `exceeded` | month-to-date spend ≥ the budget |
+  | `unknown` | the spend data is stale (its newest day is older than expected): nothing is said of the missing days, so neither "ok" nor a projection-based status |
   | `projected_overrun` | the month-end projection > budget × (1 + `projection_tolerance`) |
   | `at_risk` | month-to-date ≥ `budget_warning_ratio` × budget, or the projection's high end > budget |
   | `ok` | none of the above |
@@ -45,7 +46,8 @@ EXCEEDED = "exceeded"
 PROJECTED_OVERRUN = "projected_overrun"
 AT_RISK = "at_risk"
 OK = "ok"
-BUDGET_STATUSES = (OK, AT_RISK, PROJECTED_OVERRUN, EXCEEDED, NO_BUDGET)
+UNKNOWN = "unknown"
+BUDGET_STATUSES = (OK, AT_RISK, PROJECTED_OVERRUN, EXCEEDED, NO_BUDGET, UNKNOWN)
 # the statuses the checks raise a budget finding for
 ALERTED_STATUSES = frozenset({EXCEEDED, PROJECTED_OVERRUN})
 
@@ -62,9 +64,13 @@ def budget_status(
     projected: Decimal | float | None,
     projected_high: Decimal | float | None,
     limits: Thresholds,
+    *,
+    stale: bool = False,
 ) -> str:
     """The one budget-status rule (see the module docstring). Amounts are compared to the
-    cent, so a figure printed equal to the budget reads as reaching it."""
+    cent, so a figure printed equal to the budget reads as reaching it. `stale`: the spend
+    data stops days before the day asked about, so only `exceeded` (already spent) can be
+    known."""
     budget = _decimal(budget)
     if budget is None or budget <= 0:
         return NO_BUDGET
@@ -72,6 +78,8 @@ def budget_status(
     spent = _decimal(month_to_date).quantize(cent)  # type: ignore[union-attr]
     if spent >= budget:
         return EXCEEDED
+    if stale:
+        return UNKNOWN
     point = _decimal(projected)
     if point is not None and point.quantize(cent) > budget * (
         1 + Decimal(str(limits.projection_tolerance))

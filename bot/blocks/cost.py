@@ -128,7 +128,7 @@ def budget_text(report: CostReport) -> str:
     budget = money(report.budget, currency)
     status = report.budget_status
     when = report.budget_exhausted_on
-    if report.stale and status in ("ok", "at_risk"):
+    if status == "unknown":  # the one rule says so when the data is stale
         return f":white_circle: {budget} · unknown (data is missing)"
     if status == "exceeded":
         return f":red_circle: {budget} · exceeded" + (f" on {day(when)}" if when else "")
@@ -152,8 +152,10 @@ def _summary_fields(report: CostReport) -> list[str]:
         arrow = ":arrow_up_small:" if change.delta > 0 else ":arrow_down_small:"
         spend += f" {arrow} {change.percent:+.0f}% vs the period before"
     month = money(report.month_to_date, currency)
-    if report.stale:  # what is missing is not $0
-        month += " (data missing)"
+    if report.stale and not report.month_to_date:  # what is missing is not $0
+        month = "no data yet (the billing data stops before this month)"
+    elif report.stale:
+        month += " in the days with data (later days missing)"
     fields = [spend, f"*Month to date*\n{month}"]
     if report.projection is not None:
         p = report.projection
@@ -336,8 +338,6 @@ def summary_text(report: CostReport) -> str:
         text += f", month end {projection_text(p.point, p.low, p.high, currency)}"
     if report.budget is not None:
         status = report.budget_status
-        if report.stale and status in ("ok", "at_risk"):
-            status = "unknown"
         text += f", budget {money(report.budget, currency)} ({status.replace('_', ' ')})"
     if report.data_warning:
         text = f"{report.data_warning}. {text}"

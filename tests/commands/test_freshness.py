@@ -40,16 +40,22 @@ def test_stale_billing_is_said_at_the_top_and_never_reads_as_on_track(capsys, tm
     assert billing["last_run"] is not None
     assert data["data_warning"] == "Billing data through 26 Nov (12 days old)"
     assert data["change"] is None
+    # no month-to-date figure and no "ok": the one budget rule says unknown on stale data
+    assert data["month_to_date"] is None
+    assert data["budget_status"] == "unknown"
+    assert [w["budget_status"] for w in data["workloads"]] == ["unknown"]
     status, text, _ = run(cap, "cost", "chat", "30d", "--as-of", asked)
     lines = [line for line in text.splitlines() if line.strip()]
     assert "Billing data through 26 Nov (12 days old)" in lines[2]  # right under the title
     assert "on track" not in text and "Why it changed" not in text
-    assert "Month to date: $0 (data missing)" in text and "no data since" in text
+    assert "Month to date: no data yet" in text and "no data since" in text
+    assert "$0" not in text.split("Month to date:")[1].split("\n")[0]  # missing is not $0
     assert "estimated from tokens" not in text
     # asked the day after the last bill, the same data is fresh
     _, out, _ = run(cap, "cost", "chat", "30d", "--format", "json", "--as-of", "2026-11-27")
     fresh = json.loads(out)
     assert fresh["data_warning"] is None
+    assert fresh["budget_status"] != "unknown" and fresh["month_to_date"] is not None
     assert [f["stale"] for f in fresh["freshness"]] == [False]
 
 
