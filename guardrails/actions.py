@@ -315,15 +315,7 @@ def _approval_refusal(
         reason = "You tripped this breaker; another governance admin approves its reset."
     else:
         return None
-    audit.refusal(
-        session,
-        actor=actor,
-        action=AUDIT_ACTIONS["reset"],
-        entity="workload",
-        entity_key=workload.slug,
-        reason=reason,
-    )
-    return Outcome(Result.REFUSED, reason, workload.slug)
+    return _refused(session, actor, "reset", workload, reason)
 
 
 def reset(
@@ -560,15 +552,7 @@ def raise_budget(
                 "admin raises the budget. Ask for a Reset with your reason on the card; an "
                 "admin approves it."
             )
-            audit.refusal(
-                session,
-                actor=actor,
-                action=AUDIT_ACTIONS["raise_budget"],
-                entity="workload",
-                entity_key=workload.slug,
-                reason=reason,
-            )
-            return Outcome(Result.REFUSED, reason, workload.slug)
+            return _refused(session, actor, "raise_budget", workload, reason)
         allowed = authorise(actor, Action.SET_BUDGET, workload, admins)
         if allowed and current is not None and amount <= current:
             raise BadInput(
@@ -651,7 +635,11 @@ def _authorise(
     decision: Decision = authorise(actor, BREAKER_RULE, workload, admins)
     if decision:
         return None
-    reason = _refusal_text(_who_may(workload, verb))
+    return _refused(session, actor, verb, workload, _refusal_text(_who_may(workload, verb)))
+
+
+def _refused(session: Session, actor: str, verb: str, workload: Workload, reason: str) -> Outcome:
+    """The refusal of `verb` on `workload`, audited with its reason."""
     audit.refusal(
         session,
         actor=actor,

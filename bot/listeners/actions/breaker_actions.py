@@ -102,26 +102,7 @@ def open_raise_budget(
     now: datetime | None = None,
 ) -> bool:
     """Open the Raise budget modal, after checking the user may; True when it was opened."""
-    now = now or utcnow()
-    actor = body["user"]["id"]
-    slug = body["actions"][0]["value"]
-    try:
-        refused = actions.may_act(
-            deps.session_factory, slug, "raise_budget", actor=actor, admins=deps.admins(client)
-        )
-        card = load_card(deps.session_factory, slug, now)
-    except BadInput as error:
-        _tell(respond, str(error))
-        return False
-    if refused is not None:
-        _tell(respond, refused.message)
-        return False
-    container = body.get("container") or {}
-    modal = raise_budget_modal(
-        card, channel=container.get("channel_id"), ts=container.get("message_ts")
-    )
-    client.views_open(trigger_id=body["trigger_id"], view=modal)
-    return True
+    return _open_breaker_modal(body, respond, deps, client, "raise_budget", raise_budget_modal, now)
 
 
 def open_reset_request(
@@ -133,12 +114,29 @@ def open_reset_request(
     now: datetime | None = None,
 ) -> bool:
     """Open the modal asking why to reset, after checking the user may ask."""
+    return _open_breaker_modal(
+        body, respond, deps, client, "request_reset", reset_request_modal, now
+    )
+
+
+def _open_breaker_modal(
+    body: dict[str, Any],
+    respond: Respond,
+    deps: AppDeps,
+    client: WebClient,
+    action: str,
+    build_modal: Any,
+    now: datetime | None,
+) -> bool:
+    """Check that the clicker may do `action` on the card's workload, then open the modal
+    `build_modal(card, channel=..., ts=...)`; True when it was opened, else the refusal or
+    the error is told to the clicker alone."""
     now = now or utcnow()
     actor = body["user"]["id"]
     slug = body["actions"][0]["value"]
     try:
         refused = actions.may_act(
-            deps.session_factory, slug, "request_reset", actor=actor, admins=deps.admins(client)
+            deps.session_factory, slug, action, actor=actor, admins=deps.admins(client)
         )
         card = load_card(deps.session_factory, slug, now)
     except BadInput as error:
@@ -148,9 +146,7 @@ def open_reset_request(
         _tell(respond, refused.message)
         return False
     container = body.get("container") or {}
-    modal = reset_request_modal(
-        card, channel=container.get("channel_id"), ts=container.get("message_ts")
-    )
+    modal = build_modal(card, channel=container.get("channel_id"), ts=container.get("message_ts"))
     client.views_open(trigger_id=body["trigger_id"], view=modal)
     return True
 
