@@ -53,7 +53,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from llmgov import economics
 from llmgov.governance.findings import Finding, Kind, fingerprint, format_money, sort_key
-from llmgov.governance.ledger import EXCEEDED, PROJECTED_OVERRUN, budget_status
+from llmgov.governance.ledger import (
+    EXCEEDED,
+    PROJECTED_OVERRUN,
+    budget_status,
+    freshness,
+    spend_is_stale,
+)
 from llmgov.governance.thresholds import Thresholds, for_workload, load_thresholds
 from llmgov.models.arrays import FactArrays, build_arrays
 from llmgov.models.base import utcnow
@@ -119,6 +125,12 @@ class CheckContext:
     @property
     def month_key(self) -> str:
         return self.last_day.strftime("%Y-%m")
+
+    @cached_property
+    def spend_stale(self) -> bool:
+        """The spend data stops days before the last day (the rule `/llm-cost` and the digest
+        use): no budget status but `exceeded` rests on the missing days."""
+        return spend_is_stale(freshness(self.session, self.last_day)) is not None
 
     def limits(self, workload: Workload) -> Thresholds:
         """The thresholds for one workload (global ones with its overrides)."""
@@ -360,7 +372,9 @@ def check_budgets(ctx: CheckContext) -> Iterator[Finding]:
         slug = workload.slug
         share = spent / budget
         projected = money(fc.month_end[row])
-        status = budget_status(budget, spent, projected, money(fc.month_end_high[row]), limits)
+        status = budget_status(
+            budget, spent, projected, money(fc.month_end_high[row]), limits, stale=ctx.spend_stale
+        )
         if status == EXCEEDED:
             yield ctx.finding(
                 Kind.BUDGET_EXCEEDED,

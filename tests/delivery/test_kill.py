@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from slack_sdk import WebClient
 from sqlalchemy import delete, select
 
@@ -29,6 +30,8 @@ from llmgov.models.base import transaction
 from llmgov.models.governance import OutboxMessage
 from tests.delivery.conftest import files_shared, keys_posted
 from tests.support.slack_mock import MockSlack
+
+pytestmark = pytest.mark.slow  # whole processes: -m 'not slow' skips them
 
 TRIALS = int(os.environ.get("LLMGOV_KILL_TRIALS", "24"))
 REPO = Path(__file__).resolve().parents[2]

@@ -33,6 +33,9 @@ from llmgov.bot import jobs
 from llmgov.bot.jobs import JobContext, JobSpec, run_job
 from llmgov.bot.settings import Settings
 from llmgov.models.base import make_engine, make_session_factory
+import pytest
+
+pytestmark = pytest.mark.slow  # whole processes: -m 'not slow' skips them
 
 def body(ctx, now):
     print("started", flush=True)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pytest
 from slack_sdk import WebClient
 
 from tests.support.bedrock_world import seed_registry
 from tests.support.storm_drive import drive
+
+pytestmark = pytest.mark.slow  # whole processes: -m 'not slow' skips them
 
 STORM = datetime(2026, 12, 7, 10, 1, tzinfo=UTC)  # one minute after the 10:00 run
 

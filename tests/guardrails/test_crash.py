@@ -40,6 +40,8 @@ from tests.guardrails.conftest import (
     parameter_value,
 )
 
+pytestmark = pytest.mark.slow  # whole processes: -m 'not slow' skips them
+
 CHILD = Path(__file__).with_name("crash_child.py")
 POLICY = f"llmgov-breaker-{BEDROCK}"
 TRIP_STEPS = [

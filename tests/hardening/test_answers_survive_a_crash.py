@@ -26,6 +26,8 @@ from tests.hardening.conftest import ADMIN, BACKUP, MEMBER, NEWBIE, OWNER, STRAN
 from tests.hardening.processes import ServeProcess
 from tests.hardening.support import button_payload, interaction_body, slash_body
 
+pytestmark = pytest.mark.slow  # whole processes: -m 'not slow' skips them
+
 COMMANDS = ["help", "list", "list team:search", "show search-summaries"]
 PEOPLE = [OWNER, BACKUP, MEMBER, STRANGER]
 

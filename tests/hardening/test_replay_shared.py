@@ -16,6 +16,8 @@ from tests.hardening.conftest import OWNER
 from tests.hardening.processes import ServeProcess
 from tests.hardening.support import signed_headers, slash_body
 
+pytestmark = pytest.mark.slow  # whole processes: -m 'not slow' skips them
+
 
 @pytest.fixture
 def two_servers(engine, database_url, slack_mock, world, tmp_path):
